@@ -1,0 +1,1 @@
+"""audioprep: corpora on disk -> canonical records -> Qwen-Audio multi-task WebDataset shards."""

@@ -1,0 +1,43 @@
+"""Atomic publication: write under a temporary name in the same folder, fsync, rename."""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+
+def dumps(value: Any) -> str:
+    """The one JSON spelling of every file audioprep writes: sorted keys, UTF-8, stable."""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, indent=1)
+
+
+def write_bytes(path: str, data: bytes) -> None:
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    temporary = f"{path}.tmp-{os.getpid()}"
+    with open(temporary, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+def write_json(path: str, value: Any) -> None:
+    write_bytes(path, (dumps(value) + "\n").encode("utf-8"))
+
+
+def write_jsonl(path: str, rows) -> int:
+    lines = [json.dumps(row, sort_keys=True, ensure_ascii=False) for row in rows]
+    write_bytes(path, ("".join(line + "\n" for line in lines)).encode("utf-8"))
+    return len(lines)
+
+
+def read_json(path: str) -> Any:
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def read_jsonl(path: str):
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                yield json.loads(line)

@@ -1,0 +1,193 @@
+"""Audio: decode anything, downmix to mono, resample to 16 kHz, encode 16-bit FLAC.
+
+libsndfile (through soundfile) reads WAV, FLAC, OGG/Vorbis/Opus, MP3 and NIST SPHERE; PyAV (bundled
+FFmpeg) reads the containers libsndfile cannot (MP4, M4A, AAC, WebM, ...). Resampling is soxr HQ.
+Every failure is an ``AudioError`` with a stable reason id and a message naming the file.
+"""
+from __future__ import annotations
+
+import io
+import math
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+TARGET_RATE = 16_000
+MAX_SECONDS = 30.0
+#: extensions libsndfile cannot read: go straight to PyAV
+PYAV_EXTENSIONS = frozenset({".mp4", ".m4a", ".aac", ".webm", ".mkv", ".mov", ".wma", ".3gp"})
+
+
+class AudioError(Exception):
+    def __init__(self, reason: str, detail: str):
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class Clip:
+    """16 kHz mono audio: int16 samples."""
+
+    samples: np.ndarray
+
+    @property
+    def seconds(self) -> float:
+        return len(self.samples) / TARGET_RATE
+
+
+def _downmix(block: np.ndarray, channel: int | None, path: str) -> np.ndarray:
+    if block.ndim == 1:
+        return block
+    channels = block.shape[1]
+    if channel is not None:
+        if not 0 <= channel < channels:
+            raise AudioError("bad_channel", f"{path}: channel {channel} asked, the file has {channels}")
+        return block[:, channel]
+    if channels == 1:
+        return block[:, 0]
+    # Adding columns is 20-30x faster than block.mean(axis=1) on interleaved data.
+    mixed = block[:, 0].astype(np.float32, copy=True)
+    for c in range(1, channels):
+        mixed += block[:, c]
+    mixed *= 1.0 / channels
+    return mixed
+
+
+def _check_span(path: str, total_seconds: float, offset: float, duration: float | None) -> None:
+    if offset < 0 or (duration is not None and duration <= 0):
+        raise AudioError("bad_span", f"{path}: offset {offset} s / duration {duration} s is not a valid span")
+    end = offset + (duration or 0.0)
+    if offset >= total_seconds or end > total_seconds + 0.01:
+        raise AudioError(
+            "span_beyond_end", f"{path}: span {offset:.2f}-{end:.2f} s lies beyond the end of the file ({total_seconds:.2f} s)"
+        )
+
+
+def _read_soundfile(path: str, offset: float, duration: float | None, max_seconds: float):
+    """(samples as float32 or int16 array, rate, source is 16 kHz mono PCM_16) via libsndfile."""
+    with sf.SoundFile(path) as handle:
+        rate = handle.samplerate
+        total = handle.frames / rate if rate else 0.0
+        if handle.frames <= 0:
+            raise AudioError("empty_audio", f"{path}: no audio frames")
+        if offset or duration is not None:
+            _check_span(path, total, offset, duration)
+        seconds = duration if duration is not None else total - offset
+        if seconds > max_seconds:
+            raise AudioError("too_long", f"{path}: {seconds:.2f} s is longer than the {max_seconds:.0f} s limit")
+        start = int(round(offset * rate))
+        frames = -1 if duration is None else int(round(duration * rate))
+        if start:
+            handle.seek(start)
+        passthrough = rate == TARGET_RATE and handle.subtype == "PCM_16"
+        data = handle.read(frames, dtype="int16" if passthrough else "float32", always_2d=False)
+        return data, rate, passthrough and data.ndim == 1
+
+
+def _read_pyav(path: str, offset: float, duration: float | None, max_seconds: float):
+    import av  # imported lazily: only MP4-like containers need it
+
+    try:
+        container = av.open(path)
+    except (av.error.InvalidDataError, av.error.FFmpegError) as exc:
+        raise AudioError("undecodable", f"{path}: not a readable audio container ({exc})") from None
+    with container:
+        streams = container.streams.audio
+        if not streams:
+            raise AudioError("no_audio_stream", f"{path}: the container has no audio stream")
+        stream = streams[0]
+        rate = stream.codec_context.sample_rate or stream.rate
+        resampler = av.AudioResampler(format="flt", layout=stream.layout.name, rate=rate)
+        chunks = []
+        limit = None if duration is None else int(round((offset + duration) * rate))
+        decoded = 0
+        for frame in container.decode(stream):
+            for out in resampler.resample(frame):
+                chunks.append(out.to_ndarray().reshape(-1, len(out.layout.channels)))
+                decoded += out.samples
+            if limit is not None and decoded >= limit:
+                break
+            if duration is None and decoded / rate > offset + max_seconds + 1:
+                raise AudioError("too_long", f"{path}: longer than the {max_seconds:.0f} s limit")
+        for out in resampler.resample(None):
+            chunks.append(out.to_ndarray().reshape(-1, len(out.layout.channels)))
+    if not chunks:
+        raise AudioError("empty_audio", f"{path}: no audio frames")
+    data = np.concatenate(chunks)
+    total = len(data) / rate
+    if offset or duration is not None:
+        _check_span(path, total, offset, duration)
+    start = int(round(offset * rate))
+    end = len(data) if duration is None else start + int(round(duration * rate))
+    data = data[start:end]
+    if len(data) / rate > max_seconds:
+        raise AudioError("too_long", f"{path}: {len(data) / rate:.2f} s is longer than the {max_seconds:.0f} s limit")
+    return data, rate, False
+
+
+def load(
+    path: str,
+    offset: float = 0.0,
+    duration: float | None = None,
+    channel: int | None = None,
+    max_seconds: float = MAX_SECONDS,
+) -> Clip:
+    """Decode ``path`` (or its span) to 16 kHz mono int16."""
+    if not os.path.isfile(path):
+        raise AudioError("audio_missing", f"{path}: no such file")
+    if os.path.getsize(path) == 0:
+        raise AudioError("empty_file", f"{path}: zero bytes")
+    ext = os.path.splitext(path)[1].lower()
+    try:
+        if ext in PYAV_EXTENSIONS:
+            data, rate, passthrough = _read_pyav(path, offset, duration, max_seconds)
+        else:
+            try:
+                data, rate, passthrough = _read_soundfile(path, offset, duration, max_seconds)
+            except sf.LibsndfileError:
+                # libsndfile could not parse it (wrong extension, odd codec): let FFmpeg try
+                data, rate, passthrough = _read_pyav(path, offset, duration, max_seconds)
+    except AudioError:
+        raise
+    except Exception as exc:  # decoder libraries raise many types for corrupt input
+        raise AudioError("undecodable", f"{path}: cannot decode: {type(exc).__name__}: {exc}") from None
+    if passthrough:
+        samples = np.ascontiguousarray(data)
+    else:
+        mono = _downmix(data, channel, path)
+        if not np.isfinite(mono).all():
+            raise AudioError("non_finite_samples", f"{path}: NaN or infinite samples")
+        if rate != TARGET_RATE:
+            mono = soxr.resample(mono, rate, TARGET_RATE, quality="HQ")
+        samples = to_int16(mono)
+    if len(samples) == 0:
+        raise AudioError("empty_audio", f"{path}: no samples in the requested span")
+    return Clip(samples)
+
+
+def to_int16(x: np.ndarray) -> np.ndarray:
+    if x.dtype == np.int16:
+        return x
+    scaled = np.multiply(x, 32767.0, dtype=np.float32)
+    np.clip(scaled, -32768.0, 32767.0, out=scaled)
+    return np.rint(scaled, out=scaled).astype(np.int16)
+
+
+def encode_flac(clip: Clip) -> bytes:
+    buffer = io.BytesIO()
+    sf.write(buffer, clip.samples, TARGET_RATE, format="FLAC", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+def decode_flac(data: bytes) -> tuple[np.ndarray, int, int]:
+    """(int16 samples, rate, channels) of FLAC bytes: used by verify and tests."""
+    samples, rate = sf.read(io.BytesIO(data), dtype="int16", always_2d=True)
+    return samples[:, 0] if samples.shape[1] == 1 else samples, rate, samples.shape[1]
+
+
+def seconds_to_frames(seconds: float) -> int:
+    return int(math.floor(seconds * TARGET_RATE + 0.5))

@@ -1,0 +1,94 @@
+"""Path patterns: ``"{split}/{speaker}/{chapter}/{speaker}-{chapter}.trans.txt"`` matched against a tree.
+
+The walk is streaming and sorted (deterministic), descends only into folders whose names can match
+the pattern's segment at that depth, and never follows a symlink out of the root. A placeholder
+matches within one path segment; ``*`` matches any run of characters within a segment; a name used
+twice must match the same text both times.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Iterator
+
+_TOKEN = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}|\*")
+
+
+@dataclass(frozen=True)
+class Segment:
+    regex: re.Pattern[str]
+    names: tuple[str, ...]
+
+
+@lru_cache(maxsize=256)
+def compile_pattern(pattern: str) -> tuple[Segment, ...]:
+    if pattern.startswith("/") or ".." in pattern.split("/"):
+        raise ValueError(f"path pattern {pattern!r} must stay inside the corpus root")
+    segments = []
+    for text in pattern.split("/"):
+        regex, names, pos = [], [], 0
+        for match in _TOKEN.finditer(text):
+            regex.append(re.escape(text[pos : match.start()]))
+            name = match.group(1)
+            if name is None:
+                regex.append("[^/]*")
+            elif name in names:
+                regex.append(f"(?P={name})")
+            else:
+                regex.append(f"(?P<{name}>[^/]+?)")
+                names.append(name)
+            pos = match.end()
+        regex.append(re.escape(text[pos:]))
+        segments.append(Segment(re.compile("".join(regex)), tuple(names)))
+    return tuple(segments)
+
+
+def path_fields(relpath: str) -> dict[str, str]:
+    """The fields every matched file has: path, dir, name, stem."""
+    directory, name = os.path.split(relpath)
+    return {"path": relpath, "dir": directory or ".", "name": name, "stem": os.path.splitext(name)[0]}
+
+
+def inside(root: str, path: str) -> bool:
+    """True when ``path`` (after resolving symlinks) lies inside ``root``."""
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(path)
+    return real == real_root or real.startswith(real_root + os.sep)
+
+
+def match_files(root: str, pattern: str) -> Iterator[tuple[str, dict[str, str]]]:
+    """Yield ``(relative path, fields)`` for every file under ``root`` matching ``pattern``, sorted."""
+    segments = compile_pattern(pattern)
+    real_root = os.path.realpath(root)
+
+    def walk(directory: str, rel: str, depth: int, fields: dict[str, str]):
+        try:
+            with os.scandir(directory) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except (FileNotFoundError, NotADirectoryError, PermissionError):
+            return
+        segment = segments[depth]
+        last = depth == len(segments) - 1
+        for entry in entries:
+            match = segment.regex.fullmatch(entry.name)
+            if match is None:
+                continue
+            found = dict(fields)
+            clash = False
+            for name, value in match.groupdict().items():
+                if found.setdefault(name, value) != value:
+                    clash = True
+            if clash:
+                continue
+            relpath = f"{rel}/{entry.name}" if rel else entry.name
+            if entry.is_symlink() and not inside(real_root, entry.path):
+                continue  # never follow a link out of the corpus root
+            if last:
+                if entry.is_file():
+                    yield relpath, {**path_fields(relpath), **found}
+            elif entry.is_dir():
+                yield from walk(entry.path, relpath, depth + 1, found)
+
+    yield from walk(root, "", 0, {})

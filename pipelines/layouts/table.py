@@ -1,0 +1,52 @@
+"""``kind: table``: delimited text tables (CSV, TSV), one record per row."""
+from __future__ import annotations
+
+import csv
+import os
+from typing import Iterator
+
+from pipelines.record import Drop
+
+from . import Row
+from .paths import match_files
+
+STAGE = "ingest"
+
+
+def _encoding(name: str) -> str:
+    return "utf-8-sig" if name.lower().replace("_", "-") in ("utf-8", "utf8") else name
+
+
+def read(layout, root: str) -> Iterator[Row | Drop]:
+    for relpath, file_fields in match_files(root, layout.files):
+        path = os.path.join(root, relpath)
+        with open(path, encoding=_encoding(layout.encoding), errors="surrogateescape", newline="") as handle:
+            reader = csv.reader(handle, delimiter=layout.delimiter, quotechar=layout.quotechar, strict=True)
+            columns = list(layout.columns or [])
+            try:
+                if layout.header:
+                    header = next(reader, None)
+                    if header is None:
+                        continue
+                    columns = [c.strip() for c in header]
+                for cells in reader:
+                    source = f"{relpath}:{reader.line_num}"
+                    if not cells or (len(cells) == 1 and not cells[0].strip()):
+                        continue
+                    if layout.comment and cells[0].startswith(layout.comment):
+                        continue
+                    if len(cells) != len(columns):
+                        yield Drop(
+                            STAGE,
+                            "row_malformed",
+                            f"{source}: {len(cells)} cells for {len(columns)} columns ({', '.join(columns)})",
+                            source=source,
+                        )
+                        continue
+                    if any("\udc80" <= ch <= "\udcff" for cell in cells for ch in cell):
+                        yield Drop(STAGE, "undecodable_line", f"{source}: not {layout.encoding}", source=source)
+                        continue
+                    yield Row({**file_fields, **dict(zip(columns, cells)), "line": str(reader.line_num)}, source)
+            except csv.Error as exc:
+                source = f"{relpath}:{reader.line_num}"
+                yield Drop(STAGE, "table_unparsed", f"{source}: {exc}; the rest of this file is not read", source=source)

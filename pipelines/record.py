@@ -1,0 +1,101 @@
+"""The canonical record every corpus is read into, the drop value, and the manifest's Arrow schema.
+
+A ``Record`` is one audio clip (or a stretch of a longer file: ``offset``/``duration``) with
+everything any task needs: transcript, captions, labels, languages, licence. Stages return a new
+record (``dataclasses.replace``), a list of records (fan-out), or a ``Drop``: a value, never an
+exception, that ends up as one row of the quarantine.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+ROLES = ("train", "eval")
+
+
+@dataclass(frozen=True)
+class Record:
+    dataset: str  # the NAME given on the command line
+    split: str  # the corpus's own split name (train-clean-100, evaluation, Test, ...)
+    role: str  # "train" or "eval": evaluation splits never share a shard with training data
+    key: str  # stable sample key: no dot, no slash
+    audio: str  # audio file, relative to the dataset's root
+    offset: float = 0.0  # seconds into the file where the clip starts
+    duration: float | None = None  # clip length in seconds when the corpus gives it
+    channel: int | None = None  # one channel of a multi-channel file, else downmix
+    language: str | None = None  # spoken language code; None for sound and music
+    text_language: str = "en"  # language of transcripts, captions and labels
+    text_form: str | None = None  # "spoken" or "written" (transcripts only)
+    text: str | None = None  # transcript
+    captions: tuple[str, ...] = ()
+    labels: dict[str, str] = field(default_factory=dict)
+    speaker: str | None = None
+    license: str | None = None
+    source: str = ""  # where the record came from, for people: "file:line" or the audio path
+    meta: dict[str, str] = field(default_factory=dict)
+
+    def replace(self, **changes: Any) -> "Record":
+        return dataclasses.replace(self, **changes)
+
+    def to_row(self) -> dict[str, Any]:
+        row = dataclasses.asdict(self)
+        row["captions"] = list(self.captions)
+        row["labels"] = sorted(self.labels.items())
+        row["meta"] = sorted(self.meta.items())
+        return row
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> "Record":
+        values = dict(row)
+        values["captions"] = tuple(values.get("captions") or ())
+        values["labels"] = dict(values.get("labels") or ())
+        values["meta"] = dict(values.get("meta") or ())
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Drop:
+    """A record that cannot be used: which stage refused it, a stable reason id, and the details."""
+
+    stage: str
+    reason: str  # snake_case id; becomes a counter
+    detail: str  # names the file and the value
+    dataset: str = ""
+    key: str = ""
+    source: str = ""
+
+    def to_row(self) -> dict[str, str]:
+        return dataclasses.asdict(self)
+
+
+_STRING_MAP = pa.map_(pa.string(), pa.string())
+
+#: Arrow schema of the manifest: one row per Record, field for field.
+ARROW_SCHEMA = pa.schema(
+    [
+        pa.field("dataset", pa.string(), nullable=False),
+        pa.field("split", pa.string(), nullable=False),
+        pa.field("role", pa.string(), nullable=False),
+        pa.field("key", pa.string(), nullable=False),
+        pa.field("audio", pa.string(), nullable=False),
+        pa.field("offset", pa.float64(), nullable=False),
+        pa.field("duration", pa.float64()),
+        pa.field("channel", pa.int32()),
+        pa.field("language", pa.string()),
+        pa.field("text_language", pa.string(), nullable=False),
+        pa.field("text_form", pa.string()),
+        pa.field("text", pa.string()),
+        pa.field("captions", pa.list_(pa.string())),
+        pa.field("labels", _STRING_MAP),
+        pa.field("speaker", pa.string()),
+        pa.field("license", pa.string()),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("meta", _STRING_MAP),
+    ]
+)
+
+if [f.name for f in dataclasses.fields(Record)] != ARROW_SCHEMA.names:
+    raise RuntimeError("Record and ARROW_SCHEMA disagree: keep their fields in the same order")

@@ -1,0 +1,52 @@
+"""Apache Beam adapter: units -> Reshuffle -> PrepareAndShard.
+
+Locally it uses the FnApiRunner in multi-processing mode (the DirectRunner would first try to
+download the Prism binary); any standard pipeline option given by the user (``--runner=FlinkRunner``,
+``--flink_master=...``, ``--runner=DataflowRunner --project=...``) is passed through unchanged.
+"""
+from __future__ import annotations
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from ..units import UnitProcessor
+
+
+class PrepareAndShard(beam.DoFn):
+    def __init__(self, out: str):
+        self.out = out
+        self.processor = None
+        self.written = Metrics.counter("audioprep", "written")
+        self.quarantined = Metrics.counter("audioprep", "quarantined")
+
+    def setup(self):
+        self.processor = UnitProcessor(self.out)
+
+    def process(self, unit: str):
+        result = self.processor(unit)
+        if not result.skipped:
+            self.written.inc(result.written)
+            self.quarantined.inc(result.quarantined)
+        yield result.to_dict()
+
+
+def pipeline_options(workers: int, args: list[str]) -> PipelineOptions:
+    flags = list(args)
+    if not any(a.startswith("--runner") for a in flags):
+        flags.append("--runner=FnApiRunner")
+        if not any(a.startswith("--direct_running_mode") for a in flags):
+            flags.append("--direct_running_mode=multi_processing" if workers > 1 else "--direct_running_mode=in_memory")
+        if not any(a.startswith("--direct_num_workers") for a in flags):
+            flags.append(f"--direct_num_workers={workers}")
+    return PipelineOptions(flags)
+
+
+def run(out: str, units: list[str], workers: int, options: dict) -> None:
+    with beam.Pipeline(options=pipeline_options(workers, options.get("beam_args", []))) as pipeline:
+        (
+            pipeline
+            | "Units" >> beam.Create(units)
+            | "Reshuffle" >> beam.Reshuffle()
+            | "PrepareAndShard" >> beam.ParDo(PrepareAndShard(out))
+        )

@@ -1,0 +1,10 @@
+"""The simplest engine: every unit in this process, one after another (for debugging)."""
+from __future__ import annotations
+
+from ..units import UnitProcessor
+
+
+def run(out: str, units: list[str], workers: int, options: dict) -> None:
+    processor = UnitProcessor(out)
+    for unit in units:
+        processor(unit)

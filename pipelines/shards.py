@@ -1,0 +1,173 @@
+"""WebDataset shards: deterministic tar files, written under a temporary name, renamed when complete.
+
+Each sample is two members, ``{key}.flac`` and ``{key}.json``. Members carry a fixed mtime, owner
+and mode, and samples are written in a deterministic order, so the same samples give the same bytes
+on any engine. A shard rolls over when the next sample would pass ``max_bytes`` or when it holds
+``max_samples``; nothing is ever dropped to even shards out (the last one may be smaller).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import io
+import os
+import tarfile
+from dataclasses import dataclass, field
+
+from . import outputs
+from .accounting import Counters, count_sample
+from .stages import Sample
+
+TAR_BLOCK = 512
+
+
+def sample_json(sample: Sample) -> dict:
+    """The JSON member of a sample: everything a trainer or an auditor needs besides the audio."""
+    record = sample.record
+    return {
+        "key": record.key,
+        "dataset": record.dataset,
+        "split": record.split,
+        "role": record.role,
+        "duration": round(sample.seconds, 4),
+        "sample_rate": 16000,
+        "language": record.language,
+        "text_language": record.text_language,
+        "license": record.license,
+        "speaker": record.speaker,
+        "source": {
+            "audio": record.audio,
+            "offset": record.offset,
+            "duration": record.duration,
+            "channel": record.channel,
+            "metadata": record.source,
+        },
+        "meta": dict(sorted(record.meta.items())),
+        "tasks": [view.to_dict() for view in sample.views],
+    }
+
+
+class _HashingFile(io.RawIOBase):
+    def __init__(self, handle):
+        self.handle = handle
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self.handle.write(data)
+        self.sha256.update(data)
+        self.size += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.size
+
+
+@dataclass
+class ShardInfo:
+    path: str  # relative to the output root
+    group: str
+    samples: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    sha256: str = ""
+    stats: Counters = field(default_factory=Counters)
+
+    def to_dict(self) -> dict:
+        return {
+            "path": self.path,
+            "group": self.group,
+            "split": self.group if self.group == "train" else self.group.rsplit("/", 1)[1],
+            "samples": self.samples,
+            "bytes": self.bytes,
+            "seconds": round(self.seconds, 3),
+            "sha256": self.sha256,
+            "stats": self.stats.to_dict(),
+        }
+
+
+def _member(name: str, size: int) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.size = size
+    info.mtime = 0
+    info.mode = 0o644
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    return info
+
+
+def _member_bytes(name: str, size: int) -> int:
+    header = TAR_BLOCK * (1 if len(name.encode()) <= 100 else 3)
+    return header + -(-size // TAR_BLOCK) * TAR_BLOCK
+
+
+class ShardWriter:
+    """Writes the samples of one work unit into ``shard-UUUUU-000.tar``, ``-001.tar``, ..."""
+
+    def __init__(self, out: str, unit: str, max_bytes: int, max_samples: int):
+        self.out, self.unit = out, unit
+        self.max_bytes, self.max_samples = max_bytes, max_samples
+        self.group = outputs.group_of_unit(unit)
+        self.done: list[ShardInfo] = []
+        self._tar: tarfile.TarFile | None = None
+        self._file = None
+        self._hasher: _HashingFile | None = None
+        self._info: ShardInfo | None = None
+
+    def _open(self) -> None:
+        relpath = outputs.shard_relpath(self.unit, len(self.done))
+        final = os.path.join(self.out, relpath)
+        os.makedirs(os.path.dirname(final), exist_ok=True)
+        self._file = open(outputs.partial_path(final), "wb")
+        self._hasher = _HashingFile(self._file)
+        self._tar = tarfile.open(fileobj=self._hasher, mode="w", format=tarfile.PAX_FORMAT)
+        self._info = ShardInfo(relpath, self.group)
+
+    def _close(self) -> None:
+        if self._tar is None:
+            return
+        self._tar.close()
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        info = self._info
+        info.bytes, info.sha256 = self._hasher.size, self._hasher.sha256.hexdigest()
+        final = os.path.join(self.out, info.path)
+        os.replace(outputs.partial_path(final), final)
+        self.done.append(info)
+        self._tar = self._file = self._hasher = self._info = None
+
+    def write(self, sample: Sample) -> None:
+        key = sample.record.key
+        meta = json.dumps(sample_json(sample), sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        size = _member_bytes(f"{key}.flac", len(sample.flac)) + _member_bytes(f"{key}.json", len(meta))
+        if self._info is not None and self._info.samples and (
+            self._info.samples >= self.max_samples or self._hasher.size + size > self.max_bytes
+        ):
+            self._close()
+        if self._tar is None:
+            self._open()
+        self._tar.addfile(_member(f"{key}.flac", len(sample.flac)), io.BytesIO(sample.flac))
+        self._tar.addfile(_member(f"{key}.json", len(meta)), io.BytesIO(meta))
+        info = self._info
+        info.samples += 1
+        info.seconds += sample.seconds
+        count_sample(info.stats, sample.record.dataset, sample.record.split, sample.seconds, sample.views)
+
+    def close(self) -> list[ShardInfo]:
+        self._close()
+        return self.done
+
+    def abort(self) -> None:
+        """Remove the partial shard after a failure: nothing incomplete is left behind."""
+        if self._tar is not None:
+            final = os.path.join(self.out, self._info.path)
+            self._file.close()
+            try:
+                os.remove(outputs.partial_path(final))
+            except FileNotFoundError:
+                pass
+            self._tar = self._file = self._hasher = self._info = None

@@ -1,0 +1,140 @@
+"""The stages every sample goes through, built once and walked by every engine.
+
+A stage is a plain function ``Sample -> Sample | list[Sample] | Drop`` with a ``name``; it never
+imports an engine. ``build_stages`` is the only place the list is assembled; ``apply_stages`` is the
+only place it is walked (engines call it through ``units.process_unit``).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from typing import Callable, Iterator
+
+from schemas.model import DatasetSchema
+from tag_builder.tasks import get_task
+from tag_builder.views import TagError, View, build_view
+
+from . import audio, text
+from .record import Drop, Record
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A record on its way to a shard: the task views and the encoded audio once stages add them."""
+
+    record: Record
+    views: tuple[View, ...] = ()
+    flac: bytes = b""
+    frames: int = 0  # 16 kHz samples in ``flac``
+
+    @property
+    def seconds(self) -> float:
+        return self.frames / audio.TARGET_RATE
+
+
+StageResult = Sample | list[Sample] | Drop
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    fn: Callable[[Sample], StageResult]
+
+    def __call__(self, sample: Sample) -> StageResult:
+        return self.fn(sample)
+
+
+def _drop(stage: str, sample: Sample, reason: str, detail: str) -> Drop:
+    record = sample.record
+    return Drop(stage, reason, detail, dataset=record.dataset, key=record.key, source=record.source)
+
+
+def clean_text(sample: Sample) -> StageResult:
+    record = sample.record
+    changes: dict = {}
+    if record.text is not None:
+        changes["text"] = text.clean(record.text)
+    if record.captions:
+        changes["captions"] = tuple(text.clean(c) for c in record.captions)
+    if record.labels:
+        changes["labels"] = {k: text.clean(v) for k, v in record.labels.items()}
+    return replace(sample, record=record.replace(**changes)) if changes else sample
+
+
+def _targets(record: Record, source: str) -> list[str]:
+    if source == "text":
+        return [record.text] if record.text is not None else []
+    if source == "captions":
+        return list(record.captions)
+    if source.startswith("labels."):
+        name = source[len("labels.") :]
+        return [record.labels[name]] if name in record.labels else []
+    raise ValueError(f"unknown target source {source!r}: use text, captions or labels.<name>")
+
+
+def make_tagger(schemas: dict[str, DatasetSchema]) -> Callable[[Sample], StageResult]:
+    """The tag stage: one view per task binding of the record's dataset (and per caption)."""
+    bindings = {
+        name: [(get_task(b.task), b.source) for b in schema.tasks] for name, schema in schemas.items()
+    }
+
+    def tag(sample: Sample) -> StageResult:
+        record = sample.record
+        views = []
+        for task, source in bindings[record.dataset]:
+            targets = _targets(record, source or task.source)
+            if not targets:
+                return _drop("tag", sample, "missing_target", f"{record.source}: no {source or task.source} for task {task.name}")
+            for target in targets:
+                try:
+                    views.append(
+                        build_view(
+                            task,
+                            target,
+                            audio_language=record.language,
+                            text_language=record.text_language,
+                            text_form=record.text_form,
+                        )
+                    )
+                except TagError as exc:
+                    return _drop("tag", sample, exc.reason, f"{record.source}: {exc.detail}")
+        return replace(sample, views=tuple(views))
+
+    return tag
+
+
+def make_audio_stage(max_seconds: float, roots: dict[str, str]) -> Callable[[Sample], StageResult]:
+    def prepare_audio(sample: Sample) -> StageResult:
+        record = sample.record
+        path = os.path.join(roots[record.dataset], record.audio)
+        try:
+            clip = audio.load(path, record.offset, record.duration, record.channel, max_seconds)
+        except audio.AudioError as exc:
+            return _drop("audio", sample, exc.reason, exc.detail)
+        return replace(sample, flac=audio.encode_flac(clip), frames=len(clip.samples))
+
+    return prepare_audio
+
+
+def build_stages(schemas: dict[str, DatasetSchema], max_seconds: float, roots: dict[str, str]) -> list[Stage]:
+    """Cheap stages first, so a record refused for its text never costs a decode."""
+    return [
+        Stage("clean_text", clean_text),
+        Stage("tag", make_tagger(schemas)),
+        Stage("audio", make_audio_stage(max_seconds, roots)),
+    ]
+
+
+def apply_stages(stages: list[Stage], sample: Sample, start: int = 0) -> Iterator[Sample | Drop]:
+    """Run ``sample`` through ``stages[start:]``; yields finished samples and drops (fan-out aware)."""
+    for index in range(start, len(stages)):
+        result = stages[index](sample)
+        if isinstance(result, Drop):
+            yield result
+            return
+        if isinstance(result, list):
+            for item in result:
+                yield from apply_stages(stages, item, index + 1)
+            return
+        sample = result
+    yield sample

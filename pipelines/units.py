@@ -1,0 +1,95 @@
+"""One work unit, start to finish: read its records, run the stages, write its shards, record it.
+
+This is the function every engine runs (``UnitProcessor`` keeps the per-worker set-up). A unit
+whose completion record exists is skipped, so reruns and engine retries do no work twice; a unit
+that fails half-way leaves no shard under a final name that a rerun would not rewrite identically.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+from . import outputs
+from .accounting import Counters
+from .atomic import read_json, write_json
+from .config import RunConfig
+from .plan import Plan, load_schemas
+from .record import Drop, Record
+from .shards import ShardWriter
+from .stages import Sample, apply_stages, build_stages
+
+
+@dataclass(frozen=True)
+class UnitResult:
+    unit: str
+    records: int
+    written: int
+    quarantined: int
+    skipped: bool  # already complete before this call
+
+    def to_dict(self) -> dict:
+        return {"unit": self.unit, "records": self.records, "written": self.written, "quarantined": self.quarantined, "skipped": self.skipped}
+
+
+def read_unit(out: str, unit: str) -> list[tuple[str, Record]]:
+    """The unit's records in shuffle order (by seeded hash, then key)."""
+    path = outputs.unit_input_path(out, unit)
+    if not os.path.exists(path):
+        return []
+    rows = []
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            item = json.loads(line)
+            rows.append((item["order"], Record.from_row(item["record"])))
+    rows.sort(key=lambda pair: (pair[0], pair[1].key))
+    return rows
+
+
+class UnitProcessor:
+    """Per-worker state: the run's plan and its stages, built once; call it with a unit id."""
+
+    def __init__(self, out: str):
+        self.out = out
+        plan = Plan.load(out)
+        self.config: RunConfig = plan.run_config()
+        self.roots = {spec.name: spec.root for spec in self.config.datasets}
+        self.stages = build_stages(load_schemas(self.config), self.config.max_seconds, self.roots)
+
+    def __call__(self, unit: str) -> UnitResult:
+        done = outputs.unit_done_path(self.out, unit)
+        if os.path.exists(done):
+            record = read_json(done)
+            return UnitResult(unit, record["records"], record["written"], len(record["quarantine"]), True)
+        rows = read_unit(self.out, unit)
+        writer = ShardWriter(self.out, unit, self.config.shard_max_bytes, self.config.shard_max_samples)
+        drops: list[dict] = []
+        written = 0
+        try:
+            for _, record in rows:
+                for result in apply_stages(self.stages, Sample(record)):
+                    if isinstance(result, Drop):
+                        drops.append(result.to_row())
+                    else:
+                        writer.write(result)
+                        written += 1
+            shards = writer.close()
+        except BaseException:
+            writer.abort()
+            raise
+        write_json(
+            done,
+            {
+                "unit": unit,
+                "records": len(rows),
+                "written": written,
+                "shards": [shard.to_dict() for shard in shards],
+                "quarantine": drops,
+            },
+        )
+        return UnitResult(unit, len(rows), written, len(drops), False)
+
+
+def unit_stats(out: str, unit: str) -> Counters:
+    record = read_json(outputs.unit_done_path(out, unit))
+    return Counters.merge(Counters(shard["stats"]) for shard in record["shards"])

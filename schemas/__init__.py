@@ -1,0 +1,1 @@
+"""Dataset schemas: the pydantic model (``model.py``) and one YAML file per corpus."""

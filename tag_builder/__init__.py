@@ -1,0 +1,1 @@
+"""Qwen-Audio task tags: the closed token vocabulary, the task registry and prompt building."""

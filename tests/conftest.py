@@ -1,0 +1,55 @@
+"""Shared fixtures: corpora generated in their genuine layouts, and finished runs on each engine."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipelines.config import DatasetSpec, RunConfig
+from pipelines.demo import write_demo
+from pipelines.finalize import finalize
+from pipelines.plan import make_plan
+from pipelines.runners import run_units
+
+PROJECT = Path(__file__).resolve().parents[1]
+SHARED_CORPORA = PROJECT.parent / "shared" / "corpora"
+
+
+def shared_corpus(*parts: str) -> Path:
+    path = SHARED_CORPORA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"real corpus sample {path} is absent (../shared/corpora is not laid out here)")
+    return path
+
+
+def run_pipeline(datasets: dict[str, str], out: Path, engine: str = "local", workers: int = 2, **config) -> dict:
+    """Plan, run and finalize like `audioprep run`, in this process."""
+    specs = tuple(DatasetSpec(name=n, schema=n.split(":")[-1], root=r) for n, r in datasets.items())
+    run_config = RunConfig(datasets=specs, out=str(out), **config)
+    plan = make_plan(run_config)
+    run_units(engine, str(out), plan.units, workers, {})
+    return finalize(str(out))
+
+
+def audioprep(*args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+    """The installed console command, as a user runs it."""
+    command = [str(Path(sys.executable).with_name("audioprep")), *args]
+    result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=600)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+@pytest.fixture(scope="session")
+def demo_corpora(tmp_path_factory) -> dict[str, str]:
+    return write_demo(str(tmp_path_factory.mktemp("demo")))
+
+
+@pytest.fixture(scope="session")
+def local_run(demo_corpora, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("run") / "out"
+    run_pipeline(demo_corpora, out, engine="local", shard_max_samples=10)
+    return out

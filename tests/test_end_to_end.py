@@ -1,0 +1,147 @@
+"""The whole path, corpus on disk -> verified shards, on the real engines."""
+import io
+import json
+import os
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+import webdataset as wds
+
+from pipelines.verify import verify
+
+from conftest import audioprep, run_pipeline, shared_corpus
+
+PROMPTS = {
+    "librispeech": "<|startoftranscript|><|en|><|transcribe|><|en|><|notimestamps|><|wo_itn|>",
+    "clotho": "<|startofanalysis|><|unknown|><|caption|><|en|><|notimestamps|><|caption_clotho|>",
+    "cochlscene": "<|startofanalysis|><|unknown|><|keyword|><|en|><|notimestamps|><|scene|>",
+}
+
+
+def output_files(out: Path) -> dict[str, bytes]:
+    """Everything a run publishes (not its _work folder), by relative path."""
+    files = {}
+    for path in sorted(out.rglob("*")):
+        rel = path.relative_to(out).as_posix()
+        if path.is_file() and not rel.startswith("_work/"):
+            files[rel] = path.read_bytes()
+    return files
+
+
+def read_samples(out: Path) -> dict[str, dict]:
+    index = json.loads((out / "index.json").read_text())
+    samples = {}
+    for shard in index["shards"]:
+        for row in wds.WebDataset(str(out / shard["path"]), shardshuffle=False):
+            meta = json.loads(row["json"])
+            audio, rate = sf.read(io.BytesIO(row["flac"]), dtype="int16", always_2d=True)
+            samples[row["__key__"]] = {"meta": meta, "rate": rate, "channels": audio.shape[1], "frames": audio.shape[0], "shard": shard}
+    return samples
+
+
+def test_local_run_accounts_for_every_record(local_run):
+    summary = json.loads((local_run / "summary.json").read_text())
+    assert summary["balanced"] is True
+    assert summary["datasets"] == {
+        "clotho": {"input": 7, "written": 6, "quarantined": 1},
+        "cochlscene": {"input": 25, "written": 24, "quarantined": 1},
+        "librispeech": {"input": 14, "written": 12, "quarantined": 2},
+    }
+    reasons = [(r["dataset"], r["stage"], r["reason"]) for r in map(json.loads, (local_run / "quarantine.jsonl").read_text().splitlines())]
+    assert sorted(reasons) == [
+        ("clotho", "audio", "too_long"),
+        ("cochlscene", "audio", "undecodable"),
+        ("librispeech", "ingest", "audio_missing"),
+        ("librispeech", "ingest", "audio_missing"),
+    ]
+
+
+def test_shards_hold_16k_mono_audio_of_the_right_length_and_exact_tags(local_run, demo_corpora):
+    samples = read_samples(local_run)
+    assert len(samples) == 42
+    for key, s in samples.items():
+        meta = s["meta"]
+        assert (s["rate"], s["channels"]) == (16000, 1)
+        assert abs(s["frames"] / 16000 - meta["duration"]) < 1e-4
+        assert {v["prompt"] for v in meta["tasks"]} == {PROMPTS[meta["dataset"]]}
+        assert "." not in key and "/" not in key
+        source = sf.info(os.path.join(demo_corpora[meta["dataset"]], meta["source"]["audio"]))
+        assert abs(source.duration - meta["duration"]) < 1e-3
+        if meta["role"] == "train":
+            assert s["shard"]["path"].startswith("train/")
+        else:
+            assert s["shard"]["path"].startswith(f"eval/{meta['dataset']}/{meta['split']}/")
+    clotho = [s["meta"] for s in samples.values() if s["meta"]["dataset"] == "clotho"]
+    assert all(len(m["tasks"]) == 5 for m in clotho)  # five captions, one audio
+    scene = samples["cochlscene-CrowdedIndoor_Train_0000"]["meta"]
+    assert scene["tasks"] == [{"task": "scene", "prompt": PROMPTS["cochlscene"], "target": "crowded indoor"}]
+    speech = next(s["meta"] for k, s in samples.items() if k.startswith("librispeech-"))
+    assert speech["tasks"][0]["target"].isupper() and speech["speaker"] and speech["license"] == "CC-BY-4.0"
+
+
+def test_training_shards_mix_corpora_and_never_hold_eval_data(local_run):
+    index = json.loads((local_run / "index.json").read_text())
+    train = [s for s in index["shards"] if s["group"] == "train"]
+    datasets = set()
+    for shard in train:
+        for row in wds.WebDataset(str(local_run / shard["path"]), shardshuffle=False):
+            meta = json.loads(row["json"])
+            assert meta["role"] == "train"
+            datasets.add(meta["dataset"])
+    assert datasets == {"librispeech", "clotho", "cochlscene"}
+    assert all(s["samples"] <= 10 for s in index["shards"])
+
+
+def test_verify_passes_and_catches_tampering(local_run, tmp_path):
+    import shutil
+
+    assert verify(str(local_run)).ok
+    copy = tmp_path / "copy"
+    shutil.copytree(local_run, copy)
+    shard = copy / json.loads((copy / "index.json").read_text())["shards"][0]["path"]
+    data = bytearray(shard.read_bytes())
+    data[1000] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    report = verify(str(copy))
+    assert not report.ok and any("sha256" in p for p in report.problems)
+
+
+def test_rerun_resumes_without_rewriting(local_run, demo_corpora):
+    before = {p: p.stat().st_mtime_ns for p in local_run.rglob("*.tar")}
+    run_pipeline(demo_corpora, local_run, engine="local", shard_max_samples=10)
+    assert {p: p.stat().st_mtime_ns for p in local_run.rglob("*.tar")} == before
+
+
+@pytest.mark.slow
+def test_beam_and_ray_write_byte_identical_output(demo_corpora, tmp_path, local_run):
+    beam_out, ray_out = tmp_path / "beam", tmp_path / "ray"
+    audioprep("run", *[f"--dataset={n}={r}" for n, r in demo_corpora.items()], "--out", str(beam_out), "--engine", "beam", "--workers", "2", "--shard-max-samples", "10")
+    audioprep("run", *[f"--dataset={n}={r}" for n, r in demo_corpora.items()], "--out", str(ray_out), "--engine", "ray", "--workers", "2", "--shard-max-samples", "10")
+    beam_files, ray_files = output_files(beam_out), output_files(ray_out)
+    assert any(p.endswith(".tar") for p in beam_files)
+    assert beam_files.keys() == ray_files.keys()
+    assert [p for p in beam_files if beam_files[p] != ray_files[p]] == []
+    # and the same as the in-process loop
+    local = output_files(local_run)
+    assert {p: local[p] for p in local if p.endswith(".tar")} == {p: beam_files[p] for p in beam_files if p.endswith(".tar")}
+    assert audioprep("verify", str(beam_out)).returncode == 0
+
+
+@pytest.mark.slow
+def test_real_samples_end_to_end_on_ray(tmp_path):
+    libri = shared_corpus("librispeech", "LibriSpeech")
+    clotho = shared_corpus("clotho")
+    out = tmp_path / "out"
+    summary = run_pipeline({"librispeech": str(libri), "clotho": str(clotho)}, out, engine="ray")
+    assert summary["datasets"]["librispeech"] == {"input": 14, "written": 14, "quarantined": 0}
+    assert summary["datasets"]["clotho"] == {"input": 3, "written": 3, "quarantined": 0}
+    samples = read_samples(out)
+    flipping = next(s for k, s in samples.items() if k.startswith("clotho-Flipping_Pages-"))
+    assert flipping["meta"]["source"]["audio"] == "evaluation/Flipping Pages.wav"
+    assert [v["target"] for v in flipping["meta"]["tasks"]][3] == "PAPER RUSTLING WAS EVIDENT AS THE MAN SEARCHED FOR A MISSING DOCUMENT IN THE FILE."
+    assert abs(flipping["frames"] / 16000 - sf.info(str(clotho / "evaluation" / "Flipping Pages.wav")).duration) < 1e-3
+    stew = samples["librispeech-1089-134686-0000"]
+    assert stew["meta"]["tasks"][0]["target"].startswith("HE HOPED THERE WOULD BE STEW FOR DINNER")
+    assert stew["shard"]["path"] == "eval/librispeech/test-clean/shard-00000-000.tar"
+    assert verify(str(out)).ok
