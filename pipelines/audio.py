@@ -7,7 +7,6 @@ Every failure is an ``AudioError`` with a stable reason id and a message naming 
 from __future__ import annotations
 
 import io
-import math
 import os
 from dataclasses import dataclass
 
@@ -188,6 +187,3 @@ def decode_flac(data: bytes) -> tuple[np.ndarray, int, int]:
     samples, rate = sf.read(io.BytesIO(data), dtype="int16", always_2d=True)
     return samples[:, 0] if samples.shape[1] == 1 else samples, rate, samples.shape[1]
 
-
-def seconds_to_frames(seconds: float) -> int:
-    return int(math.floor(seconds * TARGET_RATE + 0.5))

@@ -166,7 +166,7 @@ def ingest(
     from schemas.loader import SchemaError, load
 
     from .ingest import ingest as ingest_records
-    from .plan import write_manifest
+    from .plan import ingest_dataset
     from .record import Drop
     from .stages import Sample, clean_text, make_tagger
 
@@ -179,8 +179,8 @@ def ingest(
         except SchemaError as exc:
             _fail(str(exc))
         if not dry_run:
-            records, drops = write_manifest(schema, spec.name, spec.root, str(out))
-            console.print(f"{spec.name}: {records} records, {drops} quarantined -> {outputs.manifest_path(str(out), spec.name)}")
+            counts = ingest_dataset(spec, str(out))
+            console.print(f"{spec.name}: {counts['records']} records, {counts['drops']} quarantined -> {outputs.manifest_path(str(out), spec.name)}")
             continue
         tagger = make_tagger({spec.name: schema})
         shown, problems, total = 0, 0, 0

@@ -10,7 +10,7 @@ import os
 from dataclasses import replace
 from typing import Iterator
 
-from schemas.model import DatasetSchema, MappedValue
+from schemas.model import DatasetSchema
 
 from .keys import sample_key
 from .layouts import Row, read_rows

@@ -61,6 +61,10 @@ def ingest_drops_path(out: str, dataset: str) -> str:
     return os.path.join(out, WORK, "ingest", f"{dataset}.drops.jsonl")
 
 
+def ingest_done_path(out: str, dataset: str) -> str:
+    return os.path.join(out, WORK, "ingest", f"{dataset}.done.json")
+
+
 def plan_path(out: str) -> str:
     return os.path.join(out, WORK, "plan.json")
 

@@ -8,6 +8,7 @@ on the engine or on the number of workers.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -24,7 +25,7 @@ from schemas.model import DatasetSchema
 
 from . import outputs
 from .atomic import read_json, write_json, write_jsonl
-from .config import RunConfig
+from .config import DatasetSpec, RunConfig
 from .ingest import ingest
 from .keys import order_key
 from .record import ARROW_SCHEMA, Drop, Record
@@ -50,8 +51,6 @@ class Plan:
         return Plan(**read_json(outputs.plan_path(out)))
 
     def run_config(self) -> RunConfig:
-        from .config import DatasetSpec
-
         data = dict(self.config)
         data["datasets"] = tuple(DatasetSpec(**d) for d in data["datasets"])
         return RunConfig(**data)
@@ -65,12 +64,16 @@ def _schema_texts(config: RunConfig) -> dict[str, str]:
     return {spec.name: loader.resolve(spec.schema).read_text(encoding="utf-8") for spec in config.datasets}
 
 
-def write_manifest(schema: DatasetSchema, dataset: str, root: str, out: str, on_record: Callable[[Record], None] | None = None) -> tuple[int, int]:
-    """Ingest one dataset into ``manifests/NAME.parquet``; returns (records, drops)."""
+def write_manifest(schema: DatasetSchema, dataset: str, root: str, out: str) -> dict:
+    """Ingest one dataset into ``manifests/NAME.parquet`` (streaming); returns its counts.
+
+    Counts: ``records``, ``drops`` and ``groups`` (records per shard group), also kept in the
+    dataset's completion record so planning never re-reads a finished manifest to count it.
+    """
     path = outputs.manifest_path(out, dataset)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     drops: list[dict] = []
-    records = 0
+    groups: Counter = Counter()
     batch: list[dict] = []
     temporary = path + ".partial"
     with pq.ParquetWriter(temporary, ARROW_SCHEMA, compression="zstd") as writer:
@@ -78,10 +81,8 @@ def write_manifest(schema: DatasetSchema, dataset: str, root: str, out: str, on_
             if isinstance(item, Drop):
                 drops.append(item.to_row())
                 continue
-            records += 1
+            groups[outputs.group_of(item.role, item.dataset, item.split)] += 1
             batch.append(item.to_row())
-            if on_record is not None:
-                on_record(item)
             if len(batch) >= BATCH_ROWS:
                 writer.write_table(pa.Table.from_pylist(batch, schema=ARROW_SCHEMA))
                 batch.clear()
@@ -89,7 +90,31 @@ def write_manifest(schema: DatasetSchema, dataset: str, root: str, out: str, on_
             writer.write_table(pa.Table.from_pylist(batch, schema=ARROW_SCHEMA))
     os.replace(temporary, path)
     write_jsonl(outputs.ingest_drops_path(out, dataset), drops)
-    return records, len(drops)
+    return {"records": sum(groups.values()), "drops": len(drops), "groups": dict(sorted(groups.items()))}
+
+
+def ingest_dataset(spec: DatasetSpec, out: str) -> dict:
+    """Ingest one dataset unless its manifest is already complete for the same schema and root.
+
+    Idempotent and safe to retry (an orchestrator maps this over the datasets of a run).
+    """
+    schema = loader.load(spec.schema)
+    fingerprint = _dataset_fingerprint(spec)
+    done_path = outputs.ingest_done_path(out, spec.name)
+    if os.path.exists(done_path):
+        done = read_json(done_path)
+        if done["fingerprint"] == fingerprint and os.path.exists(outputs.manifest_path(out, spec.name)):
+            return done
+    counts = write_manifest(schema, spec.name, spec.root, out)
+    done = {"dataset": spec.name, "fingerprint": fingerprint, **counts}
+    write_json(done_path, done)
+    return done
+
+
+def _dataset_fingerprint(spec: DatasetSpec) -> str:
+    text = loader.resolve(spec.schema).read_text(encoding="utf-8")
+    payload = json.dumps([spec.name, os.path.abspath(spec.root), text])
+    return hashlib.sha256(payload.encode()).hexdigest()
 
 
 def iter_manifest(path: str):
@@ -126,7 +151,6 @@ class _UnitFiles:
 def make_plan(config: RunConfig, progress: Callable[[str], None] = lambda _: None) -> Plan:
     """Ingest and partition, or reuse the plan already in ``config.out`` when it is the same work."""
     out = config.out
-    schemas = load_schemas(config)
     fingerprint = config.fingerprint(_schema_texts(config))
     if os.path.exists(outputs.plan_path(out)):
         existing = Plan.load(out)
@@ -140,15 +164,10 @@ def make_plan(config: RunConfig, progress: Callable[[str], None] = lambda _: Non
     inputs, drops = {}, {}
     for spec in config.datasets:
         progress(f"ingest {spec.name} from {spec.root}")
-        records, dropped = write_manifest(
-            schemas[spec.name],
-            spec.name,
-            spec.root,
-            out,
-            on_record=lambda r: group_counts.update([outputs.group_of(r.role, r.dataset, r.split)]),
-        )
-        inputs[spec.name] = records + dropped
-        drops[spec.name] = dropped
+        counts = ingest_dataset(spec, out)
+        group_counts.update(counts["groups"])
+        inputs[spec.name] = counts["records"] + counts["drops"]
+        drops[spec.name] = counts["drops"]
     units_per_group = {g: math.ceil(n / config.unit_records) for g, n in sorted(group_counts.items())}
     progress("partition records into work units")
     units_dir = os.path.dirname(outputs.unit_input_path(out, "x"))

@@ -11,7 +11,6 @@ import os
 from dataclasses import dataclass
 
 from . import outputs
-from .accounting import Counters
 from .atomic import read_json, write_json
 from .config import RunConfig
 from .plan import Plan, load_schemas
@@ -89,7 +88,3 @@ class UnitProcessor:
         )
         return UnitResult(unit, len(rows), written, len(drops), False)
 
-
-def unit_stats(out: str, unit: str) -> Counters:
-    record = read_json(outputs.unit_done_path(out, unit))
-    return Counters.merge(Counters(shard["stats"]) for shard in record["shards"])

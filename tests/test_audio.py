@@ -1,5 +1,4 @@
 """Decoding every source format to 16 kHz mono 16-bit FLAC, and refusing what cannot be used."""
-import io
 
 import av
 import numpy as np

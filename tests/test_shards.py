@@ -1,11 +1,9 @@
 """Shard writing: deterministic bytes, bounds, atomic publication, read back by webdataset."""
-import io
 import json
 import os
 import tarfile
 
 import numpy as np
-import pytest
 import webdataset as wds
 
 from pipelines.audio import Clip, encode_flac
