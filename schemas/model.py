@@ -140,6 +140,48 @@ class Example(Strict):
     expect: dict[str, object] = Field(description="record fields expected (key is the final key)")
 
 
+class Normalize(Strict):
+    """How the corpus's text becomes the one text form of its language (docs/text.md).
+
+    Every language gets the basic steps (NFKC, no control or zero-width characters, whitespace
+    folded) and its own punctuation rules; this section says what only the corpus knows.
+    """
+
+    markup: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            "corpus markup -> what it becomes, matched exactly (case-sensitive) anywhere in the text: "
+            "punctuation tags to punctuation ('<COMMA>': ','), garbage tags to '' (removed). "
+            "Any other <tag> left in a transcript quarantines the record (unmapped_markup)"
+        ),
+    )
+    refuse_markup: list[str] = Field(
+        default_factory=list,
+        description="markup that makes a transcript unusable (e.g. '<unk>' for a word nobody could hear): "
+        "the record is quarantined (unusable_markup)",
+    )
+    case: Literal["keep", "lower", "lower_all_caps"] = Field(
+        "keep",
+        description="keep: the corpus's casing; lower: lower-case every text (corpora written in capitals); "
+        "lower_all_caps: lower-case a text only when all its letters are capitals (mixed-case text kept)",
+    )
+    chinese: Literal["simplified", "traditional_tag", "keep"] = Field(
+        "simplified",
+        description="Chinese text only: simplified converts Traditional characters to Simplified (OpenCC t2s); "
+        "traditional_tag keeps Traditional text and tags it <|zh_tr|>; keep leaves it as written",
+    )
+
+    @field_validator("markup")
+    @classmethod
+    def _markup(cls, value: dict[str, str]) -> dict[str, str]:
+        for tag in value:
+            if not tag.strip() or tag != tag.strip():
+                raise ValueError(f"markup key {tag!r} must be a non-empty spelling without surrounding spaces")
+            if "<|" in value[tag]:
+                raise ValueError(f"markup {tag!r} may not become a special-token spelling ({value[tag]!r})")
+        return value
+
+
 class DatasetSchema(Strict):
     name: str = Field(pattern=NAME_PATTERN, description="schema name (file name without .yaml)")
     description: str = Field(min_length=1)
@@ -150,6 +192,9 @@ class DatasetSchema(Strict):
     text_language: LanguageCode = Field("en", description="language of transcripts, captions and labels")
     text_form: Literal["spoken", "written"] | None = Field(
         None, description="transcripts in spoken form (<|wo_itn|>) or written form (<|itn|>)"
+    )
+    normalize: Normalize = Field(
+        default_factory=Normalize, description="text normalization the corpus needs (markup, casing, Chinese script)"
     )
     splits: dict[str, Literal["train", "eval"]] = Field(
         min_length=1, description="every split name of the corpus -> train or eval"
