@@ -13,7 +13,8 @@ def dumps(value: Any) -> str:
 
 def write_bytes(path: str, data: bytes) -> None:
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    temporary = f"{path}.tmp-{os.getpid()}"
+    directory, name = os.path.split(path)
+    temporary = os.path.join(directory, f".{name}.tmp-{os.getpid()}")
     with open(temporary, "wb") as handle:
         handle.write(data)
         handle.flush()
@@ -23,6 +24,17 @@ def write_bytes(path: str, data: bytes) -> None:
 
 def write_json(path: str, value: Any) -> None:
     write_bytes(path, (dumps(value) + "\n").encode("utf-8"))
+
+
+def write_json_if_changed(path: str, value: Any) -> bool:
+    """Write ``value`` unless the file already holds exactly it (a rerun keeps files and mtimes)."""
+    data = (dumps(value) + "\n").encode("utf-8")
+    if os.path.isfile(path):
+        with open(path, "rb") as handle:
+            if handle.read() == data:
+                return False
+    write_bytes(path, data)
+    return True
 
 
 def write_jsonl(path: str, rows) -> int:

@@ -168,6 +168,20 @@ def load(
     return Clip(samples)
 
 
+def probe_seconds(path: str) -> float | None:
+    """Length of a file from its header, without decoding; None when the header does not say."""
+    try:
+        if os.path.splitext(path)[1].lower() not in PYAV_EXTENSIONS:
+            with sf.SoundFile(path) as handle:
+                return handle.frames / handle.samplerate if handle.samplerate else None
+        import av
+
+        with av.open(path) as container:
+            return container.duration / av.time_base if container.duration else None
+    except Exception:  # noqa: BLE001 - an unreadable header is reported by the audio stage later
+        return None
+
+
 def to_int16(x: np.ndarray) -> np.ndarray:
     if x.dtype == np.int16:
         return x

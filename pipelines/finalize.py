@@ -8,23 +8,27 @@ from __future__ import annotations
 import os
 from collections import Counter
 
-from . import outputs
+from . import failpoints, outputs
 from .accounting import Counters
 from .atomic import read_json, read_jsonl, write_json, write_jsonl
 from .plan import Plan
+from .remote import Mirror
 
 
 class IncompleteRun(RuntimeError):
     pass
 
 
-def finalize(out: str) -> dict:
+def finalize(out: str, remote: str | None = None) -> dict:
+    mirror = Mirror(out, remote)
+    mirror.fetch(outputs.plan_path(out))
     plan = Plan.load(out)
-    missing = [u for u in plan.units if not os.path.exists(outputs.unit_done_path(out, u))]
+    missing = [u for u in plan.units if not mirror.fetch(outputs.unit_done_path(out, u))]
     if missing:
         raise IncompleteRun(f"{len(missing)} work unit(s) not finished (first: {missing[0]}); rerun to resume")
     shards, quarantine = [], []
-    written: Counter = Counter()
+    written: Counter = Counter()  # input records with a sample in the shards
+    samples: Counter = Counter()  # samples in the shards (repeats made by weighting included)
     stats = Counters()
     for spec in plan.config["datasets"]:
         quarantine.extend(read_jsonl(outputs.ingest_drops_path(out, spec["name"])))
@@ -35,23 +39,32 @@ def finalize(out: str) -> dict:
         for shard in done["shards"]:
             shard_stats = Counters(shard["stats"])
             stats = stats + shard_stats
-            written.update({k: int(v) for k, v in shard_stats.get("samples_by_dataset").items()})
+            written.update({k: int(v) for k, v in shard_stats.get("records_by_dataset").items()})
+            samples.update({k: int(v) for k, v in shard_stats.get("samples_by_dataset").items()})
     quarantined = Counter(row["dataset"] for row in quarantine)
     reasons = Counter(f"{row['dataset']}/{row['stage']}/{row['reason']}" for row in quarantine)
     per_dataset = {}
     for name, count in sorted(plan.inputs.items()):
-        per_dataset[name] = {"input": count, "written": written[name], "quarantined": quarantined[name]}
+        per_dataset[name] = {
+            "input": count,
+            "written": written[name],
+            "quarantined": quarantined[name],
+            "excluded": plan.excluded.get(name, 0),
+            "samples": samples[name],
+        }
     summary = {
         "input": sum(plan.inputs.values()),
         "written": sum(written.values()),
         "quarantined": len(quarantine),
+        "excluded": sum(plan.excluded.values()),
+        "samples": sum(samples.values()),
         "datasets": per_dataset,
         "quarantine_reasons": dict(sorted(reasons.items())),
         "shards": len(shards),
         "seconds": round(sum(s["seconds"] for s in shards), 3),
     }
-    summary["balanced"] = summary["input"] == summary["written"] + summary["quarantined"] and all(
-        d["input"] == d["written"] + d["quarantined"] for d in per_dataset.values()
+    summary["balanced"] = all(
+        d["input"] == d["written"] + d["quarantined"] + d["excluded"] for d in [summary, *per_dataset.values()]
     )
     shards.sort(key=lambda s: s["path"])
     index = {
@@ -60,7 +73,14 @@ def finalize(out: str) -> dict:
         "shards": [{k: v for k, v in s.items() if k != "stats"} for s in shards],
     }
     write_jsonl(os.path.join(out, outputs.QUARANTINE), quarantine)
+    failpoints.hit("before_index")
     write_json(os.path.join(out, outputs.STATS), {"total": stats.to_dict(), "shards": {s["path"]: s["stats"] for s in shards}})
     write_json(os.path.join(out, outputs.INDEX), index)
+    for role in ("train", "eval"):  # training and evaluation sets, each with its own index
+        entries = [s for s in index["shards"] if outputs.role_of_group(s["group"]) == role]
+        write_json(os.path.join(out, outputs.role_index_path(role)), {**index, "shards": entries})
+    published = [outputs.QUARANTINE, outputs.STATS, outputs.role_index_path("train"), outputs.role_index_path("eval"), outputs.INDEX, outputs.SUMMARY]
+    for name in published:  # the summary last: its presence in the bucket means the run is complete
+        mirror.push(os.path.join(out, name))
     write_json(os.path.join(out, outputs.SUMMARY), summary)
     return summary

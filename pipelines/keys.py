@@ -30,3 +30,21 @@ def window_key(key: str, start: float) -> str:
 def order_key(seed: int, key: str) -> str:
     """Position of a sample in the deterministic shuffle: a hash of the seed and its key."""
     return hashlib.blake2b(f"{seed}:{key}".encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+
+
+def unit_fraction(seed: int, key: str, purpose: str) -> float:
+    """A uniform number in [0, 1) derived from the key: deterministic sampling decisions."""
+    digest = hashlib.blake2b(f"{purpose}:{seed}:{key}".encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+def jump_bucket(key: int, buckets: int) -> int:
+    """Jump consistent hash (Lamping and Veach, 2014): growing from n to n+1 buckets moves only
+    1/(n+1) of the keys, so adding a corpus reshuffles as little of the existing shards as possible."""
+    key &= 0xFFFFFFFFFFFFFFFF
+    bucket, jump = -1, 0
+    while jump < buckets:
+        bucket = jump
+        key = (key * 2862933555777941757 + 1) & 0xFFFFFFFFFFFFFFFF
+        jump = int((bucket + 1) * (float(1 << 31) / float((key >> 33) + 1)))
+    return bucket

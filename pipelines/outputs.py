@@ -2,7 +2,8 @@
 
 ```
 OUT/
-  index.json             every shard: path, group, samples, bytes, seconds, sha256, stats
+  index.json             every shard: path, group, samples, bytes, seconds, sha256
+  train/index.json       the training shards only; eval/index.json the evaluation shards only
   summary.json           input = written + quarantined, overall and per dataset
   quarantine.jsonl       one row per refused record: dataset, key, source, stage, reason, detail
   manifests/NAME.parquet the canonical records of each dataset (Arrow schema: pipelines.record)
@@ -32,6 +33,15 @@ def safe_name(text: str) -> str:
 def group_of(role: str, dataset: str, split: str) -> str:
     """Shard group of a record: all training data together, each evaluation split on its own."""
     return "train" if role == "train" else f"eval/{safe_name(dataset)}/{safe_name(split)}"
+
+
+def role_of_group(group: str) -> str:
+    return "train" if group == "train" else "eval"
+
+
+def role_index_path(role: str) -> str:
+    """The index of one role's shards (relative to OUT); paths inside stay relative to OUT."""
+    return f"{role}/{INDEX}"
 
 
 def unit_id(group: str, number: int) -> str:
@@ -75,3 +85,23 @@ def unit_input_path(out: str, unit: str) -> str:
 
 def unit_done_path(out: str, unit: str) -> str:
     return os.path.join(out, WORK, "done", f"{unit}.json")
+
+
+# Orchestrated runs (pipelines.workflow, pipelines.publish)
+REPORT = "report.json"
+COMPLETE = "complete.json"
+
+
+def corpus_status_path(out: str, dataset: str) -> str:
+    """What became of one corpus in an orchestrated run: the step it reached, or the error."""
+    return os.path.join(out, WORK, "corpora", f"{dataset}.json")
+
+
+def corpora_path(out: str) -> str:
+    """The corpora an orchestrated run was asked for, those it planned with and those that failed."""
+    return os.path.join(out, WORK, "corpora.json")
+
+
+def finalized_path(out: str) -> str:
+    """Digest of the plan and unit records that the index and summary were last built from."""
+    return os.path.join(out, WORK, "finalized.json")

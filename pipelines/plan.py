@@ -1,10 +1,12 @@
-"""Plan a run: ingest every dataset into its manifest, then cut the records into work units.
+"""Plan a run: ingest every dataset into its manifest, weight the corpora, cut records into work units.
 
-Both steps stream. Ingest writes each dataset's Parquet manifest in row batches; partitioning
-hashes every key (seeded) into one of its shard group's units and appends the record to that unit's
-input file through small buffers. A unit is the grain of parallelism, of resumption and of shard
-naming: it becomes one shard (or a few, when byte bounds roll over), so the output does not depend
-on the engine or on the number of workers.
+Everything streams. Ingest writes each dataset's Parquet manifest in row batches (with durations
+from the corpus or the audio headers, never by decoding). Weighting (caps, repeats, temperature over
+corpus hours; training data only) decides for every record, from a hash of its key, how many copies
+go into the mix. Partitioning puts every copy into a work unit of its shard group by jump consistent
+hashing of its seeded key hash, appending to that unit's input file through small buffers. A unit is
+the grain of parallelism, of resumption and of shard naming: the output does not depend on the
+engine or on the number of workers, and adding a corpus moves few records between units.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import math
 import os
 import shutil
 from collections import Counter, defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 import pyarrow as pa
@@ -23,12 +25,14 @@ import pyarrow.parquet as pq
 from schemas import loader
 from schemas.model import DatasetSchema
 
-from . import outputs
+from . import failpoints, outputs
 from .atomic import read_json, write_json, write_jsonl
+from .audio import probe_seconds
 from .config import DatasetSpec, RunConfig
 from .ingest import ingest
-from .keys import order_key
+from .keys import jump_bucket, order_key, unit_fraction
 from .record import ARROW_SCHEMA, Drop, Record
+from .remote import Mirror
 
 BATCH_ROWS = 4096
 PARTITION_BUFFER_BYTES = 1 << 16
@@ -45,6 +49,8 @@ class Plan:
     units: list[str]
     inputs: dict[str, int]  # metadata rows seen per dataset
     ingest_drops: dict[str, int]
+    excluded: dict[str, int] = field(default_factory=dict)  # left out by weighting, per dataset
+    mix: dict = field(default_factory=dict)  # planned hours per dataset and task
 
     @staticmethod
     def load(out: str) -> "Plan":
@@ -52,7 +58,9 @@ class Plan:
 
     def run_config(self) -> RunConfig:
         data = dict(self.config)
-        data["datasets"] = tuple(DatasetSpec(**d) for d in data["datasets"])
+        data["datasets"] = tuple(
+            DatasetSpec(**{**d, "splits": tuple(d["splits"]) if d.get("splits") else None}) for d in data["datasets"]
+        )
         return RunConfig(**data)
 
 
@@ -64,23 +72,38 @@ def _schema_texts(config: RunConfig) -> dict[str, str]:
     return {spec.name: loader.resolve(spec.schema).read_text(encoding="utf-8") for spec in config.datasets}
 
 
-def write_manifest(schema: DatasetSchema, dataset: str, root: str, out: str) -> dict:
+def write_manifest(schema: DatasetSchema, spec: DatasetSpec, out: str, probe_durations: bool = True) -> dict:
     """Ingest one dataset into ``manifests/NAME.parquet`` (streaming); returns its counts.
 
-    Counts: ``records``, ``drops`` and ``groups`` (records per shard group), also kept in the
-    dataset's completion record so planning never re-reads a finished manifest to count it.
+    Records of splits the run does not select are skipped (they are not input of this run).
+    Counts: ``records``, ``drops``, ``groups`` (records per shard group) and ``train_seconds``.
     """
-    path = outputs.manifest_path(out, dataset)
+    path = outputs.manifest_path(out, spec.name)
     os.makedirs(os.path.dirname(path), exist_ok=True)
+    root = os.path.abspath(spec.root)
     drops: list[dict] = []
     groups: Counter = Counter()
+    train_seconds, unknown = 0.0, 0
     batch: list[dict] = []
     temporary = path + ".partial"
     with pq.ParquetWriter(temporary, ARROW_SCHEMA, compression="zstd") as writer:
-        for item in ingest(schema, dataset, root):
+        for item in ingest(schema, spec.name, spec.root, spec.roots):
             if isinstance(item, Drop):
                 drops.append(item.to_row())
                 continue
+            if spec.splits is not None and item.split not in spec.splits:
+                continue
+            if item.seconds is None:
+                seconds = item.duration
+                if seconds is None and probe_durations:
+                    base = root if item.audio_root is None else os.path.abspath(spec.roots[item.audio_root])
+                    seconds = probe_seconds(os.path.join(base, item.audio))
+                if seconds is not None:
+                    item = item.replace(seconds=seconds)
+            if item.seconds is None:
+                unknown += 1
+            elif item.role == "train":
+                train_seconds += item.seconds
             groups[outputs.group_of(item.role, item.dataset, item.split)] += 1
             batch.append(item.to_row())
             if len(batch) >= BATCH_ROWS:
@@ -89,31 +112,38 @@ def write_manifest(schema: DatasetSchema, dataset: str, root: str, out: str) -> 
         if batch:
             writer.write_table(pa.Table.from_pylist(batch, schema=ARROW_SCHEMA))
     os.replace(temporary, path)
-    write_jsonl(outputs.ingest_drops_path(out, dataset), drops)
-    return {"records": sum(groups.values()), "drops": len(drops), "groups": dict(sorted(groups.items()))}
+    write_jsonl(outputs.ingest_drops_path(out, spec.name), drops)
+    return {
+        "records": sum(groups.values()),
+        "drops": len(drops),
+        "groups": dict(sorted(groups.items())),
+        "train_seconds": round(train_seconds, 3),
+        "unknown_seconds": unknown,
+    }
 
 
-def ingest_dataset(spec: DatasetSpec, out: str) -> dict:
+def ingest_dataset(spec: DatasetSpec, out: str, probe_durations: bool = True) -> dict:
     """Ingest one dataset unless its manifest is already complete for the same schema and root.
 
     Idempotent and safe to retry (an orchestrator maps this over the datasets of a run).
     """
     schema = loader.load(spec.schema)
-    fingerprint = _dataset_fingerprint(spec)
+    fingerprint = _dataset_fingerprint(spec, probe_durations)
     done_path = outputs.ingest_done_path(out, spec.name)
     if os.path.exists(done_path):
         done = read_json(done_path)
         if done["fingerprint"] == fingerprint and os.path.exists(outputs.manifest_path(out, spec.name)):
             return done
-    counts = write_manifest(schema, spec.name, spec.root, out)
+    counts = write_manifest(schema, spec, out, probe_durations)
     done = {"dataset": spec.name, "fingerprint": fingerprint, **counts}
     write_json(done_path, done)
     return done
 
 
-def _dataset_fingerprint(spec: DatasetSpec) -> str:
+def _dataset_fingerprint(spec: DatasetSpec, probe_durations: bool) -> str:
     text = loader.resolve(spec.schema).read_text(encoding="utf-8")
-    payload = json.dumps([spec.name, os.path.abspath(spec.root), text])
+    extra = {name: os.path.abspath(path) for name, path in sorted(spec.roots.items())}
+    payload = json.dumps([spec.name, os.path.abspath(spec.root), spec.splits, probe_durations, text, extra])
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -121,6 +151,31 @@ def iter_manifest(path: str):
     for batch in pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS):
         for row in batch.to_pylist():
             yield Record.from_row(row)
+
+
+def mix_factors(config: RunConfig, train_seconds: dict[str, float]) -> dict[str, float]:
+    """Expected copies per training record of each dataset: temperature x repeat, then capped."""
+    total = sum(train_seconds.values())
+    factors = {}
+    if config.temperature and total > 0:
+        shares = {name: seconds / total for name, seconds in train_seconds.items() if seconds > 0}
+        tempered = {name: share ** (1.0 / config.temperature) for name, share in shares.items()}
+        norm = sum(tempered.values())
+        factors = {name: tempered[name] / norm / shares[name] for name in shares}
+    result = {}
+    for spec in config.datasets:
+        factor = factors.get(spec.name, 1.0) * spec.repeat
+        seconds = train_seconds.get(spec.name, 0.0)
+        if spec.cap_hours is not None and seconds > 0:
+            factor = min(factor, spec.cap_hours * 3600 / seconds)
+        result[spec.name] = factor
+    return result
+
+
+def copies_of(factor: float, seed: int, key: str) -> int:
+    """How many times a training record enters the mix: floor(factor), plus one with the remainder's chance."""
+    whole = math.floor(factor)
+    return whole + (1 if unit_fraction(seed, key, "mix") < factor - whole else 0)
 
 
 class _UnitFiles:
@@ -148,11 +203,23 @@ class _UnitFiles:
             self.flush(unit)
 
 
+def _units_per_group(config: RunConfig, expected: dict[str, float]) -> dict[str, int]:
+    units = {}
+    for group, count in sorted(expected.items()):
+        n = max(1, math.ceil(count / config.unit_records))
+        if group == "train" and config.shards_multiple_of:
+            n = math.ceil(n / config.shards_multiple_of) * config.shards_multiple_of
+        units[group] = n
+    return units
+
+
 def make_plan(config: RunConfig, progress: Callable[[str], None] = lambda _: None) -> Plan:
-    """Ingest and partition, or reuse the plan already in ``config.out`` when it is the same work."""
-    out = config.out
+    """Ingest, weight and partition, or reuse the plan already in ``config.out`` when it is the same work."""
+    out = config.local_out
+    mirror = Mirror(out, config.remote)
+    schemas = load_schemas(config)
     fingerprint = config.fingerprint(_schema_texts(config))
-    if os.path.exists(outputs.plan_path(out)):
+    if mirror.fetch(outputs.plan_path(out)):
         existing = Plan.load(out)
         if existing.fingerprint != fingerprint:
             raise PlanError(
@@ -160,32 +227,79 @@ def make_plan(config: RunConfig, progress: Callable[[str], None] = lambda _: Non
                 "use a new output folder, or --overwrite to start over"
             )
         return existing
-    group_counts: Counter = Counter()
-    inputs, drops = {}, {}
+    for spec in config.datasets:  # ingest records finished by an earlier attempt elsewhere
+        mirror.fetch(outputs.ingest_done_path(out, spec.name))
+        mirror.fetch(outputs.manifest_path(out, spec.name))
+        mirror.fetch(outputs.ingest_drops_path(out, spec.name))
+    counts = {}
     for spec in config.datasets:
         progress(f"ingest {spec.name} from {spec.root}")
-        counts = ingest_dataset(spec, out)
-        group_counts.update(counts["groups"])
-        inputs[spec.name] = counts["records"] + counts["drops"]
-        drops[spec.name] = counts["drops"]
-    units_per_group = {g: math.ceil(n / config.unit_records) for g, n in sorted(group_counts.items())}
+        counts[spec.name] = ingest_dataset(spec, out, config.probe_durations)
+    factors = mix_factors(config, {name: c["train_seconds"] for name, c in counts.items()})
+    expected: Counter = Counter()
+    for name, c in counts.items():
+        for group, n in c["groups"].items():
+            expected[group] += n * (factors[name] if group == "train" else 1.0)
+    units_per_group = _units_per_group(config, expected)
+
     progress("partition records into work units")
     units_dir = os.path.dirname(outputs.unit_input_path(out, "x"))
     shutil.rmtree(units_dir, ignore_errors=True)  # leftovers of a planning that did not finish
     os.makedirs(units_dir)
     files = _UnitFiles(out)
+    excluded: Counter = Counter()
+    planned = {name: Counter() for name in counts}
     for spec in config.datasets:
+        tasks = sorted({binding.task for binding in schemas[spec.name].tasks})
         for record in iter_manifest(outputs.manifest_path(out, spec.name)):
             group = outputs.group_of(record.role, record.dataset, record.split)
-            rank = order_key(config.seed, record.key)
-            unit = outputs.unit_id(group, int(rank, 16) % units_per_group[group])
-            files.add(unit, json.dumps({"order": rank, "record": record.to_row()}, ensure_ascii=False) + "\n")
+            n = 1 if record.role != "train" else copies_of(factors[spec.name], config.seed, record.key)
+            if n == 0:
+                excluded[spec.name] += 1
+                continue
+            seconds = (record.seconds or 0.0) * n
+            planned[spec.name][f"{record.role}_hours"] += seconds
+            planned[spec.name][f"{record.role}_samples"] += n
+            for task in tasks:
+                planned[spec.name][f"task:{task}"] += seconds
+            for copy in range(n):
+                item = record if copy == 0 else record.replace(key=f"{record.key}-r{copy}", copy=copy)
+                rank = order_key(config.seed, item.key)
+                unit = outputs.unit_id(group, jump_bucket(int(rank, 16), units_per_group[group]))
+                files.add(unit, json.dumps({"order": rank, "record": item.to_row()}, ensure_ascii=False) + "\n")
     files.close()
     units = [outputs.unit_id(g, n) for g, count in units_per_group.items() for n in range(count)]
+    mix = {
+        name: {
+            "factor": round(factors[name], 6),
+            "available_train_hours": round(counts[name]["train_seconds"] / 3600, 4),
+            "unknown_durations": counts[name]["unknown_seconds"],
+            **{k: v if k.endswith("_samples") else round(v / 3600, 4) for k, v in sorted(planned[name].items())},
+        }
+        for name in counts
+    }
     config_dict = asdict(config)
     config_dict["datasets"] = [
-        {**d, "root": os.path.abspath(d["root"])} for d in config_dict["datasets"]
+        {**d, "root": os.path.abspath(d["root"]), "roots": {k: os.path.abspath(v) for k, v in d["roots"].items()}}
+        for d in config_dict["datasets"]
     ]
-    plan = Plan(fingerprint, config_dict, units, inputs, drops)
+    config_dict["work_dir"] = None  # machine-specific: every machine has its own mirror folder
+    plan = Plan(
+        fingerprint,
+        config_dict,
+        units,
+        inputs={name: c["records"] + c["drops"] for name, c in counts.items()},
+        ingest_drops={name: c["drops"] for name, c in counts.items()},
+        excluded=dict(sorted(excluded.items())),
+        mix=mix,
+    )
+    for spec in config.datasets:
+        for path in (outputs.manifest_path(out, spec.name), outputs.ingest_drops_path(out, spec.name), outputs.ingest_done_path(out, spec.name)):
+            mirror.push(path)
+    for unit in units:
+        if os.path.exists(outputs.unit_input_path(out, unit)):
+            mirror.push(outputs.unit_input_path(out, unit))
     write_json(outputs.plan_path(out), asdict(plan))
+    mirror.push(outputs.plan_path(out))  # last: a plan in the bucket means everything it names is there
+    failpoints.hit("after_plan")
     return plan

@@ -30,12 +30,18 @@ class Record:
     text_language: str = "en"  # language of transcripts, captions and labels
     text_form: str | None = None  # "spoken" or "written" (transcripts only)
     text: str | None = None  # transcript
+    text_raw: str | None = None  # the transcript as the corpus wrote it (``text`` is normalized)
     captions: tuple[str, ...] = ()
     labels: dict[str, str] = field(default_factory=dict)
     speaker: str | None = None
     license: str | None = None
     source: str = ""  # where the record came from, for people: "file:line" or the audio path
     meta: dict[str, str] = field(default_factory=dict)
+    seconds: float | None = None  # length known without decoding (corpus metadata or audio header)
+    copy: int = 0  # 0 for the record itself; n > 0 for the n-th repeat made by corpus weighting
+    audio_root: str | None = None  # the audio lies under this extra root of the dataset (None: its root)
+    translation: str | None = None  # translation of the transcript (speech translation)
+    translation_language: str | None = None  # language code of the translation
 
     def replace(self, **changes: Any) -> "Record":
         return dataclasses.replace(self, **changes)
@@ -88,12 +94,18 @@ ARROW_SCHEMA = pa.schema(
         pa.field("text_language", pa.string(), nullable=False),
         pa.field("text_form", pa.string()),
         pa.field("text", pa.string()),
+        pa.field("text_raw", pa.string()),
         pa.field("captions", pa.list_(pa.string())),
         pa.field("labels", _STRING_MAP),
         pa.field("speaker", pa.string()),
         pa.field("license", pa.string()),
         pa.field("source", pa.string(), nullable=False),
         pa.field("meta", _STRING_MAP),
+        pa.field("seconds", pa.float64()),
+        pa.field("copy", pa.int32(), nullable=False),
+        pa.field("audio_root", pa.string()),
+        pa.field("translation", pa.string()),
+        pa.field("translation_language", pa.string()),
     ]
 )
 

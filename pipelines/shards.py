@@ -14,8 +14,9 @@ import os
 import tarfile
 from dataclasses import dataclass, field
 
-from . import outputs
+from . import failpoints, outputs
 from .accounting import Counters, count_sample
+from .remote import Mirror
 from .stages import Sample
 
 TAR_BLOCK = 512
@@ -33,6 +34,8 @@ def sample_json(sample: Sample) -> dict:
         "sample_rate": 16000,
         "language": record.language,
         "text_language": record.text_language,
+        "text_raw": record.text_raw,
+        "language_check": {name: check.to_dict() for name, check in sample.language_checks},
         "license": record.license,
         "speaker": record.speaker,
         "source": {
@@ -107,8 +110,9 @@ def _member_bytes(name: str, size: int) -> int:
 class ShardWriter:
     """Writes the samples of one work unit into ``shard-UUUUU-000.tar``, ``-001.tar``, ..."""
 
-    def __init__(self, out: str, unit: str, max_bytes: int, max_samples: int):
+    def __init__(self, out: str, unit: str, max_bytes: int, max_samples: int, mirror: Mirror | None = None):
         self.out, self.unit = out, unit
+        self.mirror = mirror
         self.max_bytes, self.max_samples = max_bytes, max_samples
         self.group = outputs.group_of_unit(unit)
         self.done: list[ShardInfo] = []
@@ -137,6 +141,10 @@ class ShardWriter:
         info.bytes, info.sha256 = self._hasher.size, self._hasher.sha256.hexdigest()
         final = os.path.join(self.out, info.path)
         os.replace(outputs.partial_path(final), final)
+        if self.mirror is not None and self.mirror.uri is not None:
+            self.mirror.push(final)  # published in the bucket; the local copy is no longer needed
+            os.remove(final)
+        failpoints.hit("shard_published")
         self.done.append(info)
         self._tar = self._file = self._hasher = self._info = None
 
@@ -155,9 +163,14 @@ class ShardWriter:
         info = self._info
         info.samples += 1
         info.seconds += sample.seconds
-        count_sample(info.stats, sample.record.dataset, sample.record.split, sample.seconds, sample.views)
+        failpoints.hit("sample_written")
+        count_sample(info.stats, sample)
 
-    def close(self) -> list[ShardInfo]:
+    def close(self, at_least_one: bool = False) -> list[ShardInfo]:
+        """Publish the open shard; with ``at_least_one``, an empty unit still gets its (empty) shard,
+        so a fixed number of shards (a multiple of the training ranks) always exists."""
+        if at_least_one and not self.done and self._tar is None:
+            self._open()
         self._close()
         return self.done
 

@@ -10,11 +10,12 @@ import json
 import os
 from dataclasses import dataclass
 
-from . import outputs
+from . import failpoints, outputs
 from .atomic import read_json, write_json
 from .config import RunConfig
 from .plan import Plan, load_schemas
 from .record import Drop, Record
+from .remote import Mirror
 from .shards import ShardWriter
 from .stages import Sample, apply_stages, build_stages
 
@@ -48,31 +49,42 @@ def read_unit(out: str, unit: str) -> list[tuple[str, Record]]:
 class UnitProcessor:
     """Per-worker state: the run's plan and its stages, built once; call it with a unit id."""
 
-    def __init__(self, out: str):
+    def __init__(self, out: str, remote: str | None = None):
         self.out = out
+        self.mirror = Mirror(out, remote)
+        if not self.mirror.fetch(outputs.plan_path(out)):
+            raise FileNotFoundError(f"no plan in {out} (nor in {remote}): plan the run first")
         plan = Plan.load(out)
         self.config: RunConfig = plan.run_config()
-        self.roots = {spec.name: spec.root for spec in self.config.datasets}
+        self.roots = {key: root for spec in self.config.datasets for key, root in spec.root_map().items()}
         self.stages = build_stages(load_schemas(self.config), self.config.max_seconds, self.roots)
 
     def __call__(self, unit: str) -> UnitResult:
         done = outputs.unit_done_path(self.out, unit)
-        if os.path.exists(done):
+        if self.mirror.fetch(done):
             record = read_json(done)
             return UnitResult(unit, record["records"], record["written"], len(record["quarantine"]), True)
+        self.mirror.fetch(outputs.unit_input_path(self.out, unit))
         rows = read_unit(self.out, unit)
-        writer = ShardWriter(self.out, unit, self.config.shard_max_bytes, self.config.shard_max_samples)
+        fixed = bool(self.config.shards_multiple_of) and outputs.group_of_unit(unit) == "train"
+        if fixed:  # exactly one shard per unit: the number of training shards is what the plan says
+            writer = ShardWriter(self.out, unit, max_bytes=2**62, max_samples=2**62, mirror=self.mirror)
+        else:
+            writer = ShardWriter(self.out, unit, self.config.shard_max_bytes, self.config.shard_max_samples, mirror=self.mirror)
         drops: list[dict] = []
-        written = 0
+        written = copy_drops = 0
         try:
             for _, record in rows:
                 for result in apply_stages(self.stages, Sample(record)):
                     if isinstance(result, Drop):
-                        drops.append(result.to_row())
+                        if record.copy:
+                            copy_drops += 1  # the record itself carries the quarantine row
+                        else:
+                            drops.append(result.to_row())
                     else:
                         writer.write(result)
                         written += 1
-            shards = writer.close()
+            shards = writer.close(at_least_one=fixed)
         except BaseException:
             writer.abort()
             raise
@@ -82,9 +94,12 @@ class UnitProcessor:
                 "unit": unit,
                 "records": len(rows),
                 "written": written,
+                "copy_drops": copy_drops,
                 "shards": [shard.to_dict() for shard in shards],
                 "quarantine": drops,
             },
         )
+        self.mirror.push(done)
+        failpoints.hit("unit_done")
         return UnitResult(unit, len(rows), written, len(drops), False)
 

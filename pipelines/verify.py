@@ -117,12 +117,13 @@ def verify(out: str, advance: Callable[[int], None] = lambda n: None) -> Report:
     summary_path = os.path.join(out, outputs.SUMMARY)
     if os.path.exists(summary_path):
         summary = read_json(summary_path)
-        if summary["input"] != summary["written"] + summary["quarantined"]:
+        if summary["input"] != summary["written"] + summary["quarantined"] + summary.get("excluded", 0):
             report.problems.append(
-                f"summary does not balance: input {summary['input']} != written {summary['written']} + quarantined {summary['quarantined']}"
+                f"summary does not balance: input {summary['input']} != written {summary['written']} "
+                f"+ quarantined {summary['quarantined']} + excluded {summary.get('excluded', 0)}"
             )
-        if summary["written"] != report.samples:
-            report.problems.append(f"summary says {summary['written']} written, the shards hold {report.samples}")
+        if summary.get("samples", summary["written"]) != report.samples:
+            report.problems.append(f"summary says {summary.get('samples')} samples, the shards hold {report.samples}")
     else:
         report.problems.append(f"{summary_path} is missing")
     return report

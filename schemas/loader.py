@@ -54,7 +54,8 @@ def _line_of(node: yaml.Node, loc: tuple) -> int | None:
     return line
 
 
-def _format(path: Path, text: str, error: ValidationError) -> str:
+def format_validation_error(path: Path, text: str, error: ValidationError) -> str:
+    """Pydantic errors as lines a person can act on: file, line, field, what is allowed."""
     try:
         root = yaml.compose(text)
     except yaml.YAMLError:
@@ -83,7 +84,7 @@ def parse(text: str, path: Path) -> DatasetSchema:
     try:
         return DatasetSchema.model_validate(data)
     except ValidationError as exc:
-        raise SchemaError(_format(path, text, exc)) from None
+        raise SchemaError(format_validation_error(path, text, exc)) from None
 
 
 def load(name_or_path: str) -> DatasetSchema:

@@ -14,14 +14,14 @@ from ..units import UnitProcessor
 
 
 class PrepareAndShard(beam.DoFn):
-    def __init__(self, out: str):
-        self.out = out
+    def __init__(self, out: str, remote: str | None):
+        self.out, self.remote = out, remote
         self.processor = None
         self.written = Metrics.counter("audioprep", "written")
         self.quarantined = Metrics.counter("audioprep", "quarantined")
 
     def setup(self):
-        self.processor = UnitProcessor(self.out)
+        self.processor = UnitProcessor(self.out, self.remote)
 
     def process(self, unit: str):
         result = self.processor(unit)
@@ -48,5 +48,5 @@ def run(out: str, units: list[str], workers: int, options: dict) -> None:
             pipeline
             | "Units" >> beam.Create(units)
             | "Reshuffle" >> beam.Reshuffle()
-            | "PrepareAndShard" >> beam.ParDo(PrepareAndShard(out))
+            | "PrepareAndShard" >> beam.ParDo(PrepareAndShard(out, options.get("remote")))
         )

@@ -5,6 +5,6 @@ from ..units import UnitProcessor
 
 
 def run(out: str, units: list[str], workers: int, options: dict) -> None:
-    processor = UnitProcessor(out)
+    processor = UnitProcessor(out, options.get("remote"))
     for unit in units:
         processor(unit)

@@ -10,8 +10,8 @@ from ..units import UnitProcessor
 
 
 class _Processor:
-    def __init__(self, out: str):
-        self.processor = UnitProcessor(out)
+    def __init__(self, out: str, remote: str | None):
+        self.processor = UnitProcessor(out, remote)
 
     def __call__(self, row: dict) -> dict:
         return self.processor(row["unit"]).to_dict()
@@ -35,7 +35,7 @@ def run(out: str, units: list[str], workers: int, options: dict) -> None:
         context.print_on_execution_start = False
         dataset = ray.data.from_items([{"unit": u} for u in units], override_num_blocks=len(units))
         dataset = dataset.map(
-            _Processor, fn_constructor_args=(out,), concurrency=min(workers, len(units)), num_cpus=1
+            _Processor, fn_constructor_args=(out, options.get("remote")), concurrency=min(workers, len(units)), num_cpus=1
         )
         for _ in dataset.iter_rows():
             pass

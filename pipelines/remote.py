@@ -1,0 +1,152 @@
+"""Output on S3 (or any S3-compatible store): a local work folder mirrored to ``s3://bucket/prefix/``.
+
+Every stage keeps working on a local folder. What is published there is uploaded as soon as it is
+complete: a shard when its unit has written it (multipart upload, checksum checked after upload,
+never overwriting a different published object), then the unit's completion record; the plan, the
+manifests and the unit inputs when planning ends; index, summary, quarantine and stats at the end.
+So the bucket alone is enough to resume: a rerun on another machine (or a Ray worker on another
+node) fetches what it lacks from ``_work/`` in the bucket. Credentials, region and endpoint come from
+the standard AWS configuration (``AWS_ENDPOINT_URL`` for MinIO, Ceph or a local test server).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+S3_PREFIX = "s3://"
+MULTIPART_BYTES = 8 * 1024 * 1024
+
+
+class RemoteError(RuntimeError):
+    pass
+
+
+def is_remote(location: str) -> bool:
+    return location.startswith(S3_PREFIX)
+
+
+def default_workdir(uri: str) -> str:
+    """Where the local mirror of ``uri`` lives unless the user names a folder."""
+    base = os.environ.get("AUDIOPREP_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "audioprep"))
+    return os.path.join(base, "s3", uri[len(S3_PREFIX) :].strip("/").replace("/", "__"))
+
+
+@lru_cache(maxsize=1)
+def _client():
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        retries={"max_attempts": 10, "mode": "adaptive"},  # throttling, 5xx and dropped connections
+        connect_timeout=10,
+        read_timeout=60,
+        tcp_keepalive=True,
+    )
+    return boto3.client("s3", config=config)
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Mirror:
+    """Maps the local work folder ``local`` to ``uri``; a no-op when ``uri`` is None (local output)."""
+
+    local: str
+    uri: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "local", os.path.abspath(self.local))
+        if self.uri is not None and not self.uri.endswith("/"):
+            object.__setattr__(self, "uri", self.uri + "/")
+
+    @property
+    def bucket(self) -> str:
+        return self.uri[len(S3_PREFIX) :].split("/", 1)[0]
+
+    def key(self, rel: str) -> str:
+        prefix = self.uri[len(S3_PREFIX) :].split("/", 1)[1] if "/" in self.uri[len(S3_PREFIX) :] else ""
+        prefix = prefix.strip("/")
+        return f"{prefix}/{rel}" if prefix else rel
+
+    def _rel(self, path: str) -> str:
+        rel = os.path.relpath(path, self.local)
+        if rel.startswith(".."):
+            raise RemoteError(f"{path} is outside the work folder {self.local}")
+        return rel.replace(os.sep, "/")
+
+    def _head(self, rel: str):
+        from botocore.exceptions import ClientError
+
+        try:
+            return _client().head_object(Bucket=self.bucket, Key=self.key(rel))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+
+    def push(self, path: str) -> None:
+        """Publish the local file ``path`` at the same relative place in the bucket."""
+        if self.uri is None:
+            return
+        from boto3.s3.transfer import TransferConfig
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        rel = self._rel(path)
+        size, digest = os.path.getsize(path), _sha256(path)
+        try:
+            existing = self._head(rel)
+            if existing is not None:
+                if existing.get("Metadata", {}).get("sha256") == digest and existing["ContentLength"] == size:
+                    return  # already published by an earlier attempt: nothing to do
+                if not rel.startswith("_work/") and rel.endswith(".tar"):
+                    raise RemoteError(
+                        f"{self.uri}{rel} already exists with other content; refusing to overwrite a published shard"
+                    )
+            transfer = TransferConfig(multipart_threshold=MULTIPART_BYTES, multipart_chunksize=MULTIPART_BYTES, max_concurrency=4)
+            _client().upload_file(
+                path, self.bucket, self.key(rel), ExtraArgs={"Metadata": {"sha256": digest}}, Config=transfer
+            )
+            uploaded = self._head(rel)
+        except (BotoCoreError, ClientError) as exc:
+            raise RemoteError(f"upload of {path} to {self.uri}{rel} failed: {exc}") from exc
+        if uploaded is None or uploaded["ContentLength"] != size or uploaded.get("Metadata", {}).get("sha256") != digest:
+            raise RemoteError(f"{self.uri}{rel} does not match {path} after upload (size or sha256)")
+
+    def fetch(self, path: str) -> bool:
+        """Make sure ``path`` exists locally, downloading it from the bucket; False if it is nowhere."""
+        if os.path.exists(path):
+            return True
+        if self.uri is None:
+            return False
+        from botocore.exceptions import ClientError
+
+        rel = self._rel(path)
+        if self._head(rel) is None:
+            return False
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        temporary = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.download-{os.getpid()}")
+        try:
+            _client().download_file(self.bucket, self.key(rel), temporary)
+        except ClientError as exc:
+            raise RemoteError(f"download of {self.uri}{rel} failed: {exc}") from exc
+        os.replace(temporary, path)
+        return True
+
+    def fetch_tree(self, folder: str) -> None:
+        """Download every object under the relative ``folder`` that is not here yet."""
+        if self.uri is None:
+            return
+        prefix = self.key(folder.rstrip("/") + "/")
+        paginator = _client().get_paginator("list_objects_v2")
+        strip = len(self.key(""))
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                self.fetch(os.path.join(self.local, item["Key"][strip:]))

@@ -1,0 +1,76 @@
+"""Exactly-once output: SIGKILL the whole run at several points, rerun, compare with an uninterrupted run.
+
+The kill is a real SIGKILL of every process of the run (driver, Ray or Beam workers), triggered at
+precise points through ``AUDIOPREP_FAILPOINT`` (pipelines/failpoints.py).
+"""
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from conftest import audioprep
+
+ARGS = ("--shard-max-samples", "4", "--workers", "2")
+
+
+def published(out: Path) -> dict[str, bytes]:
+    """What a reader can see: every file but the _work folder and temporary dot-files."""
+    return {
+        p.relative_to(out).as_posix(): p.read_bytes()
+        for p in sorted(out.rglob("*"))
+        if p.is_file() and not p.relative_to(out).as_posix().startswith("_work/") and not p.name.startswith(".")
+    }
+
+
+def _run(demo_corpora, out: Path, engine: str, failpoint: str | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "AUDIOPREP_FAILPOINT": failpoint or ""}
+    command = [str(Path(sys.executable).with_name("audioprep")), "run", *[f"--dataset={n}={r}" for n, r in demo_corpora.items()], "--out", str(out), "--engine", engine, *ARGS]
+    # a session of its own: the failpoint kills every process of the run's session, never pytest
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=600, start_new_session=True)
+
+
+@pytest.fixture(scope="module")
+def reference(demo_corpora, tmp_path_factory):
+    out = tmp_path_factory.mktemp("reference") / "out"
+    result = _run(demo_corpora, out, "local")
+    assert result.returncode == 0, result.stderr
+    return published(out)
+
+
+def _crash_and_resume(demo_corpora, reference, out: Path, engine: str, failpoint: str) -> None:
+    crashed = _run(demo_corpora, out, engine, failpoint)
+    assert crashed.returncode == -signal.SIGKILL, f"the run was not killed at {failpoint}: {crashed.returncode}\n{crashed.stderr[-2000:]}"
+    assert not (out / "summary.json").exists()
+    for path, data in published(out).items():
+        if path.endswith(".tar"):  # a shard under its final name is always complete
+            assert data == reference[path], f"{path} visible after the crash but not complete"
+            with tarfile.open(out / path) as tar:
+                tar.getmembers()
+    resumed = _run(demo_corpora, out, engine)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert published(out) == reference
+    assert audioprep("verify", str(out)).returncode == 0
+
+
+@pytest.mark.parametrize("failpoint", ["after_plan:1", "sample_written:6", "shard_published:2", "unit_done:3", "before_index:1"])
+def test_local_engine_resumes_byte_identical(demo_corpora, reference, tmp_path, failpoint):
+    _crash_and_resume(demo_corpora, reference, tmp_path / "out", "local", failpoint)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ["beam", "ray"])
+@pytest.mark.parametrize("failpoint", ["sample_written:3", "unit_done:2"])
+def test_engines_resume_byte_identical_after_sigkill(demo_corpora, reference, tmp_path, engine, failpoint):
+    _crash_and_resume(demo_corpora, reference, tmp_path / "out", engine, failpoint)
+
+
+def test_a_second_crash_during_the_resume_is_survived_too(demo_corpora, reference, tmp_path):
+    out = tmp_path / "out"
+    assert _run(demo_corpora, out, "local", "unit_done:2").returncode == -signal.SIGKILL
+    assert _run(demo_corpora, out, "local", "sample_written:4").returncode == -signal.SIGKILL
+    assert _run(demo_corpora, out, "local").returncode == 0
+    assert published(out) == reference
