@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 ENGINE ?= ray
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test clean
+.PHONY: setup browser demo test clean
 
 $(BIN)/audioprep: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,15 @@ demo: setup
 	                     --out out --engine $(ENGINE) --overwrite
 	$(BIN)/audioprep verify out
 
-test: setup
+# Headless Chromium for the test that opens the `audioprep stats` page in a real browser: installed
+# from Debian only when missing and when we may (root with apt-get); otherwise that test is skipped.
+browser:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else echo "chromium is missing and cannot be installed here (needs root and apt-get): the browser test will be skipped"; fi
+
+test: setup browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:

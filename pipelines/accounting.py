@@ -41,12 +41,73 @@ def _tidy(value: float) -> float:
     return round(value, 3) if isinstance(value, float) else value
 
 
-def count_sample(counters: Counters, dataset: str, split: str, seconds: float, views) -> None:
-    """Add one written sample to its shard's statistics."""
+#: Upper bucket edges of the duration histogram, in seconds; buckets are [low, high), the last "30+".
+DURATION_EDGES = (1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30)
+#: Upper bucket edges of the target-length histogram, in characters (language-neutral).
+TARGET_LENGTH_EDGES = (10, 20, 50, 100, 200, 500, 1000)
+#: Audio language of a record that declares none (sound, music: the prompt says <|unknown|>).
+NO_SPEECH = "none"
+#: Licence of a record that declares none.
+NO_LICENSE = "unknown"
+#: Separator of the parts of a counter name ("clotho/evaluation"); no dataset, task or role holds it.
+SEP = "/"
+
+
+def bucket_names(edges: tuple[int, ...]) -> list[str]:
+    """The bucket names of a histogram, in order: "0-1", "1-2", ..., "30+"."""
+    lows = (0, *edges)
+    return [f"{low}-{high}" for low, high in zip(lows, edges)] + [f"{edges[-1]}+"]
+
+
+def bucket(value: float, edges: tuple[int, ...]) -> str:
+    names = bucket_names(edges)
+    for name, high in zip(names, edges):
+        if value < high:
+            return name
+    return names[-1]
+
+
+def is_label_task(task: str) -> bool:
+    """A classification task: its target is a bare label (scene, emotion, ...), so labels are counted."""
+    from tag_builder.tasks import REGISTRY
+
+    entry = REGISTRY.get(task)
+    return entry is not None and entry.source.startswith("labels.")
+
+
+def count_sample(counters: Counters, sample) -> None:
+    """Add one written sample (a ``stages.Sample`` with views and audio) to its shard's statistics.
+
+    Family names are stable snake_case ``<what>_by_<key>``; compound keys join their parts with
+    ``/`` (dataset or task or role first, as none of those hold a ``/``). ``audioprep stats`` reads them.
+    """
+    record, seconds = sample.record, sample.seconds
+    dataset = record.dataset
     counters.add("samples_by_dataset", dataset)
+    if not record.copy:  # repeats made by corpus weighting are samples, not more input records
+        counters.add("records_by_dataset", dataset)
     counters.add("seconds_by_dataset", dataset, seconds)
-    counters.add("samples_by_split", f"{dataset}/{split}")
-    for view in views:
+    counters.add("samples_by_split", f"{dataset}{SEP}{record.split}")
+    counters.add("seconds_by_split", f"{dataset}{SEP}{record.split}", seconds)
+    counters.add("samples_by_role", f"{record.role}{SEP}{dataset}{SEP}{record.split}")
+    counters.add("samples_by_audio_language", record.language or NO_SPEECH)
+    counters.add("seconds_by_audio_language", record.language or NO_SPEECH, seconds)
+    counters.add("samples_by_text_language", record.text_language)
+    counters.add("seconds_by_text_language", record.text_language, seconds)
+    counters.add("samples_by_license", f"{dataset}{SEP}{record.license or NO_LICENSE}")
+    counters.add("seconds_by_license", f"{dataset}{SEP}{record.license or NO_LICENSE}", seconds)
+    counters.add("samples_by_duration", f"{dataset}{SEP}{bucket(seconds, DURATION_EDGES)}")
+    detected = getattr(sample, "detected_language", None)  # what language identification heard, if it ran
+    if detected:
+        counters.add("samples_by_language_check", SEP.join((dataset, record.text_language, detected)))
+    for task in dict.fromkeys(view.task for view in sample.views):
+        counters.add("samples_by_task", task)
+        counters.add("audio_seconds_by_task", task, seconds)
+    for view in sample.views:
         counters.add("views_by_task", view.task)
         counters.add("seconds_by_task", view.task, seconds)
         counters.add("views_by_prompt", view.prompt)
+        counters.add("views_by_target_length", f"{view.task}{SEP}{bucket(len(view.target), TARGET_LENGTH_EDGES)}")
+        counters.add("target_chars_by_task", view.task, len(view.target))
+        if is_label_task(view.task):
+            counters.add("views_by_label", f"{view.task}{SEP}{view.target}")
