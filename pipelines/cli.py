@@ -1,7 +1,3 @@
-# NOTE (issue-5 helper, 13:04 UTC): this file was truncated by a slip of mine and restored from HEAD,
-# then my `text explain` edits were re-applied. Uncommitted edits others had made here before 13:03
-# (the `stats` command, `ingest --dry-run` with roots/audio_root) are LOST: please re-apply them from
-# your own notes, then delete this note. Sorry.
 """The ``audioprep`` command line."""
 from __future__ import annotations
 

@@ -16,6 +16,7 @@ from .keys import sample_key
 from .layouts import Row, read_rows
 from .layouts.paths import inside
 from .record import Drop, Record
+from .text import normalize_record
 from .templates import MissingField, render
 
 STAGE = "ingest"
@@ -78,7 +79,7 @@ def map_row(schema: DatasetSchema, dataset: str, root: str, row: Row, *, check_f
         return Drop(STAGE, "missing_field", f"{row.source}: {exc}", dataset=dataset, source=row.source)
     except _Refused as exc:
         return Drop(STAGE, exc.reason, f"{row.source}: {exc.detail}", dataset=dataset, source=row.source)
-    return record
+    return normalize_record(record, schema.normalize)
 
 
 def ingest(schema: DatasetSchema, dataset: str, root: str) -> Iterator[Record | Drop]:

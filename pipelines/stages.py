@@ -2,7 +2,9 @@
 
 A stage is a plain function ``Sample -> Sample | list[Sample] | Drop`` with a ``name``; it never
 imports an engine. ``build_stages`` is the only place the list is assembled; ``apply_stages`` is the
-only place it is walked (engines call it through ``units.process_unit``).
+only place it is walked (engines call it through ``units.process_unit``). Text normalization
+(``pipelines.text.normalize_record``, stage ``normalize``) runs earlier, at ingest, so that the
+manifest holds the raw and the normalized transcript side by side.
 """
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ from schemas.model import DatasetSchema
 from tag_builder.tasks import get_task
 from tag_builder.views import TagError, View, build_view
 
-from . import audio, text
+from . import audio, language_check
+from .language_check import LanguageCheck
 from .record import Drop, Record
 
 
@@ -26,6 +29,12 @@ class Sample:
     views: tuple[View, ...] = ()
     flac: bytes = b""
     frames: int = 0  # 16 kHz samples in ``flac``
+    language_checks: tuple[tuple[str, LanguageCheck], ...] = ()  # (field, verdict) per checked text
+
+    @property
+    def detected_language(self) -> str | None:
+        """The language langid heard in the transcript (None when it was not checked)."""
+        return next((check.detected for name, check in self.language_checks if name == "text"), None)
 
     @property
     def seconds(self) -> float:
@@ -49,16 +58,31 @@ def _drop(stage: str, sample: Sample, reason: str, detail: str) -> Drop:
     return Drop(stage, reason, detail, dataset=record.dataset, key=record.key, source=record.source)
 
 
-def clean_text(sample: Sample) -> StageResult:
+def check_language(sample: Sample) -> StageResult:
+    """langid on the transcript and the translation: a confident mismatch is quarantined, short or
+    uncertain texts pass with a flag (``language_check`` module)."""
     record = sample.record
-    changes: dict = {}
-    if record.text is not None:
-        changes["text"] = text.clean(record.text)
-    if record.captions:
-        changes["captions"] = tuple(text.clean(c) for c in record.captions)
-    if record.labels:
-        changes["labels"] = {k: text.clean(v) for k, v in record.labels.items()}
-    return replace(sample, record=record.replace(**changes)) if changes else sample
+    checks = []
+    for name, value, declared in (
+        ("text", record.text, record.text_language),
+        ("translation", record.translation, record.translation_language),
+    ):
+        if not value or not declared:
+            continue
+        result = language_check.check(value, declared)
+        if result is None:
+            continue
+        if result.verdict == "mismatch":
+            return _drop(
+                "check_language",
+                sample,
+                "language_mismatch",
+                f"{record.source}: {name} reads as {result.detected} (langid score {result.score}, "
+                f"margin {result.margin} nats/letter), "
+                f"not the declared {declared}: {value[:80]!r}",
+            )
+        checks.append((name, result))
+    return replace(sample, language_checks=tuple(checks)) if checks else sample
 
 
 def _targets(record: Record, source: str) -> list[str]:
@@ -119,8 +143,8 @@ def make_audio_stage(max_seconds: float, roots: dict[str, str]) -> Callable[[Sam
 def build_stages(schemas: dict[str, DatasetSchema], max_seconds: float, roots: dict[str, str]) -> list[Stage]:
     """Cheap stages first, so a record refused for its text never costs a decode."""
     return [
-        Stage("clean_text", clean_text),
         Stage("tag", make_tagger(schemas)),
+        Stage("check_language", check_language),
         Stage("audio", make_audio_stage(max_seconds, roots)),
     ]
 

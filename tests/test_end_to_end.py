@@ -77,7 +77,8 @@ def test_shards_hold_16k_mono_audio_of_the_right_length_and_exact_tags(local_run
     scene = samples["cochlscene-CrowdedIndoor_Train_0000"]["meta"]
     assert scene["tasks"] == [{"task": "scene", "prompt": PROMPTS["cochlscene"], "target": "crowded indoor"}]
     speech = next(s["meta"] for k, s in samples.items() if k.startswith("librispeech-"))
-    assert speech["tasks"][0]["target"].isupper() and speech["speaker"] and speech["license"] == "CC-BY-4.0"
+    assert speech["tasks"][0]["target"].islower() and speech["text_raw"] == speech["tasks"][0]["target"].upper()  # normalize.case: lower
+    assert speech["speaker"] and speech["license"] == "CC-BY-4.0"
 
 
 def test_training_shards_mix_corpora_and_never_hold_eval_data(local_run):
@@ -142,6 +143,7 @@ def test_real_samples_end_to_end_on_ray(tmp_path):
     assert [v["target"] for v in flipping["meta"]["tasks"]][3] == "PAPER RUSTLING WAS EVIDENT AS THE MAN SEARCHED FOR A MISSING DOCUMENT IN THE FILE."
     assert abs(flipping["frames"] / 16000 - sf.info(str(clotho / "evaluation" / "Flipping Pages.wav")).duration) < 1e-3
     stew = samples["librispeech-1089-134686-0000"]
-    assert stew["meta"]["tasks"][0]["target"].startswith("HE HOPED THERE WOULD BE STEW FOR DINNER")
+    assert stew["meta"]["tasks"][0]["target"].startswith("he hoped there would be stew for dinner")
+    assert stew["meta"]["text_raw"].startswith("HE HOPED THERE WOULD BE STEW FOR DINNER")
     assert stew["shard"]["path"] == "eval/librispeech/test-clean/shard-00000-000.tar"
     assert verify(str(out)).ok

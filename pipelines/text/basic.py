@@ -1,0 +1,47 @@
+"""Clean-up every language gets: Unicode NFKC, no control or zero-width characters, whitespace
+folded, typographic quotes made plain, one casing convention. Each function is one named step."""
+from __future__ import annotations
+
+import re
+import unicodedata
+
+#: Zero-width and bidirectional formatting characters (category Cf, which NFKC keeps).
+_INVISIBLE = re.compile(r"[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]")
+_SPACE = re.compile(r"\s+")
+#: Typographic single and double quotes -> ASCII (German „…“, English “…”, apostrophes ’).
+_QUOTES = str.maketrans({"‘": "'", "’": "'", "‚": "'", "‛": "'", "“": '"', "”": '"', "„": '"', "‟": '"'})
+
+
+def strip_controls(text: str) -> str:
+    """Zero-width characters vanish; every other control or format character becomes a space."""
+    text = _INVISIBLE.sub("", text)
+    return "".join(" " if unicodedata.category(ch)[0] == "C" else ch for ch in text)
+
+
+def nfkc(text: str) -> str:
+    """Compatibility forms to their plain spelling: full-width ASCII to half-width, ligatures split,
+    half-width katakana to full-width, CJK compatibility ideographs unified."""
+    return unicodedata.normalize("NFKC", text)
+
+
+def fold_whitespace(text: str) -> str:
+    return _SPACE.sub(" ", text).strip()
+
+
+def straight_quotes(text: str) -> str:
+    """Curly quotes and apostrophes to ASCII ' and " (guillemets « » are kept)."""
+    return text.translate(_QUOTES)
+
+
+def lower(text: str) -> str:
+    return nfkc(text.lower())
+
+
+def is_all_caps(text: str) -> bool:
+    """True when the text has cased letters and none of them is lower-case."""
+    return any(ch.isupper() for ch in text) and not any(ch.islower() for ch in text)
+
+
+def lower_all_caps(text: str) -> str:
+    """Lower-case a text written entirely in capitals; mixed-case text is kept as it is."""
+    return lower(text) if is_all_caps(text) else text

@@ -1,0 +1,134 @@
+"""Language checks with langid: verdicts, the stage, and a mislabelled corpus caught end to end."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+import webdataset as wds
+
+from pipelines import language_check
+from pipelines.demo import synth
+from pipelines.language_check import MIN_LETTERS, check
+from pipelines.record import Drop, Record
+from pipelines.stages import Sample, check_language
+
+from conftest import run_pipeline, shared_corpus
+
+# (text, declared, detected, verdict)
+VERDICTS = [
+    ("he hoped there would be stew for dinner turnips and carrots and bruised potatoes", "en", "en", "match"),
+    ("der schnelle braune fuchs springt über den faulen hund", "en", "de", "mismatch"),
+    ("ich habe heute leider keine zeit für dich, vielleicht morgen", "en", "de", "mismatch"),
+    ("nous allons au marché demain matin avec les enfants", "de", "fr", "mismatch"),
+    ("vamos a la playa mañana por la mañana con mis amigos", "en", "es", "mismatch"),
+    ("而对楼市成交抑制作用最大的限购", "en", "zh", "mismatch"),
+    ("これはペンです、あれは本です", "zh", "ja", "mismatch"),
+    ("我們今天去公園散步好嗎", "zh_tr", "zh", "match"),
+    ("안녕하세요 반갑습니다 오늘 날씨가 좋네요", "ko", "ko", "match"),
+    ("der schnelle braune fuchs springt ueber den faulen hund", "en", "de", "uncertain"),  # margin 0.6
+    ("guten morgen", "en", "de", "short"),  # 11 letters: too short to judge
+    ("yes sir", "en", None, "short"),
+    ("好", "zh", None, "short"),
+]
+
+
+@pytest.mark.parametrize("text,declared,detected,verdict", VERDICTS)
+def test_verdicts(text, declared, detected, verdict):
+    result = check(text, declared)
+    assert result.verdict == verdict and result.declared == declared
+    if detected:
+        assert result.detected == detected
+    if verdict == "mismatch":
+        assert result.score >= 0.99 and result.margin >= language_check.MIN_MARGIN
+
+
+def test_only_languages_with_tokens_are_considered_and_the_model_loads_once():
+    assert language_check.identifier() is language_check.identifier()
+    assert sorted(map(str, language_check.identifier().nb_classes)) == ["de", "en", "es", "fr", "it", "ja", "ko", "zh"]
+    assert check("some text in a language without a token", "xx") is None
+
+
+def test_real_transcripts_match_their_language():
+    libri = shared_corpus("librispeech", "LibriSpeech")
+    for path in sorted(libri.rglob("*.trans.txt")):
+        for line in path.read_text().splitlines():
+            result = check(line.split(" ", 1)[1].lower(), "en")
+            assert result.verdict in {"match", "short"} and result.detected == "en", (path, line)
+    aishell = shared_corpus("aishell", "data_aishell", "transcript", "aishell_transcript_v0.8.txt")
+    for line in aishell.read_text(encoding="utf-8").splitlines():
+        assert check("".join(line.split()[1:]), "zh").verdict == "match"
+
+
+def _sample(text: str, language: str = "en", **fields) -> Sample:
+    record = Record(dataset="toy", split="train", role="train", key="toy-1", audio="a.flac", language=language,
+                    text_language=language, text=text, source="a.trans.txt:7", **fields)
+    return Sample(record)
+
+
+def test_stage_quarantines_a_confident_mismatch_naming_the_source():
+    result = check_language(_sample("der schnelle braune fuchs springt über den faulen hund"))
+    assert isinstance(result, Drop)
+    assert (result.stage, result.reason, result.key, result.source) == ("check_language", "language_mismatch", "toy-1", "a.trans.txt:7")
+    assert result.detail.startswith("a.trans.txt:7: text reads as de (langid score 1.0") and "not the declared en" in result.detail
+
+
+def test_stage_checks_the_translation_against_its_own_language():
+    ok = check_language(_sample("he hoped there would be stew for dinner tonight", translation="er hoffte, dass es heute eintopf zum abendessen gäbe", translation_language="de"))
+    assert isinstance(ok, Sample) and [(n, c.verdict) for n, c in ok.language_checks] == [("text", "match"), ("translation", "match")]
+    bad = check_language(_sample("he hoped there would be stew for dinner tonight", translation="he hoped there would be stew for dinner tonight", translation_language="de"))
+    assert isinstance(bad, Drop) and bad.detail.startswith("a.trans.txt:7: translation reads as en")
+
+
+def test_short_and_uncertain_texts_pass_with_their_flag_and_detected_language():
+    short = check_language(_sample("guten morgen"))
+    assert isinstance(short, Sample) and short.detected_language == "de"
+    assert short.language_checks[0][1].verdict == "short" and len("guten morgen") < MIN_LETTERS
+    unchecked = check_language(Sample(Record(dataset="toy", split="train", role="train", key="k", audio="a", text=None)))
+    assert unchecked.language_checks == () and unchecked.detected_language is None
+
+
+def _write_librispeech_like(root: Path, lines: dict[str, str]) -> None:
+    """A LibriSpeech-layout corpus (train-clean-5, one chapter) holding exactly ``lines``."""
+    folder = root / "train-clean-5" / "100" / "5000"
+    folder.mkdir(parents=True)
+    for utt in lines:
+        sf.write(str(folder / f"{utt}.flac"), synth(1.5, 16000, seed=utt), 16000, subtype="PCM_16")
+    (folder / "100-5000.trans.txt").write_text("".join(f"{utt} {text}\n" for utt, text in lines.items()))
+
+
+def test_german_transcripts_under_an_english_schema_are_quarantined_end_to_end(tmp_path):
+    lines = {
+        "100-5000-0000": "HE HOPED THERE WOULD BE STEW FOR DINNER TURNIPS AND CARROTS",
+        "100-5000-0001": "DER SCHNELLE BRAUNE FUCHS SPRINGT ÜBER DEN FAULEN HUND",
+        "100-5000-0002": "STUFF IT INTO YOU HIS BELLY COUNSELLED HIM",
+        "100-5000-0003": "ICH HABE HEUTE LEIDER KEINE ZEIT FUER DICH VIELLEICHT MORGEN",
+        "100-5000-0004": "GUTEN MORGEN",
+    }
+    _write_librispeech_like(tmp_path / "corpus", lines)
+    out = tmp_path / "out"
+    summary = run_pipeline({"librispeech": str(tmp_path / "corpus")}, out)
+    assert summary["balanced"] is True
+    assert summary["datasets"]["librispeech"]["input"] == 5
+    assert summary["datasets"]["librispeech"]["quarantined"] == 2
+    rows = [json.loads(line) for line in (out / "quarantine.jsonl").read_text().splitlines()]
+    assert sorted((r["stage"], r["reason"], r["source"]) for r in rows) == [
+        ("check_language", "language_mismatch", "train-clean-5/100/5000/100-5000.trans.txt:2"),
+        ("check_language", "language_mismatch", "train-clean-5/100/5000/100-5000.trans.txt:4"),
+    ]
+    assert all(" reads as de " in r["detail"] for r in rows)
+
+    written = {}
+    for shard in json.loads((out / "index.json").read_text())["shards"]:
+        for row in wds.WebDataset(str(out / shard["path"]), shardshuffle=False):
+            meta = json.loads(row["json"])
+            written[meta["key"]] = meta
+    assert sorted(written) == ["librispeech-100-5000-0000", "librispeech-100-5000-0002", "librispeech-100-5000-0004"]
+    stew = written["librispeech-100-5000-0000"]
+    assert stew["tasks"][0]["target"] == "he hoped there would be stew for dinner turnips and carrots"
+    assert stew["text_raw"] == lines["100-5000-0000"]
+    assert stew["language_check"]["text"]["verdict"] == "match" and stew["language_check"]["text"]["detected"] == "en"
+    short = written["librispeech-100-5000-0004"]["language_check"]["text"]
+    assert (short["declared"], short["detected"], short["verdict"]) == ("en", "de", "short")
