@@ -28,7 +28,10 @@ app.add_typer(schema_app, name="schema")
 text_app = typer.Typer(help="Show how transcripts are normalized and language-checked.", no_args_is_help=True)
 app.add_typer(text_app, name="text")
 console = Console(stderr=True)
-DATASET_HELP = "NAME=ROOT: a built-in schema name (or NAME:SCHEMA_FILE) and the corpus root as unpacked. Repeat per corpus."
+DATASET_HELP = (
+    "NAME=ROOT: a built-in schema name (or NAME:SCHEMA_FILE) and the corpus root as unpacked; a schema that "
+    "declares extra roots takes them after commas: covost2=ROOT,common_voice=PATH. Repeat per corpus."
+)
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -49,6 +52,9 @@ def _specs(datasets: list[str]) -> tuple[DatasetSpec, ...]:
     for spec in specs:
         if not os.path.isdir(spec.root):
             _fail(f"corpus root {spec.root} for dataset {spec.name!r} is not a directory")
+        for extra, path in spec.roots.items():
+            if not os.path.isdir(path):
+                _fail(f"extra root {extra}={path} for dataset {spec.name!r} is not a directory")
     return specs
 
 
@@ -302,22 +308,34 @@ def ingest(
             console.print(f"{spec.name}: {counts['records']} records, {counts['drops']} quarantined -> {outputs.manifest_path(str(out), spec.name)}")
             continue
         tagger = make_tagger({spec.name: schema})
-        shown, problems, total = 0, 0, 0
-        for item in ingest_records(schema, spec.name, spec.root):
-            total += 1
-            if not isinstance(item, Drop):
-                item = tagger(Sample(item))
-            if not isinstance(item, Drop):
-                item = check_language(item)
-            if isinstance(item, Drop):
-                problems += 1
-                console.print(f"[red]{item.reason}[/] {item.detail}", highlight=False)
-            elif shown < limit:
-                shown += 1
-                console.print(f"[bold]{item.record.key}[/] ({item.record.split}, {item.record.role}) {item.record.audio}", highlight=False)
-                for view in item.views:
-                    console.print(f"    {view.prompt}{view.target}", highlight=False, markup=False)
-        console.print(f"{spec.name}: {total} rows, {problems} problem(s)")
+        shown, total = 0, 0
+        reasons: dict[str, int] = {}
+        try:
+            for item in ingest_records(schema, spec.name, spec.root, spec.roots):
+                total += 1
+                if not isinstance(item, Drop):
+                    item = tagger(Sample(item))
+                if not isinstance(item, Drop):
+                    item = check_language(item)
+                if isinstance(item, Drop):
+                    reasons[item.reason] = reasons.get(item.reason, 0) + 1
+                    console.print(f"problem {item.reason}: {item.detail}", style="red", highlight=False, markup=False, soft_wrap=True)
+                elif shown < limit:
+                    shown += 1
+                    record = item.record
+                    span = f" {record.offset:.2f}+{record.duration:.2f}s" if record.duration is not None else ""
+                    where = f"{record.audio_root}:{record.audio}" if record.audio_root else record.audio
+                    console.print(f"{record.key} ({record.split}, {record.role}) {where}{span}", style="bold", highlight=False, markup=False, soft_wrap=True)
+                    for view in item.views:
+                        console.print(f"    {view.prompt}{view.target}", highlight=False, markup=False, soft_wrap=True)
+        except (FileNotFoundError, ValueError) as exc:
+            _fail(str(exc))
+        problems = sum(reasons.values())
+        by_reason = ", ".join(f"{reason} {count}" for reason, count in sorted(reasons.items()))
+        console.print(
+            f"{spec.name}: {total} input(s), {total - problems} record(s), {problems} problem(s)" + (f" ({by_reason})" if by_reason else ""),
+            highlight=False, markup=False, soft_wrap=True,
+        )
 
 
 @text_app.command("explain")

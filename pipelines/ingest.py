@@ -1,20 +1,25 @@
 """Ingest: a corpus on disk + its schema -> canonical records (or drops), streaming, no audio decoded.
 
-The schema's layout reader yields rows of fields; ``map_row`` fills the record templates from them,
-checks that the audio path stays inside the corpus root and exists, and attaches split role,
-languages and licence. Every metadata row becomes exactly one record or one drop.
+The schema's layout reader yields rows of fields. ``map_row`` then derives fields (regexes over
+other fields), excludes rows that are not records, looks fields up in joined files and pairs the
+row with its audio file (``audio_files``), fills the record templates, checks that the audio path
+stays inside its root and exists, and attaches split role, languages, span and licence. Every
+metadata row becomes exactly one record or one drop; with ``audio_files``, every audio file no row
+used becomes one drop too (``audio_without_metadata``), so input = written + quarantined holds.
 """
 from __future__ import annotations
 
 import os
-from dataclasses import replace
+import re
+from dataclasses import dataclass, field, replace
 from typing import Iterator
 
-from schemas.model import DatasetSchema
+from schemas.model import DatasetSchema, Joined, Number
+from tag_builder.languages import LANGUAGE_TOKENS
 
 from .keys import sample_key
 from .layouts import Row, read_rows
-from .layouts.paths import inside
+from .layouts.paths import compile_pattern, inside, match_files, path_fields
 from .record import Drop, Record
 from .text import normalize_record
 from .templates import MissingField, render
@@ -31,6 +36,9 @@ class _Refused(Exception):
 def _value(template, fields: dict[str, str], where: str) -> str:
     if isinstance(template, str):
         return render(template, fields)
+    if isinstance(template, Joined):
+        parts = [render(part, fields) for part in template.join]
+        return template.joiner.join(p for p in parts if p.strip() or not template.skip_empty)
     value = render(template.value, fields)
     if template.map:
         if value in template.map:
@@ -40,40 +48,209 @@ def _value(template, fields: dict[str, str], where: str) -> str:
     return value.lower() if template.lower else value
 
 
-def map_row(schema: DatasetSchema, dataset: str, root: str, row: Row, *, check_files: bool = True) -> Record | Drop:
+def _number(template, fields: dict[str, str], where: str) -> float | None:
+    if template is None:
+        return None
+    raw = render(template if isinstance(template, str) else template.value, fields)
+    try:
+        value = float(raw)
+    except ValueError:
+        raise _Refused("bad_number", f"{where} {raw!r} is not a number") from None
+    return value / template.divide if isinstance(template, Number) else value
+
+
+def _language(code: str | None, where: str) -> str | None:
+    """A language code that has a Qwen-Audio token, or a refusal: never an invented token."""
+    if code is None or code in LANGUAGE_TOKENS:
+        return code
+    raise _Refused(
+        "no_language_token",
+        f"{where} {code!r} has no Qwen-Audio language token (tokens exist for {', '.join(LANGUAGE_TOKENS)}); "
+        "the record is refused rather than tagged with an invented token",
+    )
+
+
+@dataclass
+class JoinTable:
+    """A joined file held as key -> the join's rendered fields."""
+
+    name: str
+    required: bool
+    match: str
+    fields: tuple[str, ...]
+    rows: dict[str, dict[str, str]]
+
+    @classmethod
+    def load(cls, join, root: str, dataset: str, problems: list[Drop]) -> "JoinTable":
+        rows: dict[str, dict[str, str]] = {}
+        for item in read_rows(join.layout, root):
+            if isinstance(item, Drop):
+                problems.append(replace(item, dataset=dataset, detail=f"join {join.name}: {item.detail}"))
+                continue
+            try:
+                key = render(join.key, item.fields)
+                values = {name: render(t, item.fields) for name, t in join.fields.items()}
+            except MissingField as exc:
+                problems.append(Drop(STAGE, "missing_field", f"join {join.name}: {item.source}: {exc}", dataset=dataset, source=item.source))
+                continue
+            rows.setdefault(key, values)  # the first row of a key wins
+        return cls(join.name, join.required, join.match, tuple(join.fields), rows)
+
+    def apply(self, fields: dict[str, str]) -> None:
+        key = render(self.match, fields)
+        found = self.rows.get(key)
+        if found is None:
+            if self.required:
+                raise _Refused("join_unmatched", f"no row of join {self.name!r} has key {key!r}")
+            found = {name: "" for name in self.fields}
+        fields.update(found)
+
+
+@dataclass
+class AudioIndex:
+    """The corpus's audio files by key, and which of them a record used."""
+
+    pattern: str
+    match: str
+    files: dict[str, str]  # key -> path relative to its root
+    duplicates: list[str] = field(default_factory=list)  # files whose key an earlier file has
+    used: set[str] = field(default_factory=set)
+
+    @classmethod
+    def load(cls, spec, root: str) -> "AudioIndex":
+        files: dict[str, str] = {}
+        duplicates: list[str] = []
+        for relpath, fields in match_files(root, spec.files):
+            key = render(spec.key, fields)
+            if key in files:
+                duplicates.append(relpath)  # never used, so reported as audio without metadata
+            else:
+                files[key] = relpath
+        return cls(spec.files, spec.match, files, duplicates)
+
+    def apply(self, fields: dict[str, str]) -> None:
+        key = render(self.match, fields)
+        relpath = self.files.get(key)
+        if relpath is None:
+            raise _Refused("audio_missing", f"no audio file with key {key!r} among the files matching {self.pattern!r}")
+        self.used.add(key)
+        found = dict(_pattern_fields(self.pattern, relpath))
+        for name, value in found.items():
+            fields.setdefault(name, value)
+        fields.update({f"audio_{k}": v for k, v in path_fields(relpath).items()})
+
+    def orphans(self, dataset: str) -> Iterator[Drop]:
+        unused = [p for k, p in self.files.items() if k not in self.used] + self.duplicates
+        for relpath in sorted(unused):
+            yield Drop(
+                STAGE, "audio_without_metadata",
+                f"{relpath}: an audio file no metadata row refers to (no transcript line, row or item has its key)",
+                dataset=dataset, source=relpath,
+            )
+
+
+def _pattern_fields(pattern: str, relpath: str) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for segment, part in zip(compile_pattern(pattern), relpath.split("/")):
+        match = segment.regex.fullmatch(part)
+        if match is not None:
+            fields.update(match.groupdict())
+    return fields
+
+
+@dataclass
+class Context:
+    """What ``map_row`` needs beyond the schema: roots, loaded joins, the audio index."""
+
+    roots: dict[str, str] = field(default_factory=dict)
+    joins: list[JoinTable] = field(default_factory=list)
+    audio: AudioIndex | None = None
+    check_files: bool = True
+
+
+def _exclude_and_derive(schema: DatasetSchema, fields: dict[str, str]) -> None:
+    """Excluded rows first (on the reader's own fields), then derived fields, in schema order."""
+    for rule in schema.exclude:
+        value = render(rule.value, fields)
+        if re.search(rule.regex, value):
+            raise _Refused(rule.reason, f"{value[:120]!r} matches {rule.regex!r} (excluded by the schema)")
+    for rule in schema.derive:
+        value = render(rule.value, fields)
+        regex = re.compile(rule.regex)
+        match = regex.search(value) if rule.search else regex.fullmatch(value)
+        if match is None:
+            if rule.required:
+                raise _Refused("derive_unmatched", f"{value!r} does not match {rule.regex!r}")
+            fields.update({name: "" for name in regex.groupindex})
+        else:
+            fields.update({k: v or "" for k, v in match.groupdict().items()})
+
+
+def map_row(
+    schema: DatasetSchema, dataset: str, root: str, row: Row, *, check_files: bool = True, context: Context | None = None
+) -> Record | Drop:
     """One row of fields -> one record, or a drop naming the source and the reason."""
     mapping = schema.record
+    context = context or Context(check_files=check_files)
     try:
-        fields = row.fields
+        fields = dict(row.fields)
+        _exclude_and_derive(schema, fields)
+        for join in context.joins:
+            join.apply(fields)
+        if context.audio is not None:
+            context.audio.apply(fields)
         split = render(mapping.split, fields)
         if split not in schema.splits:
             raise _Refused(
                 "unknown_split",
                 f"split {split!r} is not in the schema's splits ({', '.join(schema.splits)})",
             )
+        base = root if mapping.audio_root is None else context.roots.get(mapping.audio_root, f"/{mapping.audio_root}")
         audio_rel = render(mapping.audio, fields)
         audio = os.path.normpath(audio_rel)
-        if os.path.isabs(audio_rel) or audio.startswith("..") or not inside(root, os.path.join(root, audio)):
-            raise _Refused("path_outside_root", f"audio path {audio_rel!r} escapes the corpus root {root}")
-        if check_files and not os.path.isfile(os.path.join(root, audio)):
-            raise _Refused("audio_missing", f"no audio file {audio_rel} under {root}")
-        text = _value(mapping.text, fields, "text") if mapping.text is not None else None
+        if os.path.isabs(audio_rel) or audio.startswith("..") or not inside(base, os.path.join(base, audio)):
+            raise _Refused("path_outside_root", f"audio path {audio_rel!r} escapes the corpus root {base}")
+        if context.check_files and context.audio is None and not os.path.isfile(os.path.join(base, audio)):
+            raise _Refused("audio_missing", f"no audio file {audio_rel} under {base}")
+        offset = _number(mapping.offset, fields, "offset")
+        duration = _number(mapping.duration, fields, "duration")
+        end = _number(mapping.end, fields, "end")
+        if end is not None:
+            duration = round(end - (offset or 0.0), 6)  # 4.4 - 2.08 is 2.3200000000000003 in floats
+        if (offset is not None and offset < 0) or (duration is not None and duration <= 0):
+            raise _Refused("bad_span", f"offset {offset} s, duration {duration} s is not a span of audio")
+        language = _value(mapping.language, fields, "language") if mapping.language is not None else schema.language
+        language = _language(language, "language")
+        text_language = (
+            _value(mapping.text_language, fields, "text_language") if mapping.text_language is not None else
+            (language if mapping.language is not None else schema.text_language)
+        )
+        translation_language = (
+            _value(mapping.translation_language, fields, "translation_language")
+            if mapping.translation_language is not None else None
+        )
         record = Record(
             dataset=dataset,
             split=split,
             role=schema.splits[split],
             key=sample_key(dataset, render(mapping.key, fields)),
             audio=audio,
-            language=schema.language,
-            text_language=schema.text_language,
+            offset=offset or 0.0,
+            duration=duration,
+            language=language,
+            text_language=_language(text_language, "text language"),
             text_form=schema.text_form,
-            text=text,
+            text=_value(mapping.text, fields, "text") if mapping.text is not None else None,
             captions=tuple(render(c, fields) for c in mapping.captions),
             labels={name: _value(t, fields, f"labels.{name}") for name, t in mapping.labels.items()},
-            speaker=render(mapping.speaker, fields) if mapping.speaker else None,
+            speaker=render(mapping.speaker, fields) or None if mapping.speaker else None,
             license=render(mapping.license, fields) if mapping.license else schema.license,
             source=row.source,
-            meta={name: render(t, fields) for name, t in mapping.meta.items()},
+            meta={name: v for name, t in mapping.meta.items() if (v := render(t, fields))},
+            seconds=duration,
+            audio_root=mapping.audio_root,
+            translation=_value(mapping.translation, fields, "translation") if mapping.translation is not None else None,
+            translation_language=_language(translation_language, "translation language"),
         )
     except MissingField as exc:
         return Drop(STAGE, "missing_field", f"{row.source}: {exc}", dataset=dataset, source=row.source)
@@ -82,41 +259,92 @@ def map_row(schema: DatasetSchema, dataset: str, root: str, row: Row, *, check_f
     return normalize_record(record, schema.normalize)
 
 
-def ingest(schema: DatasetSchema, dataset: str, root: str) -> Iterator[Record | Drop]:
-    """Every record (or drop) of the corpus at ``root``, in a deterministic order."""
+def resolve_roots(schema: DatasetSchema, dataset: str, roots: dict[str, str] | None) -> dict[str, str]:
+    """The extra roots the schema declares, as absolute folders; a missing one is an error saying how to give it."""
+    given = dict(roots or {})
+    unknown = sorted(set(given) - set(schema.roots))
+    if unknown:
+        raise ValueError(f"dataset {dataset!r}: schema {schema.name} declares no root {unknown[0]!r} (it declares: {', '.join(schema.roots) or 'none'})")
+    resolved = {}
+    for name, description in schema.roots.items():
+        if name not in given:
+            raise FileNotFoundError(
+                f"dataset {dataset!r} needs the extra root {name!r} ({description.strip()}): "
+                f"give it as --dataset {dataset}=ROOT,{name}=PATH"
+            )
+        if not os.path.isdir(given[name]):
+            raise FileNotFoundError(f"extra root {name}={given[name]} of dataset {dataset!r} is not a directory")
+        resolved[name] = os.path.abspath(given[name])
+    return resolved
+
+
+def ingest(schema: DatasetSchema, dataset: str, root: str, roots: dict[str, str] | None = None) -> Iterator[Record | Drop]:
+    """Every record (or drop) of the corpus at ``root``, in a deterministic order.
+
+    ``roots`` gives the extra roots the schema declares (e.g. ``common_voice``). Problems of joined
+    files come first, then one item per metadata row, then the audio files no row used.
+    """
     if not os.path.isdir(root):
         raise FileNotFoundError(f"corpus root {root} for dataset {dataset!r} is not a directory")
     root = os.path.abspath(root)
+    extra = resolve_roots(schema, dataset, roots)
+    problems: list[Drop] = []
+    context = Context(roots=extra)
+    for join in schema.joins:
+        context.joins.append(JoinTable.load(join, extra.get(join.root, root) if join.root else root, dataset, problems))
+    yield from problems
+    if schema.audio_files is not None:
+        audio_root = extra[schema.audio_files.root] if schema.audio_files.root else root
+        context.audio = AudioIndex.load(schema.audio_files, audio_root)
     for item in read_rows(schema.layout, root):
         if isinstance(item, Drop):
             yield replace(item, dataset=dataset)
         else:
-            yield map_row(schema, dataset, root, item)
+            yield map_row(schema, dataset, root, item, context=context)
+    if context.audio is not None:
+        yield from context.audio.orphans(dataset)
+
+
+def example_fields(schema: DatasetSchema, example) -> dict[str, str] | str:
+    """The fields a reader would give for a worked example, or why the example does not fit."""
+    from .layouts.lines import parse_line
+
+    pattern = getattr(schema.layout, "files", None)
+    fields: dict[str, str] = path_fields(example.path)
+    if pattern:
+        segments = compile_pattern(pattern)
+        parts = example.path.split("/")
+        if len(parts) != len(segments):
+            return f"example path {example.path!r} does not fit the pattern {pattern!r}"
+        for segment, part in zip(segments, parts):
+            match = segment.regex.fullmatch(part)
+            if match is None:
+                return f"example path {example.path!r} does not fit the pattern {pattern!r}"
+            fields.update(match.groupdict())
+    if example.line is not None:
+        if schema.layout.kind != "lines":
+            return "`line` is for lines layouts; give `row` or `fields`"
+        parsed = parse_line(re.compile(schema.layout.line), example.line)
+        if parsed is None:
+            return f"example line {example.line!r} does not match {schema.layout.line!r}"
+        fields.update(parsed)
+    if example.row:
+        rename = getattr(schema.layout, "rename", {})
+        fields.update({rename.get(k, k): v for k, v in example.row.items()})
+    fields.update(example.fields)
+    return fields
 
 
 def run_example(schema: DatasetSchema, example) -> list[str]:
-    """Check one worked example of a schema; returns the mismatches (empty when it holds)."""
-    from .layouts.lines import parse_line
-    from .layouts.paths import compile_pattern, path_fields
-    import re
+    """Check one worked example of a schema; returns the mismatches (empty when it holds).
 
-    segments = compile_pattern(schema.layout.files)
-    parts = example.path.split("/")
-    if len(parts) != len(segments):
-        return [f"example path {example.path!r} does not fit the pattern {schema.layout.files!r}"]
-    fields = path_fields(example.path)
-    for segment, part in zip(segments, parts):
-        match = segment.regex.fullmatch(part)
-        if match is None:
-            return [f"example path {example.path!r} does not fit the pattern {schema.layout.files!r}"]
-        fields.update(match.groupdict())
-    if example.line is not None:
-        parsed = parse_line(re.compile(schema.layout.line), example.line)
-        if parsed is None:
-            return [f"example line {example.line!r} does not match {schema.layout.line!r}"]
-        fields.update(parsed)
-    fields.update(example.row or {})
-    result = map_row(schema, schema.name, "/corpus", Row(fields, example.path), check_files=False)
+    Joined values and audio-file fields are not looked up: the example gives them under ``fields``.
+    """
+    fields = example_fields(schema, example)
+    if isinstance(fields, str):
+        return [fields]
+    context = Context(roots={name: f"/{name}" for name in schema.roots}, check_files=False)
+    result = map_row(schema, schema.name, "/corpus", Row(fields, example.path), context=context)
     if isinstance(result, Drop):
         return [f"example {example.path!r} was dropped: {result.reason}: {result.detail}"]
     got = result.to_row()

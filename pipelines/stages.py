@@ -17,6 +17,7 @@ from tag_builder.tasks import get_task
 from tag_builder.views import TagError, View, build_view
 
 from . import audio, language_check
+from .config import root_key
 from .language_check import LanguageCheck
 from .record import Drop, Record
 
@@ -88,6 +89,8 @@ def check_language(sample: Sample) -> StageResult:
 def _targets(record: Record, source: str) -> list[str]:
     if source == "text":
         return [record.text] if record.text is not None else []
+    if source == "translation":
+        return [record.translation] if record.translation else []
     if source == "captions":
         return list(record.captions)
     if source.startswith("labels."):
@@ -116,7 +119,7 @@ def make_tagger(schemas: dict[str, DatasetSchema]) -> Callable[[Sample], StageRe
                             task,
                             target,
                             audio_language=record.language,
-                            text_language=record.text_language,
+                            text_language=getattr(record, task.target_language),
                             text_form=record.text_form,
                         )
                     )
@@ -130,7 +133,7 @@ def make_tagger(schemas: dict[str, DatasetSchema]) -> Callable[[Sample], StageRe
 def make_audio_stage(max_seconds: float, roots: dict[str, str]) -> Callable[[Sample], StageResult]:
     def prepare_audio(sample: Sample) -> StageResult:
         record = sample.record
-        path = os.path.join(roots[record.dataset], record.audio)
+        path = os.path.join(roots[root_key(record.dataset, record.audio_root)], record.audio)
         try:
             clip = audio.load(path, record.offset, record.duration, record.channel, max_seconds)
         except audio.AudioError as exc:

@@ -65,18 +65,63 @@ class TableLayout(Strict):
 
     kind: Literal["table"]
     files: str = Field(description="path pattern of the tables, e.g. 'clotho_captions_{split}.csv'")
-    delimiter: str = Field(",", min_length=1, max_length=1)
-    quotechar: str = Field('"', min_length=1, max_length=1)
+    delimiter: str = Field(",", min_length=1, max_length=1, description="cell separator, e.g. ',' '\\t' '|'")
+    quotechar: str | None = Field(
+        '"', min_length=1, max_length=1, description="quote character; null: quotes are ordinary text (TSVs written unquoted)"
+    )
+    escapechar: str | None = Field(None, min_length=1, max_length=1, description="escape character, e.g. '\\\\'")
     header: bool = Field(True, description="the first row names the columns")
     columns: list[str] | None = Field(None, description="column names when the table has no header")
+    rename: dict[str, str] = Field(default_factory=dict, description="column name as written -> field name")
+    strip: bool = Field(False, description="strip spaces around every cell (padded, aligned tables)")
     comment: str | None = Field(None, description="rows whose first cell starts with this are skipped")
-    encoding: str = "utf-8"
+    encoding: str = Field("utf-8", description="text encoding of the files, e.g. utf-8, gbk, latin-1")
 
     @model_validator(mode="after")
     def _columns(self) -> "TableLayout":
         if not self.header and not self.columns:
             raise ValueError("a table without header needs `columns`")
         return self
+
+
+class JsonLayout(Strict):
+    """JSON documents (or JSON Lines) with records in nested arrays (GigaSpeech, WenetSpeech).
+
+    ``records`` is a small path: member names separated by dots, ``[*]`` for every item of an
+    array, e.g. ``audios[*].segments[*]`` (each segment of each audio is one record). A record's
+    fields are the scalar members of its item and of every enclosing item (inner names win); a
+    list of scalars becomes its items joined by a space. ``fields`` adds or renames fields by a
+    path from the record's item, ``^`` stepping out to the enclosing item (``^.path``).
+    Documents are streamed (ijson): a multi-gigabyte file is never loaded whole.
+    """
+
+    kind: Literal["json"]
+    files: str = Field(description="path pattern of the JSON files, e.g. 'GigaSpeech.json'")
+    lines: bool = Field(False, description="JSON Lines: one document per line, `records` applies inside each")
+    records: str = Field("", description="path of the record items, e.g. 'audios[*].segments[*]'; '' = the document")
+    fields: dict[str, str] = Field(default_factory=dict, description="field name -> path from the record item")
+    encoding: str = "utf-8"
+
+    @field_validator("records")
+    @classmethod
+    def _records(cls, value: str) -> str:
+        from pipelines.layouts.jsondoc import parse_records_path
+
+        parse_records_path(value)
+        return value
+
+
+class PluginLayout(Strict):
+    """Escape hatch: a Python reader for a layout the schema language cannot express.
+
+    ``reader`` is ``package.module:function``; it is called as ``function(options, root)`` and yields
+    ``pipelines.layouts.Row`` (fields and a source) or ``pipelines.record.Drop``.
+    """
+
+    kind: Literal["plugin"]
+    reader: str = Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", description="import path, 'package.module:function'")
+    files: str | None = Field(None, description="path pattern of the files it reads (for examples and docs)")
+    options: dict[str, object] = Field(default_factory=dict, description="passed to the reader unchanged")
 
 
 class FilesLayout(Strict):
@@ -86,7 +131,87 @@ class FilesLayout(Strict):
     files: str = Field(description="path pattern of the audio files, e.g. '{split}/{scene}/{name}.wav'")
 
 
-Layout = Annotated[Union[LinesLayout, TableLayout, FilesLayout], Field(discriminator="kind")]
+Layout = Annotated[Union[LinesLayout, TableLayout, FilesLayout, JsonLayout, PluginLayout], Field(discriminator="kind")]
+
+
+class Joined(Strict):
+    """Several templates joined into one text (overlapped speech: every source's transcript)."""
+
+    join: list[str] = Field(min_length=1, description="templates, in order")
+    joiner: str = Field(" ", description="placed between the parts (default: one space)")
+    skip_empty: bool = Field(True, description="leave out parts that render empty")
+
+
+class Number(Strict):
+    """A number from a field, divided by ``divide`` (e.g. samples / 16000 = seconds)."""
+
+    value: str = Field(description="template, e.g. '{num_samples}'")
+    divide: float = Field(1.0, gt=0)
+
+
+TextTemplate = Union[str, MappedValue, Joined]
+NumberTemplate = Union[str, Number]
+
+
+class Derive(Strict):
+    """New fields from a regex with named groups applied to a template (file-name patterns)."""
+
+    value: str = Field(description="template the regex is applied to, e.g. '{stem}'")
+    regex: str = Field(description="regex with named groups; the new fields are its groups")
+    search: bool = Field(False, description="find the regex anywhere (default: it must match the whole value)")
+    required: bool = Field(True, description="no match drops the record (derive_unmatched); else the groups are ''")
+
+    @field_validator("regex")
+    @classmethod
+    def _regex(cls, value: str) -> str:
+        return _named_regex(value)
+
+
+class Exclude(Strict):
+    """Rows that are not records (gaps, noise markers): quarantined with the schema's own reason."""
+
+    value: str = Field(description="template, e.g. '{text}'")
+    regex: str = Field(description="rows whose value matches (anywhere) are excluded")
+    reason: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="snake_case reason id for the quarantine")
+
+
+class Join(Strict):
+    """Fields from another file of the corpus (or of another root), looked up by key.
+
+    The joined file is read through its own layout and kept in memory as key -> the rendered
+    ``fields`` only (a speaker table, the transcripts of the sources of a mixture), so it should be
+    smaller than the corpus's audio count; the main metadata still streams.
+    """
+
+    name: str = Field(pattern=NAME_PATTERN, description="names the join in drops and messages")
+    root: str | None = Field(None, description="an extra root declared under `roots` (default: the corpus root)")
+    layout: Layout
+    key: str = Field(description="template over the joined rows, e.g. '{id}'")
+    match: str = Field(description="template over the record's fields giving the same key, e.g. '{speaker}'")
+    fields: dict[str, str] = Field(min_length=1, description="new field -> template over the joined row")
+    required: bool = Field(False, description="a record without a match is dropped (join_unmatched); else its fields are ''")
+
+
+class AudioFiles(Strict):
+    """The audio files a corpus ships, listed by a path pattern, so that metadata without audio and
+    audio without metadata are both reported. A matched file adds its pattern's fields and
+    ``audio_path``, ``audio_dir``, ``audio_name``, ``audio_stem``; every file no record used is one
+    quarantined input (audio_without_metadata), so input = written + quarantined still holds."""
+
+    files: str = Field(description="path pattern of the audio files, e.g. 'wav/{split}/{speaker}/{id}.wav'")
+    key: str = Field("{stem}", description="template over the audio file's fields")
+    match: str = Field(description="template over the metadata row giving the same key, e.g. '{id}'")
+    root: str | None = Field(None, description="an extra root declared under `roots` (default: the corpus root)")
+
+
+def _named_regex(value: str) -> str:
+    try:
+        compiled = re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"not a valid regex: {exc}") from None
+    if not compiled.groupindex:
+        raise ValueError("the regex needs named groups, e.g. (?P<speaker>\\w+)")
+    return value
 
 
 class RecordMapping(Strict):
@@ -98,9 +223,17 @@ class RecordMapping(Strict):
     """
 
     key: str = Field(description="sample key within the corpus; made safe and prefixed with the dataset name")
-    audio: str = Field(description="audio file relative to the corpus root")
+    audio: str = Field(description="audio file relative to the corpus root (or to `audio_root`)")
+    audio_root: str | None = Field(None, description="the audio lies under this extra root (declared in `roots`)")
     split: str = Field("{split}", description="the corpus's split name")
-    text: Template | None = None
+    offset: NumberTemplate | None = Field(None, description="seconds into the audio file where the record starts")
+    duration: NumberTemplate | None = Field(None, description="seconds of audio the record covers")
+    end: NumberTemplate | None = Field(None, description="instead of duration: where the record ends, in seconds")
+    language: Template | None = Field(None, description="per-record spoken language code (default: the schema's)")
+    text_language: Template | None = Field(None, description="per-record transcript language (default: the schema's)")
+    text: TextTemplate | None = None
+    translation: Template | None = Field(None, description="translation of the transcript (speech translation)")
+    translation_language: Template | None = Field(None, description="language code of the translation")
     captions: list[str] = Field(default_factory=list)
     labels: dict[str, Template] = Field(default_factory=dict)
     speaker: str | None = None
@@ -110,7 +243,14 @@ class RecordMapping(Strict):
     def templates(self) -> dict[str, str]:
         """Every template by the record field it fills (for checking placeholders)."""
         out: dict[str, str] = {"key": self.key, "audio": self.audio, "split": self.split}
-        if self.text is not None:
+        for name in ("offset", "duration", "end", "language", "text_language", "translation", "translation_language"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value if isinstance(value, str) else value.value
+        if isinstance(self.text, Joined):
+            for i, part in enumerate(self.text.join):
+                out[f"text.join[{i}]"] = part
+        elif self.text is not None:
             out["text"] = self.text if isinstance(self.text, str) else self.text.value
         for i, caption in enumerate(self.captions):
             out[f"captions[{i}]"] = caption
@@ -137,6 +277,10 @@ class Example(Strict):
     path: str = Field(description="the file the fields come from, relative to the root")
     line: str | None = Field(None, description="for `lines` layouts: the line")
     row: dict[str, str] | None = Field(None, description="for `table` layouts: the row by column")
+    fields: dict[str, str] = Field(
+        default_factory=dict,
+        description="further fields as the reader, joins and audio_files would give them (json items, joined values)",
+    )
     expect: dict[str, object] = Field(description="record fields expected (key is the final key)")
 
 
@@ -199,7 +343,21 @@ class DatasetSchema(Strict):
     splits: dict[str, Literal["train", "eval"]] = Field(
         min_length=1, description="every split name of the corpus -> train or eval"
     )
+    languages: list[str] = Field(
+        default_factory=list,
+        description="every language code the corpus holds (documentation; records in a language without a token are refused)",
+    )
+    roots: dict[str, str] = Field(
+        default_factory=dict,
+        description="extra roots the corpus needs -> what they are; a run gives them as --dataset NAME=ROOT,EXTRA=PATH",
+    )
     layout: Layout
+    derive: list[Derive] = Field(default_factory=list, description="fields from regexes over other fields, in order")
+    exclude: list[Exclude] = Field(default_factory=list, description="rows that are not records, with their reason")
+    joins: list[Join] = Field(default_factory=list, description="fields from other files, looked up by key")
+    audio_files: AudioFiles | None = Field(
+        None, description="list the audio files, to pair them with metadata and report audio without metadata"
+    )
     record: RecordMapping
     tasks: list[TaskBinding] = Field(min_length=1)
     examples: list[Example] = Field(default_factory=list)
@@ -210,8 +368,19 @@ class DatasetSchema(Strict):
             task = REGISTRY[binding.task]
             if task.text_form and self.text_form is None:
                 raise ValueError(f"task {binding.task} needs `text_form: spoken` or `text_form: written`")
-            if task.speech and self.language is None:
-                raise ValueError(f"task {binding.task} is about speech: set `language`")
+            if task.speech and self.language is None and self.record.language is None:
+                raise ValueError(f"task {binding.task} is about speech: set `language` (or `record.language`)")
+            if task.source == "translation" and (self.record.translation is None or self.record.translation_language is None):
+                raise ValueError(f"task {binding.task} needs `record.translation` and `record.translation_language`")
+        used_roots = [("record.audio_root", self.record.audio_root)]
+        used_roots += [(f"joins.{j.name}.root", j.root) for j in self.joins]
+        if self.audio_files is not None:
+            used_roots.append(("audio_files.root", self.audio_files.root))
+        for where, name in used_roots:
+            if name is not None and name not in self.roots:
+                raise ValueError(f"{where}: root {name!r} is not declared under `roots` ({', '.join(self.roots) or 'none'})")
+        if self.record.duration is not None and self.record.end is not None:
+            raise ValueError("record: give `duration` or `end`, not both")
         for where, template in self.record.templates().items():
             try:
                 fields_of(template)

@@ -26,8 +26,9 @@ class Task:
     task_token: str
     instructions: tuple[str, ...]
     text_form: bool  # append <|itn|>/<|wo_itn|> from the schema's text form
-    source: str  # default record field holding the target: text, captions or labels.<name>
+    source: str  # default record field holding the target: text, translation, captions or labels.<name>
     example_target: str
+    target_language: str = "text_language"  # record field with the language of the target (slot L)
 
     def __post_init__(self) -> None:
         for token in (self.transcription, self.task_token, *self.instructions):
@@ -50,6 +51,35 @@ REGISTRY: dict[str, Task] = {
             text_form=True,
             source="text",
             example_target="he hoped there would be stew for dinner",
+        ),
+        Task(
+            name="s2tt",
+            description=(
+                "Speech translation (CoVoST 2 style): the translation of the speech; the audio language is the "
+                "spoken one, the text language the translation's, written form (<|itn|>) as in the published prompt."
+            ),
+            transcription=_TRANSCRIPT,
+            speech=True,
+            task_token="<|translate|>",
+            instructions=("<|itn|>",),
+            text_form=False,
+            source="translation",
+            example_target="Good morning, everyone.",
+            target_language="translation_language",
+        ),
+        Task(
+            name="asr_overlap",
+            description=(
+                "Overlapped-speech recognition (LibriMix style): every speaker's transcript in one target, joined "
+                "by the schema's joiner (default one space); the prompt is the ASR prompt of the text form."
+            ),
+            transcription=_TRANSCRIPT,
+            speech=True,
+            task_token="<|transcribe|>",
+            instructions=(),
+            text_form=True,
+            source="text",
+            example_target="he hoped there would be stew for dinner stuff it into you his belly counselled him",
         ),
         Task(
             name="caption_clotho",

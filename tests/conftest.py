@@ -27,7 +27,11 @@ def shared_corpus(*parts: str) -> Path:
 
 def run_pipeline(datasets: dict[str, str], out: Path, engine: str = "local", workers: int = 2, **config) -> dict:
     """Plan, run and finalize like `audioprep run`, in this process."""
-    specs = tuple(DatasetSpec(name=n, schema=n.split(":")[-1], root=r) for n, r in datasets.items())
+    specs = []
+    for n, r in datasets.items():
+        parsed = DatasetSpec.parse(f"x={r}")  # a root may carry extra roots: "ROOT,common_voice=PATH"
+        specs.append(DatasetSpec(name=n, schema=n.split(":")[-1], root=parsed.root, roots=parsed.roots))
+    specs = tuple(specs)
     run_config = RunConfig(datasets=specs, out=str(out), **config)
     plan = make_plan(run_config)
     run_units(engine, str(out), plan.units, workers, {})

@@ -22,9 +22,15 @@ RowReader = Callable[..., Iterator["Row | Drop"]]
 
 
 def reader_for(kind: str) -> RowReader:
-    from . import files, lines, table
+    from . import files, jsondoc, lines, plugin, table
 
-    readers: dict[str, RowReader] = {"lines": lines.read, "table": table.read, "files": files.read}
+    readers: dict[str, RowReader] = {
+        "lines": lines.read,
+        "table": table.read,
+        "files": files.read,
+        "json": jsondoc.read,
+        "plugin": plugin.read,
+    }
     return readers[kind]
 
 

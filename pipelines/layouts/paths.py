@@ -2,8 +2,8 @@
 
 The walk is streaming and sorted (deterministic), descends only into folders whose names can match
 the pattern's segment at that depth, and never follows a symlink out of the root. A placeholder
-matches within one path segment; ``*`` matches any run of characters within a segment; a name used
-twice must match the same text both times.
+matches within one path segment; ``{name:regex}`` only where the regex matches (``{split:train|dev|test}``);
+``*`` matches any run of characters within a segment; a name used twice must match the same text both times.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Iterator
 
-_TOKEN = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}|\*")
+_TOKEN = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::([^{}/]+))?\}|\*")
 
 
 @dataclass(frozen=True)
@@ -37,11 +37,15 @@ def compile_pattern(pattern: str) -> tuple[Segment, ...]:
             elif name in names:
                 regex.append(f"(?P={name})")
             else:
-                regex.append(f"(?P<{name}>[^/]+?)")
+                regex.append(f"(?P<{name}>{match.group(2) or '[^/]+?'})")
                 names.append(name)
             pos = match.end()
         regex.append(re.escape(text[pos:]))
-        segments.append(Segment(re.compile("".join(regex)), tuple(names)))
+        try:
+            compiled = re.compile("".join(regex))
+        except re.error as exc:
+            raise ValueError(f"path pattern {pattern!r}: {exc}") from None
+        segments.append(Segment(compiled, tuple(names)))
     return tuple(segments)
 
 

@@ -21,7 +21,8 @@ def read(layout, root: str) -> Iterator[Row | Drop]:
     for relpath, file_fields in match_files(root, layout.files):
         path = os.path.join(root, relpath)
         with open(path, encoding=_encoding(layout.encoding), errors="surrogateescape", newline="") as handle:
-            reader = csv.reader(handle, delimiter=layout.delimiter, quotechar=layout.quotechar, strict=True)
+            quoting = {"quotechar": layout.quotechar} if layout.quotechar else {"quoting": csv.QUOTE_NONE}
+            reader = csv.reader(handle, delimiter=layout.delimiter, escapechar=layout.escapechar, strict=True, **quoting)
             columns = list(layout.columns or [])
             try:
                 if layout.header:
@@ -29,10 +30,13 @@ def read(layout, root: str) -> Iterator[Row | Drop]:
                     if header is None:
                         continue
                     columns = [c.strip() for c in header]
+                columns = [layout.rename.get(c, c) for c in columns]
                 for cells in reader:
                     source = f"{relpath}:{reader.line_num}"
                     if not cells or (len(cells) == 1 and not cells[0].strip()):
                         continue
+                    if layout.strip:
+                        cells = [c.strip() for c in cells]
                     if layout.comment and cells[0].startswith(layout.comment):
                         continue
                     if len(cells) != len(columns):

@@ -1,0 +1,149 @@
+"""``kind: json``: JSON documents or JSON Lines, records in nested arrays selected by a small path.
+
+``audios[*].segments[*]``: member names separated by dots, ``[*]`` for every item of an array.
+The document is streamed with ijson over the first ``[*]`` level, so one item of that level (one
+recording with its segments) is in memory at a time, never the whole file. A record's fields are
+the scalar members of its item and of every enclosing item (inner names win), lists of scalars
+joined by a space; ``fields`` adds more by a path from the record's item (``^.`` steps out).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from typing import Iterator
+
+from pipelines.record import Drop
+
+from . import Row
+from .paths import match_files
+
+STAGE = "ingest"
+_STEP = re.compile(r"^([A-Za-z_][\w-]*)?(\[\*\])?$")
+
+
+def parse_records_path(path: str) -> tuple[tuple[str, bool], ...]:
+    """``'audios[*].segments[*]'`` -> ``(('audios', True), ('segments', True))``; ValueError if malformed."""
+    if path == "":
+        return ()
+    steps = []
+    for part in path.split("."):
+        match = _STEP.match(part)
+        if match is None or not part:
+            raise ValueError(f"records path {path!r}: {part!r} is not 'name', 'name[*]' or '[*]'")
+        steps.append((match.group(1) or "", match.group(2) is not None))
+    return tuple(steps)
+
+
+def _scalar(value) -> str | None:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (str, int, float)):
+        return str(value)
+    if isinstance(value, list) and all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value):
+        return " ".join(str(v) for v in value)
+    return None
+
+
+def _members(item) -> dict[str, str]:
+    if not isinstance(item, dict):
+        value = _scalar(item)
+        return {} if value is None else {"value": value}
+    out = {}
+    for name, value in item.items():
+        text = _scalar(value)
+        if text is not None:
+            out[name] = text
+    return out
+
+
+def _lookup(stack: list, path: str):
+    """Value at ``path`` from the innermost item; each leading ``^.`` steps out one level."""
+    level = len(stack) - 1
+    while path.startswith("^."):
+        path, level = path[2:], level - 1
+    if level < 0:
+        return None
+    value = stack[level]
+    for name in path.split("."):
+        if not isinstance(value, dict) or name not in value:
+            return None
+        value = value[name]
+    return value
+
+
+def _walk(node, steps, stack: list, locator: str):
+    """Yield (stack of enclosing items, locator) for every record item under ``node``."""
+    if not steps:
+        yield stack + [node], locator
+        return
+    (name, iterate), rest = steps[0], steps[1:]
+    if name and not isinstance(node, dict):
+        return
+    child = node.get(name) if name else node
+    where = f"{locator}.{name}" if name and locator else (name or locator)
+    if iterate:
+        if not isinstance(child, list):
+            return
+        for index, item in enumerate(child):
+            yield from _walk(item, rest, stack + ([node] if name else []), f"{where}[{index}]")
+    elif child is not None:
+        yield from _walk(child, rest, stack + [node], where)
+
+
+def _rows(layout, document, steps, file_fields, source_prefix: str, sep: str) -> Iterator[Row]:
+    for items, locator in _walk(document, steps, [], ""):
+        fields = dict(file_fields)
+        for item in items:
+            fields.update(_members(item))
+        for name, path in layout.fields.items():
+            value = _scalar(_lookup(items, path))
+            if value is not None:
+                fields[name] = value
+        yield Row(fields, f"{source_prefix}{sep}{locator}" if locator else source_prefix)
+
+
+def _stream_prefix(steps) -> tuple[str, int]:
+    """ijson prefix of the first iterated level and how many steps it consumes."""
+    prefix = []
+    for index, (name, iterate) in enumerate(steps):
+        if name:
+            prefix.append(name)
+        if iterate:
+            prefix.append("item")
+            return ".".join(prefix), index + 1
+    return ".".join(prefix), len(steps)
+
+
+def read(layout, root: str) -> Iterator[Row | Drop]:
+    import ijson
+
+    steps = parse_records_path(layout.records)
+    for relpath, file_fields in match_files(root, layout.files):
+        path = os.path.join(root, relpath)
+        if layout.lines:
+            with open(path, "rb") as handle:
+                for number, raw in enumerate(handle, start=1):
+                    source = f"{relpath}:{number}"
+                    try:
+                        text = raw.decode(layout.encoding).strip().lstrip("\ufeff")
+                        if not text:
+                            continue
+                        document = json.loads(text)
+                    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                        yield Drop(STAGE, "json_unparsed", f"{source}: {exc}", source=source)
+                        continue
+                    yield from _rows(layout, document, steps, file_fields, source, ":")
+            continue
+        prefix, consumed = _stream_prefix(steps)
+        head = steps[: consumed]
+        outer_locator = ".".join(n for n, _ in head if n)
+        with open(path, "rb") as handle:
+            index = -1
+            try:
+                for index, item in enumerate(ijson.items(handle, prefix, use_float=True)):
+                    locator = f"{outer_locator}[{index}]" if head and head[-1][1] else outer_locator
+                    yield from _rows(layout, item, steps[consumed:], file_fields, f"{relpath}:{locator}", ".")
+            except ijson.JSONError as exc:
+                source = f"{relpath}:{outer_locator}[{index + 1}]"
+                yield Drop(STAGE, "json_unparsed", f"{source}: {exc}; the rest of this file is not read", source=source)
