@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
 import webdataset as wds
@@ -132,3 +132,9 @@ def test_german_transcripts_under_an_english_schema_are_quarantined_end_to_end(t
     assert stew["language_check"]["text"]["verdict"] == "match" and stew["language_check"]["text"]["detected"] == "en"
     short = written["librispeech-100-5000-0004"]["language_check"]["text"]
     assert (short["declared"], short["detected"], short["verdict"]) == ("en", "de", "short")
+    stats = json.loads((out / "stats.json").read_text())["total"]
+    assert stats["samples_by_language_verdict"] == {"librispeech/text/match": 2, "librispeech/text/short": 1}
+    assert stats["samples_by_language_check"] == {"librispeech/en/de": 1, "librispeech/en/en": 2}
+    manifest = pq.read_table(out / "manifests" / "librispeech.parquet").to_pylist()  # raw beside normalized
+    assert {r["key"]: (r["text"], r["text_raw"]) for r in manifest}["librispeech-100-5000-0001"] == (
+        "der schnelle braune fuchs springt über den faulen hund", lines["100-5000-0001"])

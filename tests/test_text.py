@@ -168,6 +168,16 @@ def test_normalization_is_idempotent_deterministic_and_never_silently_empty(text
         assert first.reason in {"empty_transcript", "unusable_markup", "unmapped_markup", "special_token_in_text"}
 
 
+@settings(max_examples=200, deadline=None)
+@given(text=TEXTS, language=LANGUAGES, rules=RULES)
+def test_the_stage_never_passes_an_empty_transcript_on(text, language, rules):
+    out = normalize_record(_record(text=text, text_language=language), rules)
+    if isinstance(out, Record):
+        assert out.text and out.text_raw == text and token_spellings(out.text) == []
+    else:
+        assert out.stage == "normalize" and out.detail.startswith("text.txt:3: text: ")
+
+
 # -- the stage ----------------------------------------------------------------------------------
 
 
