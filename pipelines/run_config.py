@@ -12,6 +12,9 @@ datasets:
     splits: [train-clean-100, dev-clean]   # default: every split
     cap_hours: 100             # at most 100 h of training data from this corpus
   - {name: clotho, root: /data/clotho, repeat: 3}   # upsample a small corpus
+  - name: covost2              # a schema that declares extra roots gets them here
+    root: /data/covost2
+    roots: {common_voice: /data/cv-corpus-4}
 ```
 Unknown keys are errors naming the line, like dataset schemas.
 """
@@ -37,6 +40,9 @@ class DatasetEntry(_Strict):
     splits: list[str] | None = None
     cap_hours: float | None = Field(None, gt=0)
     repeat: float = Field(1.0, gt=0)
+    roots: dict[str, str] = Field(
+        default_factory=dict, description="extra roots the schema declares, e.g. {common_voice: /data/cv-corpus-4}"
+    )
 
 
 class ShardOptions(_Strict):
@@ -91,6 +97,7 @@ def load_run_config(path: str | Path) -> tuple[RunConfig, EngineOptions]:
             splits=tuple(d.splits) if d.splits else None,
             cap_hours=d.cap_hours,
             repeat=d.repeat,
+            roots={name: _relative(base, extra) for name, extra in d.roots.items()},
         )
         for d in model.datasets
     )

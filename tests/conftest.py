@@ -30,7 +30,8 @@ def run_pipeline(datasets: dict[str, str], out: Path, engine: str = "local", wor
     specs = []
     for n, r in datasets.items():
         parsed = DatasetSpec.parse(f"x={r}")  # a root may carry extra roots: "ROOT,common_voice=PATH"
-        specs.append(DatasetSpec(name=n, schema=n.split(":")[-1], root=parsed.root, roots=parsed.roots))
+        name, _, schema = n.partition(":")  # "NAME" or "NAME:SCHEMA_FILE", as on the command line
+        specs.append(DatasetSpec(name=name, schema=schema or name, root=parsed.root, roots=parsed.roots))
     specs = tuple(specs)
     run_config = RunConfig(datasets=specs, out=str(out), **config)
     plan = make_plan(run_config)

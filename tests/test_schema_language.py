@@ -1,0 +1,193 @@
+"""The schema language on layouts no built-in corpus has: a corpus the code has never seen, from a
+YAML file written here; JSON Lines; encodings and table options; the plugin escape hatch."""
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+import soundfile as sf
+import webdataset as wds
+
+from fixtures.speech_corpora import write_audio
+from pipelines.ingest import ingest
+from pipelines.record import Drop, Record
+from schemas.loader import SchemaError, load, parse
+
+from conftest import PROJECT, audioprep, run_pipeline
+
+ASR_EN_WRITTEN = "<|startoftranscript|><|en|><|transcribe|><|en|><|notimestamps|><|itn|>"
+
+# A layout of this test's own invention: one notes file for every session, each line a segment of a
+# session recording ("@session utt start-end sex : text"), with markup to strip; the recordings in
+# another tree, one folder per part; a session without recording and a recording without notes.
+TOYCORP = r"""
+name: toycorp
+description: Sessions recorded in one take each, segments listed in notes/sessions.txt.
+license: CC0-1.0
+language: en
+text_form: written
+splits: {train: train, heldout: eval}
+normalize:
+  markup: {"<breath>": "", "[laugh]": ""}
+layout:
+  kind: lines
+  files: notes/sessions.txt
+  comment: "#"
+  line: '@(?P<session>\w+) (?P<utt>\d+) (?P<start>[\d.]+)-(?P<end>[\d.]+) (?P<sex>[FM]) : (?P<text>.*)'
+audio_files:
+  files: "recordings/{split}/{session}.wav"
+  key: "{session}"
+  match: "{session}"
+record:
+  key: "{session}-{utt}"
+  audio: "{audio_path}"
+  offset: "{start}"
+  end: "{end}"
+  text: "{text}"
+  meta: {sex: "{sex}"}
+tasks: [{task: asr}]
+"""
+
+NOTES = """# toycorp notes v0.1
+@s01 0001 1.00-2.50 F : Hello <breath> there.
+@s01 0002 3.00-4.25 M : Good [laugh] morning!
+@s02 0001 0.50-1.50 F : See you.
+@s03 0001 0.00-1.00 F : This session has no recording.
+"""
+
+
+def write_toycorp(root) -> None:
+    (root / "notes").mkdir(parents=True)
+    (root / "notes" / "sessions.txt").write_text(NOTES, encoding="utf-8")
+    write_audio(str(root / "recordings" / "train" / "s01.wav"), 5.0, 22050, "wav", channels=2)
+    write_audio(str(root / "recordings" / "heldout" / "s02.wav"), 2.0, 16000, "wav")
+    write_audio(str(root / "recordings" / "train" / "s04.wav"), 1.0, 16000, "wav")  # no notes
+
+
+def test_a_corpus_the_code_has_never_seen_from_yaml_alone(tmp_path):
+    schema_file = tmp_path / "toycorp.yaml"
+    schema_file.write_text(TOYCORP, encoding="utf-8")
+    root = tmp_path / "toycorp"
+    write_toycorp(root)
+    assert "valid, 0 example(s) hold" in audioprep("schema", "validate", str(schema_file)).stderr
+
+    out = tmp_path / "out"
+    summary = run_pipeline({f"toycorp:{schema_file}": str(root)}, out, engine="local")
+    assert {k: summary["datasets"]["toycorp"][k] for k in ("input", "written", "quarantined")} == {"input": 5, "written": 3, "quarantined": 2}
+    quarantine = sorted((r["reason"], r["source"]) for r in map(json.loads, (out / "quarantine.jsonl").read_text().splitlines()))
+    assert quarantine == [("audio_missing", "notes/sessions.txt:5"), ("audio_without_metadata", "recordings/train/s04.wav")]
+
+    got = {}
+    for shard in json.loads((out / "index.json").read_text())["shards"]:
+        for row in wds.WebDataset(str(out / shard["path"]), shardshuffle=False):
+            meta = json.loads(row["json"])
+            frames = sf.read(io.BytesIO(row["flac"]), dtype="int16")[0].shape[0]
+            got[row["__key__"]] = (meta["split"], meta["source"]["offset"], frames, meta["meta"], [(v["prompt"], v["target"]) for v in meta["tasks"]])
+    assert got == {
+        "toycorp-s01-0001": ("train", 1.0, 24000, {"sex": "F"}, [(ASR_EN_WRITTEN, "Hello there.")]),
+        "toycorp-s01-0002": ("train", 3.0, 20000, {"sex": "M"}, [(ASR_EN_WRITTEN, "Good morning!")]),
+        "toycorp-s02-0001": ("heldout", 0.5, 16000, {"sex": "F"}, [(ASR_EN_WRITTEN, "See you.")]),
+    }
+
+    dry = audioprep("ingest", "--dataset", f"toycorp:{schema_file}={root}", "--dry-run").stderr
+    assert f"toycorp-s01-0001 (train, train) recordings/train/s01.wav 1.00+1.50s\n    {ASR_EN_WRITTEN}Hello there." in dry
+    assert "toycorp: 5 input(s), 3 record(s), 2 problem(s) (audio_missing 1, audio_without_metadata 1)" in dry
+
+
+def _schema(tmp_path, layout: str, record: str, extra: str = ""):
+    text = f"""
+name: toy
+description: toy
+license: CC0
+language: en
+text_form: spoken
+splits: {{train: train, test: eval}}
+layout: {layout}
+record: {record}
+tasks: [{{task: asr}}]
+{extra}
+"""
+    return parse(text, tmp_path / "toy.yaml")
+
+
+def test_json_lines_with_nested_segments_and_parent_fields(tmp_path):
+    root = tmp_path / "c"
+    root.mkdir()
+    (root / "a.wav").write_bytes(b"x")
+    lines = [
+        {"file": "a.wav", "split": "train", "meta": {"who": "ann"}, "segs": [{"t0": 0.5, "t1": 1.25, "txt": "one"}, {"t0": 2, "t1": 3, "txt": "two"}]},
+        {"file": "a.wav", "split": "test", "meta": {"who": "bob"}, "segs": [{"t0": 1, "t1": 2, "txt": "three"}]},
+    ]
+    (root / "index.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\nnot json\n")
+    schema = _schema(
+        tmp_path,
+        '{kind: json, lines: true, files: index.jsonl, records: "segs[*]", fields: {who: "^.meta.who"}}',
+        '{key: "{who}-{t0}", audio: "{file}", offset: "{t0}", end: "{t1}", text: "{txt}", speaker: "{who}"}',
+    )
+    items = list(ingest(schema, "toy", str(root)))
+    records = [i for i in items if isinstance(i, Record)]
+    assert [(r.key, r.split, r.offset, r.duration, r.text, r.speaker, r.source) for r in records] == [
+        ("toy-ann-0_5-4eed205994", "train", 0.5, 0.75, "one", "ann", "index.jsonl:1:segs[0]"),
+        ("toy-ann-2", "train", 2.0, 1.0, "two", "ann", "index.jsonl:1:segs[1]"),
+        ("toy-bob-1", "test", 1.0, 1.0, "three", "bob", "index.jsonl:2:segs[0]"),
+    ]
+    [bad] = [i for i in items if isinstance(i, Drop)]
+    assert (bad.reason, bad.source) == ("json_unparsed", "index.jsonl:3")
+
+
+def test_table_encoding_rename_strip_and_unquoted_quotes(tmp_path):
+    root = tmp_path / "c"
+    (root / "train").mkdir(parents=True)
+    for name in ("a", "b"):
+        (root / "train" / f"{name}.wav").write_bytes(b"x")
+    (root / "list.txt").write_bytes(" FILE ; TRANSCRIPT \n a ; 你好 \"世界\n b;再见\n".encode("gbk"))
+    schema = _schema(
+        tmp_path,
+        '{kind: table, files: list.txt, delimiter: ";", quotechar: null, strip: true, encoding: gbk, rename: {FILE: clip, TRANSCRIPT: words}}',
+        '{key: "{clip}", audio: "train/{clip}.wav", split: train, text: "{words}"}',
+    )
+    records = list(ingest(schema, "toy", str(root)))
+    assert [(r.key, r.text_raw) for r in records] == [("toy-a", '你好 "世界'), ("toy-b", "再见")]
+
+
+def test_plugin_reader_named_by_import_path(tmp_path, monkeypatch):
+    (tmp_path / "my_reader.py").write_text(
+        "from pipelines.layouts import Row\n"
+        "def read(options, root):\n"
+        "    for i in range(options['count']):\n"
+        "        yield Row({'id': f'u{i}', 'split': 'train', 'text': f'word {i}'}, f'generated:{i}')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    root = tmp_path / "c"
+    root.mkdir()
+    for i in range(2):
+        (root / f"u{i}.wav").write_bytes(b"x")
+    schema = _schema(tmp_path, '{kind: plugin, reader: "my_reader:read", options: {count: 2}}', '{key: "{id}", audio: "{id}.wav", text: "{text}"}')
+    assert [(r.key, r.text, r.source) for r in ingest(schema, "toy", str(root))] == [("toy-u0", "word 0", "generated:0"), ("toy-u1", "word 1", "generated:1")]
+
+
+def test_schema_language_mistakes_are_named(tmp_path):
+    with pytest.raises(SchemaError, match="root 'cv' is not declared under `roots`"):
+        _schema(tmp_path, '{kind: files, files: "{split}/{id}.wav"}', '{key: "{id}", audio: "{path}", audio_root: cv}')
+    with pytest.raises(SchemaError, match="records path"):
+        _schema(tmp_path, '{kind: json, files: x.json, records: "a[*].[0]"}', '{key: "{id}", audio: "{path}"}')
+    with pytest.raises(SchemaError, match="needs `record.translation`"):
+        parse(load("covost2").model_dump_json(exclude={"record": {"translation"}}), tmp_path / "x.yaml")
+
+
+def test_the_template_validates():
+    assert "valid, 1 example(s) hold" in audioprep("schema", "validate", str(PROJECT / "docs" / "dataset-template.yaml")).stderr
+
+
+def test_extra_roots_on_the_command_line_and_in_a_run_config(tmp_path):
+    from pipelines.config import DatasetSpec
+    from pipelines.run_config import load_run_config
+
+    spec = DatasetSpec.parse("covost2=/data/co,vost,common_voice=/data/cv")
+    assert (spec.name, spec.root, spec.roots) == ("covost2", "/data/co,vost", {"common_voice": "/data/cv"})
+    assert spec.root_map() == {"covost2": "/data/co,vost", "covost2:common_voice": "/data/cv"}
+    config = tmp_path / "run.yaml"
+    config.write_text("out: out\ndatasets:\n  - {name: covost2, root: covost, roots: {common_voice: cv}}\n")
+    run_config, _ = load_run_config(config)
+    assert run_config.datasets[0].roots == {"common_voice": str(tmp_path / "cv")}
