@@ -212,13 +212,18 @@ def _print_summary(summary: dict) -> None:
 
 
 @app.command()
-def verify(out: Path = typer.Argument(..., help="A run's output folder.")) -> None:
+def verify(
+    out: str = typer.Argument(..., help="A run's output folder or s3://bucket/prefix/."),
+    endpoint_url: Optional[str] = typer.Option(None, help="S3-compatible endpoint; default: AWS_ENDPOINT_URL, else AWS."),
+) -> None:
     """Re-read every shard: checksums against the index, tar structure, audio, tags, counts."""
     from .atomic import read_json
     from .verify import verify as verify_run
 
+    if endpoint_url:
+        os.environ["AWS_ENDPOINT_URL"] = endpoint_url
     index = os.path.join(out, outputs.INDEX)
-    total = len(read_json(index)["shards"]) if os.path.exists(index) else 0
+    total = len(read_json(index)["shards"]) if os.path.exists(index) else None
     with _progress() as progress:
         task = progress.add_task("verify shards", total=total)
         report = verify_run(str(out), advance=lambda n: progress.advance(task, n))

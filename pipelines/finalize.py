@@ -31,6 +31,7 @@ def finalize(out: str, remote: str | None = None) -> dict:
     samples: Counter = Counter()  # samples in the shards (repeats made by weighting included)
     stats = Counters()
     for spec in plan.config["datasets"]:
+        mirror.fetch(outputs.ingest_drops_path(out, spec["name"]))
         quarantine.extend(read_jsonl(outputs.ingest_drops_path(out, spec["name"])))
     for unit in plan.units:
         done = read_json(outputs.unit_done_path(out, unit))
@@ -80,7 +81,7 @@ def finalize(out: str, remote: str | None = None) -> dict:
         entries = [s for s in index["shards"] if outputs.role_of_group(s["group"]) == role]
         write_json(os.path.join(out, outputs.role_index_path(role)), {**index, "shards": entries})
     published = [outputs.QUARANTINE, outputs.STATS, outputs.role_index_path("train"), outputs.role_index_path("eval"), outputs.INDEX, outputs.SUMMARY]
+    write_json(os.path.join(out, outputs.SUMMARY), summary)
     for name in published:  # the summary last: its presence in the bucket means the run is complete
         mirror.push(os.path.join(out, name))
-    write_json(os.path.join(out, outputs.SUMMARY), summary)
     return summary

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 S3_PREFIX = "s3://"
-MULTIPART_BYTES = 8 * 1024 * 1024
+#: shards above this size go up in parts of this size (S3's minimum part is 5 MiB)
+MULTIPART_BYTES = max(5, int(os.environ.get("AUDIOPREP_S3_PART_MB", "8"))) * 1024 * 1024
 
 
 class RemoteError(RuntimeError):
@@ -96,6 +97,7 @@ class Mirror:
         """Publish the local file ``path`` at the same relative place in the bucket."""
         if self.uri is None:
             return
+        from boto3.exceptions import S3UploadFailedError
         from boto3.s3.transfer import TransferConfig
         from botocore.exceptions import BotoCoreError, ClientError
 
@@ -115,8 +117,8 @@ class Mirror:
                 path, self.bucket, self.key(rel), ExtraArgs={"Metadata": {"sha256": digest}}, Config=transfer
             )
             uploaded = self._head(rel)
-        except (BotoCoreError, ClientError) as exc:
-            raise RemoteError(f"upload of {path} to {self.uri}{rel} failed: {exc}") from exc
+        except (BotoCoreError, ClientError, S3UploadFailedError) as exc:
+            raise RemoteError(f"upload of {path} to {self.uri}{rel} failed after retries: {exc}") from exc
         if uploaded is None or uploaded["ContentLength"] != size or uploaded.get("Metadata", {}).get("sha256") != digest:
             raise RemoteError(f"{self.uri}{rel} does not match {path} after upload (size or sha256)")
 

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import tarfile
+import tempfile
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -18,6 +19,7 @@ from tag_builder.vocabulary import UnknownTokenError, split_tokens, token_spelli
 
 from . import audio, outputs
 from .atomic import read_json
+from .remote import Mirror, is_remote
 
 
 @dataclass
@@ -68,9 +70,17 @@ def _check_sample(shard: str, key: str, members: dict[str, bytes], problems: lis
 
 
 def verify(out: str, advance: Callable[[int], None] = lambda n: None) -> Report:
+    """Verify the run in the folder ``out``, or in ``s3://bucket/prefix/`` (shards fetched one at a time)."""
+    if not is_remote(out):
+        return _verify(out, Mirror(out), advance)
+    with tempfile.TemporaryDirectory(prefix="audioprep-verify-") as scratch:
+        return _verify(scratch, Mirror(scratch, out), advance)
+
+
+def _verify(out: str, mirror: Mirror, advance: Callable[[int], None]) -> Report:
     report = Report()
     index_path = os.path.join(out, outputs.INDEX)
-    if not os.path.exists(index_path):
+    if not mirror.fetch(index_path):
         report.problems.append(f"{index_path} is missing: the run has not finished")
         return report
     index = read_json(index_path)
@@ -78,7 +88,7 @@ def verify(out: str, advance: Callable[[int], None] = lambda n: None) -> Report:
     for entry in index["shards"]:
         report.shards += 1
         path = os.path.join(out, entry["path"])
-        if not os.path.isfile(path):
+        if not mirror.fetch(path):
             report.problems.append(f"{entry['path']}: listed in the index but missing")
             continue
         digest = hashlib.sha256()
@@ -113,9 +123,11 @@ def verify(out: str, advance: Callable[[int], None] = lambda n: None) -> Report:
             report.problems.append(f"{entry['path']}: {seconds:.3f} s of audio, the index says {entry['seconds']}")
         report.samples += samples
         report.seconds += seconds
+        if mirror.uri is not None:
+            os.remove(path)  # a scratch copy: keep the disk flat however large the run
         advance(1)
     summary_path = os.path.join(out, outputs.SUMMARY)
-    if os.path.exists(summary_path):
+    if mirror.fetch(summary_path):
         summary = read_json(summary_path)
         if summary["input"] != summary["written"] + summary["quarantined"] + summary.get("excluded", 0):
             report.problems.append(
