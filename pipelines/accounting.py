@@ -75,6 +75,18 @@ def is_label_task(task: str) -> bool:
     return entry is not None and entry.source.startswith("labels.")
 
 
+def target_languages(sample) -> list[str]:
+    """The languages of the sample's targets (slot L of its prompts): the transcript's, a translation's..."""
+    from tag_builder.tasks import REGISTRY
+
+    record = sample.record
+    found = []
+    for view in sample.views:
+        field = getattr(REGISTRY.get(view.task), "target_language", "text_language")
+        found.append(getattr(record, field, None) or record.text_language)
+    return list(dict.fromkeys(found)) or [record.text_language]
+
+
 def count_sample(counters: Counters, sample) -> None:
     """Add one written sample (a ``stages.Sample`` with views and audio) to its shard's statistics.
 
@@ -92,8 +104,9 @@ def count_sample(counters: Counters, sample) -> None:
     counters.add("samples_by_role", f"{record.role}{SEP}{dataset}{SEP}{record.split}")
     counters.add("samples_by_audio_language", record.language or NO_SPEECH)
     counters.add("seconds_by_audio_language", record.language or NO_SPEECH, seconds)
-    counters.add("samples_by_text_language", record.text_language)
-    counters.add("seconds_by_text_language", record.text_language, seconds)
+    for language in target_languages(sample):
+        counters.add("samples_by_text_language", language)
+        counters.add("seconds_by_text_language", language, seconds)
     counters.add("samples_by_license", f"{dataset}{SEP}{record.license or NO_LICENSE}")
     counters.add("seconds_by_license", f"{dataset}{SEP}{record.license or NO_LICENSE}", seconds)
     counters.add("samples_by_duration", f"{dataset}{SEP}{bucket(seconds, DURATION_EDGES)}")
@@ -109,6 +122,7 @@ def count_sample(counters: Counters, sample) -> None:
         counters.add("views_by_task", view.task)
         counters.add("seconds_by_task", view.task, seconds)
         counters.add("views_by_prompt", view.prompt)
+        counters.add("views_by_task_prompt", f"{view.task}{SEP}{view.prompt}")
         counters.add("views_by_target_length", f"{view.task}{SEP}{bucket(len(view.target), TARGET_LENGTH_EDGES)}")
         counters.add("target_chars_by_task", view.task, len(view.target))
         if is_label_task(view.task):

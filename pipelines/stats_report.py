@@ -152,13 +152,17 @@ def _splits(run: Run) -> dict[str, dict[str, dict]]:
 
 
 def _tag_sequences(run: Run) -> list[dict]:
+    tasks: dict[str, list[str]] = defaultdict(list)
+    for name in run.total.get("views_by_task_prompt"):
+        task, prompt = _split(name, 2)
+        tasks[prompt].append(task)
     rows = []
     for prompt, views in run.total.get("views_by_prompt").items():
         try:
             tokens, problem = split_tokens(prompt), None
         except UnknownTokenError as exc:
             tokens, problem = [], str(exc)
-        rows.append({"prompt": prompt, "views": views, "tokens": len(tokens), "in_vocabulary": problem is None, "problem": problem})
+        rows.append({"prompt": prompt, "tasks": sorted(tasks[prompt]), "views": views, "tokens": len(tokens), "in_vocabulary": problem is None, "problem": problem})
     rows.sort(key=lambda r: (-r["views"], r["prompt"]))
     return rows
 
@@ -224,7 +228,7 @@ def _licenses(run: Run) -> dict[str, dict]:
 FAMILIES = (
     "samples_by_task", "audio_seconds_by_task", "samples_by_audio_language", "samples_by_text_language",
     "seconds_by_split", "samples_by_role", "samples_by_license", "views_by_label", "samples_by_duration",
-    "views_by_target_length",
+    "views_by_target_length", "views_by_task_prompt",
 )
 
 
@@ -275,7 +279,14 @@ def _warnings(run: Run, report: dict, limits: Thresholds) -> list[dict]:
         wrong = sum(n for lang, found_ in declared.items() for heard, n in found_.items() if heard != lang)
         if checked and wrong / checked > limits.max_language_mismatch:
             warn("language_mismatch", dataset, f"corpus {dataset}: the detected language differs from the declared one in {wrong} of {checked} samples ({wrong / checked:.1%}), above {limits.max_language_mismatch:.1%} (--max-language-mismatch)")
-    return found
+    return sorted(found, key=lambda w: SEVERITY.index(w["kind"]))  # stable: same kind keeps its order
+
+
+#: Warning kinds, most urgent first (the order of the warnings table).
+SEVERITY = (
+    "eval_in_train", "unbalanced", "tag_sequence_outside_vocabulary", "language_mismatch",
+    "quarantine_rate", "task_under_hours", "rare_label",
+)
 
 
 def compare(new: dict, old: dict) -> dict:
@@ -416,6 +427,8 @@ def _language_section(report: dict, key: str, title: str) -> Section:
         [label(k), count(r["samples"]), hours(r["seconds"]), hours(r["train_seconds"]), hours(r["eval_seconds"])] for k, r in rows.items()
     ])
     note = "" if rows else "not measured: this run was written before languages were counted"
+    if rows and key == "text_languages":
+        note = "the language of the targets (slot L of the prompt): a clip with a transcript and a translation counts in both"
     return Section(key, title, note, [table] if rows else [], [_share_bars(f"{title}: hours", rows)] if rows else [])
 
 
@@ -423,7 +436,7 @@ def sections(report: dict, top: int = 20) -> list[Section]:
     """The report as sections of tables (terminal and HTML) and charts (HTML only), in reading order."""
     run = report["run"]
     result = []
-    overview = Table("run", ["", "value"], [
+    overview = Table("this run", ["", "value"], [
         ["records in", count(run["input"])], ["samples written", count(run["samples"])],
         ["records quarantined", count(run["quarantined"])], ["task views", count(run["views"])],
         ["shards (training)", f"{run['shards']:,} ({run['train_shards']:,})"],
@@ -436,6 +449,8 @@ def sections(report: dict, top: int = 20) -> list[Section]:
     result.append(Section("warnings", f"Warnings ({len(warnings)})", "" if warnings else "none: every threshold holds", [
         Table("warnings", ["kind", "subject", "what to look at"], [[w["kind"], w["subject"], w["message"]] for w in warnings], "lll")
     ] if warnings else []))
+    if "compare" in report:
+        result.append(_compare_section(report["compare"]))
     tasks = report["tasks"]
     result.append(Section("tasks", "Tasks", "audio hours count each clip once per task; view hours count it once per view (a clip with five captions is five views)", [
         Table("hours and samples per task", ["task", "samples", "views", "audio h", "view h", "training audio h", "mean target chars"], [
@@ -464,9 +479,10 @@ def sections(report: dict, top: int = 20) -> list[Section]:
     ]))
     sequences = report["tag_sequences"]
     result.append(Section("tag_sequences", "Tag sequences", f"the {min(top, len(sequences))} most used of {len(sequences)}; each is split into special tokens and checked against the closed vocabulary", [
-        Table("top tag sequences", ["tag sequence", "views", "tokens", "vocabulary"], [
-            [r["prompt"], count(r["views"]), str(r["tokens"]), "ok" if r["in_vocabulary"] else f"NOT IN VOCABULARY: {r['problem']}"] for r in sequences[:top]
-        ], "lrrl")
+        Table("top tag sequences", ["tag sequence", "task", "views", "tokens", "vocabulary"], [
+            [r["prompt"], ", ".join(r["tasks"]) or "–", count(r["views"]), str(r["tokens"]), "ok" if r["in_vocabulary"] else f"NOT IN VOCABULARY: {r['problem']}"]
+            for r in sequences[:top]
+        ], "llrrl")
     ]))
     label_tables, label_charts = [], []
     for task, labels in report["labels"].items():
@@ -478,8 +494,8 @@ def sections(report: dict, top: int = 20) -> list[Section]:
         label_charts.append(Chart(f"labels of {task}" + (f" (top 40 of {len(ordered)})" if len(ordered) > 40 else ""), "bars", shown, {
             "train": [labels[k]["train"] for k in shown], "eval": [labels[k]["eval"] for k in shown]}, "examples"))
     result.append(Section("labels", "Labels of classification tasks", "" if report["labels"] else "no classification task in this run", label_tables, label_charts))
-    result.append(_histogram_section("durations", "Duration per corpus", report["durations"], report["duration_buckets"], "seconds", "samples"))
-    result.append(_histogram_section("target_lengths", "Target length per task", report["target_lengths"], report["target_length_buckets"], "characters", "views"))
+    result.append(_histogram_section("durations", "Duration per corpus", report["durations"], report["duration_buckets"], "seconds", "samples per duration"))
+    result.append(_histogram_section("target_lengths", "Target length per task", report["target_lengths"], report["target_length_buckets"], "characters", "views per target length"))
     check = report["language_check"]
     if check["measured"]:
         rows = [[d, decl, heard, count(n)] for d, by in check["by_dataset"].items() for decl, found in by.items() for heard, n in sorted(found.items())]
@@ -505,8 +521,6 @@ def sections(report: dict, top: int = 20) -> list[Section]:
     ] if licenses else [], [Chart("hours per licence", "bars", list(licenses), {
         "train": [_hours(r["train_seconds"]) for r in licenses.values()],
         "eval": [_hours(r["seconds"] - r["train_seconds"]) for r in licenses.values()]}, "hours")] if licenses else []))
-    if "compare" in report:
-        result.append(_compare_section(report["compare"]))
     return result
 
 
@@ -516,8 +530,8 @@ def _histogram_section(id_: str, title: str, data: dict, buckets: list[str], uni
     used = [b for b in buckets if any(b in row for row in data.values())]
     first, last = buckets.index(used[0]), buckets.index(used[-1])
     shown = buckets[first:last + 1]
-    table = Table(f"{what} per {unit} bucket", ["", *shown], [[k, *[count(row.get(b, 0)) for b in shown]] for k, row in data.items()])
-    chart = Chart(f"{title.lower()} ({unit})", "histograms", shown, {k: [row.get(b, 0) for b in shown] for k, row in data.items()}, what)
+    table = Table(f"{what} ({unit})", ["", *shown], [[k, *[count(row.get(b, 0)) for b in shown]] for k, row in data.items()])
+    chart = Chart(f"{title.lower()} ({unit})", "histograms", shown, {k: [row.get(b, 0) for b in shown] for k, row in data.items()}, what.split()[0])
     return Section(id_, title, f"buckets are [low, high) {unit}", [table], [chart])
 
 
@@ -535,7 +549,7 @@ def _compare_section(change: dict) -> Section:
             name = {"seconds": "hours", "train_seconds": "training h"}.get(f, f)
             columns += [f"{name} before", f"{name} after", "change"]
         fmt = {f: (hours if "seconds" in f else count) for f in fields}
-        tables.append(Table(f"{title}: before -> after", columns, [
+        tables.append(Table(f"per {title}: before → after", columns, [
             [k, *[c for f in fields for c in (fmt[f](r[f]["before"]), fmt[f](r[f]["after"]), _signed(r[f]["change"] / 3600 if "seconds" in f else r[f]["change"], (lambda v: f"{v:,.3f}") if "seconds" in f else (lambda v: f"{int(v):,}")))]]
             for k, r in rows.items()
         ]))

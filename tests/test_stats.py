@@ -93,9 +93,9 @@ def test_hours_samples_and_views_per_task_corpus_language_and_split(report, loca
 
 def test_tag_sequences_labels_histograms_licences_and_quarantine(report):
     assert report["tag_sequences"] == [
-        {"prompt": CAPTION, "views": 30, "tokens": 6, "in_vocabulary": True, "problem": None},
-        {"prompt": SCENE, "views": 24, "tokens": 6, "in_vocabulary": True, "problem": None},
-        {"prompt": ASR_SPOKEN, "views": 12, "tokens": 6, "in_vocabulary": True, "problem": None},
+        {"prompt": CAPTION, "tasks": ["caption_clotho"], "views": 30, "tokens": 6, "in_vocabulary": True, "problem": None},
+        {"prompt": SCENE, "tasks": ["scene"], "views": 24, "tokens": 6, "in_vocabulary": True, "problem": None},
+        {"prompt": ASR_SPOKEN, "tasks": ["asr"], "views": 12, "tokens": 6, "in_vocabulary": True, "problem": None},
     ]
     assert report["labels"] == {"scene": {label: {"views": 4, "train": 2, "eval": 2} for label in SCENES}}
     assert report["durations"] == {"clotho": {"15-20": 6}, "cochlscene": {"10-12": 24}, "librispeech": {"2-3": 6, "3-4": 4, "4-5": 2}}
@@ -220,7 +220,8 @@ def test_command_prints_tables_and_writes_json(other_run, local_run, tmp_path):
     expected = build_report(load_run(str(other_run)), Thresholds(min_label_examples=2), baseline=load_run(str(local_run)))
     assert json.loads(json_path.read_text()) == expected
     assert json_path.read_text().startswith('{\n "audio_languages"')  # sorted keys
-    assert expected["warnings"] and {w["kind"] for w in expected["warnings"]} == {"task_under_hours", "quarantine_rate", "rare_label", "eval_in_train"}
+    assert {w["kind"] for w in expected["warnings"]} == {"task_under_hours", "quarantine_rate", "rare_label", "eval_in_train"}
+    assert expected["warnings"][0]["kind"] == "eval_in_train"  # the most urgent first
     for text in ("hours and samples per task", "caption_clotho", "0.027", "eval_in_train", "label shifts", "vanished", ASR_WRITTEN, "Declared vs detected language"):
         assert text in result.stdout, text
     failing = audioprep("stats", str(other_run), "--fail-on-warnings", check=False)
