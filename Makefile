@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 $(BIN)/audioprep: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test,airflow]'
 	touch $@
 
 setup: $(BIN)/audioprep

@@ -93,7 +93,7 @@ COMPLETE = "complete.json"
 
 
 def corpus_status_path(out: str, dataset: str) -> str:
-    """What became of one corpus in an orchestrated run: the step it reached, or the error."""
+    """What became of one corpus in an orchestrated run: per step (validate, ingest), ok or the error."""
     return os.path.join(out, WORK, "corpora", f"{dataset}.json")
 
 

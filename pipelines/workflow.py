@@ -1,0 +1,385 @@
+"""The steps of an orchestrated run, one function per task, each safe to retry.
+
+An orchestrator (Airflow: ``dags/audioprep_ingest.py``) calls them in this order:
+
+  resolve_run      DAG params or a run config file -> the run, as JSON passed between tasks
+  check_corpus     one corpus: schema valid, its worked examples hold, its root exists   (mapped)
+  ingest_corpus    one corpus: its manifest, skipped when already complete               (mapped)
+  plan_run         the corpora that were ingested -> work units (reused when the same)
+  shard_run        the pending units on Beam, Ray or locally (finished units are skipped)
+  finalize_run     index, summary, quarantine, stats (skipped when no unit changed)
+  verify_run       re-read every shard; fails on any problem
+  report_run       report.json: counts, verification and what became of every corpus
+  publish_run      the index and report where the run says, then the completion marker
+  corpora_outcome  fails, naming them, when corpora failed (after the others were published)
+
+A failure that a retry cannot fix (an invalid schema, a missing corpus, a plan that does not match
+the output folder, shards that do not verify) raises ``Permanent``, so an orchestrator can fail
+the task at once instead of retrying it. Each corpus's outcome is recorded under OUT/_work/corpora,
+and every file here is written only when its content changes, so repeating a finished run rewrites
+nothing. With an ``s3://`` output every step works in the run's local folder (``RunConfig.local_out``)
+and pushes what the next task needs to the bucket, so tasks may run on different workers.
+"""
+from __future__ import annotations
+
+import hashlib
+import itertools
+import os
+from contextlib import contextmanager
+from dataclasses import asdict, fields, replace
+
+from schemas import loader
+from schemas.loader import SchemaError
+
+from . import outputs
+from .atomic import read_json, write_json_if_changed
+from .config import DatasetSpec, EngineOptions, RunConfig
+from .remote import Mirror, RemoteError
+
+
+CORPUS_STEPS = ("validate", "ingest")  # per corpus, in order; outcomes in OUT/_work/corpora/NAME.json
+
+
+class Permanent(RuntimeError):
+    """A failure that retrying the same task cannot fix; the message says what to change."""
+
+
+# -- the run, as JSON between tasks ---------------------------------------------------------------
+
+
+def _absolute(location: str) -> str:
+    return location if "://" in location else os.path.abspath(location)
+
+
+def _from_dict(cls, data: dict):
+    """Rebuild a frozen dataclass from its JSON form (lists back to the tuples they were)."""
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in names})
+
+
+def run_config(run: dict) -> RunConfig:
+    data = dict(run["config"])
+    data["datasets"] = tuple(_from_dict(DatasetSpec, d) for d in data["datasets"])
+    return _from_dict(RunConfig, data)
+
+
+def engine_options(run: dict) -> EngineOptions:
+    return _from_dict(EngineOptions, run["engine"])
+
+
+def local_out(run: dict) -> str:
+    """The folder the steps work in: the output, or the local mirror of an s3:// output."""
+    return run_config(run).local_out
+
+
+def _mirror(run: dict) -> Mirror:
+    config = run_config(run)
+    return Mirror(config.local_out, config.remote)
+
+
+def _spec(run: dict, name: str) -> DatasetSpec:
+    for spec in run_config(run).datasets:
+        if spec.name == name:
+            return spec
+    raise Permanent(f"corpus {name!r} is not part of this run")
+
+
+def resolve_run(
+    *,
+    out: str | None = None,
+    corpora: list[str] | None = None,
+    config_file: str | None = None,
+    only: list[str] | None = None,
+    engine: str | None = None,
+    workers: int | None = None,
+    beam_runner: str | None = None,
+    beam_args: list[str] | None = None,
+    ray_address: str | None = None,
+    seed: int | None = None,
+    work_dir: str | None = None,
+    shard_max_samples: int | None = None,
+    shard_max_bytes: int | None = None,
+    publish_to: str | None = None,
+) -> dict:
+    """The run described by a run config file or by ``NAME=ROOT`` corpus strings, with overrides.
+
+    ``only`` keeps a subset of the corpora (by name). Engine values left ``None`` come from the
+    config file, else the defaults (Ray, 2 workers). Returns ``{"run": ..., "corpora": [names]}``.
+    """
+    from .runners import ENGINES
+
+    if config_file and corpora:
+        raise Permanent("give either a run config file or corpora (NAME=ROOT), not both")
+    if config_file:
+        from .run_config import RunConfigError, load_run_config
+
+        try:
+            config, options = load_run_config(config_file)
+        except (RunConfigError, OSError) as exc:
+            raise Permanent(str(exc)) from None
+    else:
+        if not corpora:
+            raise Permanent("give corpora as NAME=ROOT (or NAME:SCHEMA=ROOT) strings, or a run config file")
+        if not out:
+            raise Permanent("give the output folder (out) for corpora given as NAME=ROOT")
+        try:
+            specs = tuple(DatasetSpec.parse(text) for text in corpora)
+        except ValueError as exc:
+            raise Permanent(str(exc)) from None
+        config, options = RunConfig(datasets=specs, out=out), EngineOptions(workers=2)
+    names = [spec.name for spec in config.datasets]
+    if len(set(names)) != len(names):
+        raise Permanent(f"corpus names must be unique: {', '.join(names)}")
+    if only:
+        unknown = sorted(set(only) - set(names))
+        if unknown:
+            raise Permanent(f"corpora {', '.join(unknown)} are not in this run; it has: {', '.join(names)}")
+        config = replace(config, datasets=tuple(s for s in config.datasets if s.name in only))
+    config = replace(
+        config,
+        out=_absolute(out or config.out),
+        seed=config.seed if seed is None else seed,
+        work_dir=_absolute(work_dir) if work_dir else config.work_dir,
+        shard_max_samples=shard_max_samples or config.shard_max_samples,
+        shard_max_bytes=shard_max_bytes or config.shard_max_bytes,
+        datasets=tuple(replace(s, root=_absolute(s.root), schema=_schema_location(s.schema)) for s in config.datasets),
+    )
+    if config.shard_max_bytes < 1 << 16 or config.shard_max_samples < 1:
+        raise Permanent("shard_max_bytes must be at least 65536 and shard_max_samples at least 1")
+    args = tuple(beam_args) if beam_args else options.beam_args
+    if beam_runner and not any(a.startswith("--runner") for a in args):
+        args = (f"--runner={beam_runner}", *args)
+    options = replace(
+        options,
+        engine=engine or options.engine,
+        workers=workers or options.workers,
+        ray_address=ray_address or options.ray_address,
+        beam_args=args,
+    )
+    if options.engine not in ENGINES:
+        raise Permanent(f"unknown engine {options.engine!r}; choose one of {', '.join(ENGINES)}")
+    run = {
+        "config": asdict(config),
+        "engine": asdict(options),
+        "publish_to": _absolute(publish_to) if publish_to else None,
+    }
+    return {"run": run, "corpora": [spec.name for spec in config.datasets]}
+
+
+def _schema_location(schema: str) -> str:
+    """A schema file path made absolute (task processes may start elsewhere); names stay names."""
+    return os.path.abspath(schema) if schema.endswith((".yaml", ".yml")) else schema
+
+
+# -- one corpus --------------------------------------------------------------------------------
+
+
+@contextmanager
+def _corpus_step(run: dict, name: str, step: str):
+    """Record the corpus's outcome of ``step``: the error when it raises, else that it passed."""
+    mirror = _mirror(run)
+    path = outputs.corpus_status_path(mirror.local, name)
+
+    def record(outcome: dict) -> None:
+        steps = read_json(path) if mirror.fetch(path) else {}
+        write_json_if_changed(path, {**steps, step: outcome})
+        mirror.push(path)
+
+    try:
+        yield
+    except BaseException as exc:
+        record({"state": "failed", "error": f"{type(exc).__name__}: {str(exc) or type(exc).__name__}"})
+        raise
+    record({"state": "ok", "error": None})
+
+
+def check_corpus(run: dict, name: str) -> dict:
+    """Validate the corpus's schema, run the worked examples written in it, check its root."""
+    from .ingest import run_example
+
+    spec = _spec(run, name)
+    with _corpus_step(run, name, "validate"):
+        try:
+            schema = loader.load(spec.schema)
+        except SchemaError as exc:
+            raise Permanent(f"schema of corpus {name!r}: {exc}") from None
+        problems = list(itertools.chain.from_iterable(run_example(schema, e) for e in schema.examples))
+        if problems:
+            listed = "; ".join(problems)
+            raise Permanent(f"schema of corpus {name!r} ({spec.schema}): {len(problems)} worked example(s) do not hold: {listed}")
+        if not os.path.isdir(spec.root):
+            raise Permanent(f"corpus root {spec.root} for corpus {name!r} is not a directory")
+    return {"dataset": name, "schema": spec.schema, "examples": len(schema.examples)}
+
+
+def ingest_corpus(run: dict, name: str) -> dict:
+    """The corpus's manifest (``manifests/NAME.parquet``); skipped when already complete."""
+    from .plan import ingest_dataset
+
+    config, mirror = run_config(run), _mirror(run)
+    with _corpus_step(run, name, "ingest"):
+        for path in (outputs.ingest_done_path, outputs.manifest_path, outputs.ingest_drops_path):
+            mirror.fetch(path(mirror.local, name))  # finished by an earlier attempt on another worker
+        counts = ingest_dataset(_spec(run, name), mirror.local, config.probe_durations)
+        for path in (outputs.ingest_drops_path, outputs.manifest_path, outputs.ingest_done_path):
+            mirror.push(path(mirror.local, name))  # for the plan task, wherever it runs
+    return {"dataset": name, "records": counts["records"], "drops": counts["drops"]}
+
+
+def _corpus_outcomes(run: dict, ingested: list[dict]) -> dict:
+    requested = [spec["name"] for spec in run["config"]["datasets"]]
+    done = {row["dataset"] for row in ingested if row}
+    mirror = _mirror(run)
+    failed = {}
+    for name in requested:
+        if name in done:
+            continue
+        path = outputs.corpus_status_path(mirror.local, name)
+        steps = read_json(path) if mirror.fetch(path) else {}
+        step = next((s for s in CORPUS_STEPS if steps.get(s, {}).get("state") == "failed"), None)
+        failed[name] = {
+            "step": step or "validate",
+            "error": steps[step]["error"] if step else "did not run (see its task in the orchestrator)",
+        }
+    return {"requested": requested, "included": [n for n in requested if n in done], "failed": failed}
+
+
+def corpora_outcome(run: dict, ingested: list[dict]) -> dict:
+    """Fails, naming each failed corpus with its step and error, when any corpus did not ingest."""
+    outcome = _corpus_outcomes(run, ingested)
+    if outcome["failed"]:
+        listed = "; ".join(f"{n} ({f['step']}): {f['error']}" for n, f in outcome["failed"].items())
+        raise Permanent(f"{len(outcome['failed'])} corpus(es) failed and were left out of this run: {listed}")
+    return outcome
+
+
+# -- the run -----------------------------------------------------------------------------------
+
+
+def plan_run(run: dict, ingested: list[dict]) -> dict:
+    """Plan with the corpora that were ingested; records which were left out, and why."""
+    from .plan import PlanError, make_plan
+
+    config, mirror = run_config(run), _mirror(run)
+    outcome = _corpus_outcomes(run, ingested)
+    write_json_if_changed(outputs.corpora_path(mirror.local), outcome)
+    mirror.push(outputs.corpora_path(mirror.local))
+    if not outcome["included"]:
+        raise Permanent(f"no corpus was ingested; failed: {', '.join(outcome['failed'])}")
+    config = replace(config, datasets=tuple(s for s in config.datasets if s.name in outcome["included"]))
+    try:
+        plan = make_plan(config)
+    except (PlanError, SchemaError, RemoteError) as exc:
+        raise Permanent(str(exc)) from None
+    return {
+        "units": len(plan.units),
+        "inputs": plan.inputs,
+        "included": outcome["included"],
+        "failed": sorted(outcome["failed"]),
+        "mix": getattr(plan, "mix", {}),
+    }
+
+
+def shard_run(run: dict) -> dict:
+    """Prepare and shard the plan's pending units on the run's engine; finished units are skipped."""
+    from .plan import Plan
+    from .runners import pending_units, run_units
+
+    config, options, mirror = run_config(run), engine_options(run), _mirror(run)
+    out = config.local_out
+    mirror.fetch(outputs.plan_path(out))
+    plan = Plan.load(out)
+    pending = [u for u in plan.units if not mirror.fetch(outputs.unit_done_path(out, u))]
+    engine = {"beam_args": list(options.beam_args), "ray_address": options.ray_address, "remote": config.remote}
+    run_units(options.engine, out, pending, options.workers, engine)
+    return {"engine": options.engine, "units": len(plan.units), "ran": len(pending), "skipped": len(plan.units) - len(pending)}
+
+
+def _units_digest(out: str) -> str:
+    from .plan import Plan
+
+    digest = hashlib.sha256()
+    with open(outputs.plan_path(out), "rb") as handle:
+        digest.update(handle.read())
+    for unit in Plan.load(out).units:
+        path = outputs.unit_done_path(out, unit)
+        if os.path.exists(path):
+            with open(path, "rb") as handle:
+                digest.update(unit.encode() + b"\0" + hashlib.sha256(handle.read()).digest())
+    return digest.hexdigest()
+
+
+def finalize_run(run: dict) -> dict:
+    """Index, summary, quarantine and stats, rebuilt only when the plan or a unit record changed."""
+    from .finalize import IncompleteRun, finalize
+    from .plan import Plan
+
+    config, mirror = run_config(run), _mirror(run)
+    out = config.local_out
+    mirror.fetch(outputs.plan_path(out))
+    for unit in Plan.load(out).units:  # written by workers elsewhere
+        mirror.fetch(outputs.unit_done_path(out, unit))
+    record = {"units": _units_digest(out)}
+    summary_path = os.path.join(out, outputs.SUMMARY)
+    finished = all(os.path.exists(os.path.join(out, name)) for name in (outputs.INDEX, outputs.SUMMARY, outputs.STATS))
+    if finished and os.path.exists(outputs.finalized_path(out)) and read_json(outputs.finalized_path(out)) == record:
+        summary = read_json(summary_path)
+    else:
+        try:
+            summary = finalize(out, config.remote)
+        except IncompleteRun as exc:
+            raise Permanent(str(exc)) from None
+        write_json_if_changed(outputs.finalized_path(out), record)
+    if not summary["balanced"]:
+        raise Permanent(f"the counts in {summary_path} do not balance: input != written + quarantined + excluded")
+    return summary
+
+
+def verify_run(run: dict, shown: int = 20) -> dict:
+    """Re-read every shard against the index; fails listing the first problems."""
+    from .verify import verify
+
+    out, mirror = local_out(run), _mirror(run)
+    for name in (outputs.INDEX, outputs.SUMMARY):
+        mirror.fetch(os.path.join(out, name))
+    if os.path.exists(os.path.join(out, outputs.INDEX)):
+        for shard in read_json(os.path.join(out, outputs.INDEX))["shards"]:
+            mirror.fetch(os.path.join(out, shard["path"]))  # shards written on other workers
+    report = verify(out)
+    if not report.ok:
+        listed = "\n  ".join(report.problems[:shown])
+        more = f"\n  ... and {len(report.problems) - shown} more" if len(report.problems) > shown else ""
+        raise Permanent(f"{out}: {len(report.problems)} problem(s) found re-reading the shards:\n  {listed}{more}")
+    return {"ok": True, "shards": report.shards, "samples": report.samples, "seconds": round(report.seconds, 3)}
+
+
+def report_run(run: dict, verification: dict) -> dict:
+    """``report.json``: what every corpus became, the counts, the verification and the statistics."""
+    out, mirror = local_out(run), _mirror(run)
+    for name in (outputs.SUMMARY, outputs.STATS, outputs.INDEX):
+        mirror.fetch(os.path.join(out, name))
+    mirror.fetch(outputs.corpora_path(out))
+    summary = read_json(os.path.join(out, outputs.SUMMARY))
+    corpora_file = outputs.corpora_path(out)
+    corpora = read_json(corpora_file) if os.path.exists(corpora_file) else {}
+    stats = read_json(os.path.join(out, outputs.STATS))
+    report = {
+        "corpora": corpora,
+        "summary": summary,
+        "verification": verification,
+        "statistics": stats.get("total", {}),
+    }
+    write_json_if_changed(os.path.join(out, outputs.REPORT), report)
+    mirror.push(os.path.join(out, outputs.REPORT))
+    return {"report": os.path.join(out, outputs.REPORT), "failed": sorted(corpora.get("failed", {}))}
+
+
+def publish_run(run: dict) -> dict:
+    """``pipelines.publish.publish`` for this run: index and report to ``publish_to``, then complete.json."""
+    from .publish import PublishError, publish
+
+    config = run_config(run)
+    try:
+        return publish(config.local_out, run["publish_to"], config.remote)
+    except PublishError as exc:
+        raise Permanent(str(exc)) from None
