@@ -15,6 +15,8 @@ _QUOTES = str.maketrans({"‘": "'", "’": "'", "‚": "'", "‛": "'", "“": 
 def strip_controls(text: str) -> str:
     """Zero-width characters vanish; every other control or format character becomes a space."""
     text = _INVISIBLE.sub("", text)
+    if text.isprintable():  # fast path: no character of category C (nor any space but " ")
+        return text
     return "".join(" " if unicodedata.category(ch)[0] == "C" else ch for ch in text)
 
 
@@ -34,6 +36,7 @@ def straight_quotes(text: str) -> str:
 
 
 def lower(text: str) -> str:
+    """Lower case (NFKC again: lower-casing can produce a compatibility form)."""
     return nfkc(text.lower())
 
 

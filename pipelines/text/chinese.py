@@ -5,11 +5,10 @@ OpenCC's ``t2s`` configuration converts characters and fixed character sequences
 """
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 from .punctuation import HAN
-
-import re
 
 _HAN = re.compile(f"[{HAN}]")
 

@@ -84,7 +84,7 @@ def _steps_for(language: str, rules_json: str) -> tuple[Step, ...]:
     if rules.refuse_markup:
         steps.append(Step("refuse_markup", check=_refused(list(rules.refuse_markup))))
     if rules.markup:
-        steps.append(Step("map_markup", lambda text: markup.map_markup(text, rules.markup)))
+        steps.append(Step("map_markup", markup.mapper(rules.markup)))
     steps.append(Step("no_special_tokens", check=_special_tokens))
     steps.append(Step("no_unmapped_markup", check=_unmapped))
     steps.append(Step("fold_whitespace", basic.fold_whitespace))
