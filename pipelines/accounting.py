@@ -20,6 +20,12 @@ class Counters:
             merged.data.setdefault(family, Counter()).update(counter)
         return merged
 
+    def __iadd__(self, other: "Counters") -> "Counters":
+        """Add ``other`` in place: merging many shards stays linear in their size."""
+        for family, counter in other.data.items():
+            self.data.setdefault(family, Counter()).update(counter)
+        return self
+
     def get(self, family: str) -> dict[str, float]:
         return dict(self.data.get(family, {}))
 
@@ -33,7 +39,7 @@ class Counters:
     def merge(items: Iterable["Counters"]) -> "Counters":
         total = Counters()
         for item in items:
-            total = total + item
+            total += item
         return total
 
 

@@ -70,9 +70,8 @@ def load_run(out: str) -> Run:
             raise StatsError(f"{os.path.join(out, outputs.STATS)}: no statistics for shard {row['path']} listed in {outputs.INDEX}")
         counters = Counters(per_shard[row["path"]])
         shards.append({**row, "stats": counters})
-        role = "train" if row["group"] == "train" else "eval"
-        roles[role] = roles[role] + counters
-    total = roles["train"] + roles["eval"]
+        roles["train" if row["group"] == "train" else "eval"] += counters
+    total = Counters.merge(roles.values())
     return Run(out, summary, quarantine, shards, total, roles)
 
 
@@ -85,16 +84,12 @@ def _split(name: str, parts: int) -> list[str]:
 
 def _by(run: Run, samples: str, seconds: str) -> dict[str, dict]:
     """Samples and seconds per key of two families, overall and in training / evaluation shards."""
-    rows: dict[str, dict] = {}
-    keys = set(run.total.get(samples)) | set(run.total.get(seconds))
-    for key in sorted(keys):
-        rows[key] = {
-            "samples": run.total.get(samples).get(key, 0),
-            "seconds": run.total.get(seconds).get(key, 0),
-            "train_seconds": run.roles["train"].get(seconds).get(key, 0),
-            "eval_seconds": run.roles["eval"].get(seconds).get(key, 0),
-        }
-    return rows
+    count_, total = run.total.get(samples), run.total.get(seconds)
+    train, evaluation = run.roles["train"].get(seconds), run.roles["eval"].get(seconds)
+    return {
+        key: {"samples": count_.get(key, 0), "seconds": total.get(key, 0), "train_seconds": train.get(key, 0), "eval_seconds": evaluation.get(key, 0)}
+        for key in sorted(set(count_) | set(total))
+    }
 
 
 def _tasks(run: Run) -> dict[str, dict]:
@@ -139,14 +134,15 @@ def _splits(run: Run) -> dict[str, dict[str, dict]]:
         roles[dataset_split] = role
     splits: dict[str, dict[str, dict]] = defaultdict(dict)
     seconds = run.total.get("seconds_by_split")
+    train, evaluation = run.roles["train"].get("samples_by_split"), run.roles["eval"].get("samples_by_split")
     for name, samples in sorted(run.total.get("samples_by_split").items()):
         dataset, split = _split(name, 2)
         splits[dataset][split] = {
             "samples": samples,
             "seconds": seconds.get(name),
             "role": roles.get(name),
-            "in_train_shards": run.roles["train"].get("samples_by_split").get(name, 0),
-            "in_eval_shards": run.roles["eval"].get("samples_by_split").get(name, 0),
+            "in_train_shards": train.get(name, 0),
+            "in_eval_shards": evaluation.get(name, 0),
         }
     return dict(splits)
 

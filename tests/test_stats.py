@@ -214,6 +214,24 @@ def test_declared_vs_detected_language_is_counted_when_a_sample_carries_it():
     assert check.tables[0].rows == [["speech", "en", "de", "1"], ["speech", "en", "en", "2"]]
 
 
+def test_a_translation_counts_in_the_language_of_its_target():
+    from tag_builder.tasks import REGISTRY
+
+    if "s2tt" not in REGISTRY or "translation_language" not in Record.__dataclass_fields__:
+        pytest.skip("speech translation (task s2tt, Record.translation_language) is not in this tree")
+    record = Record("speech", "train", "train", "k", "k.flac", language="de", text_language="de", text="guten morgen",
+                    translation="good morning", translation_language="en", license="CC0")
+    views = (
+        View("asr", "<|startoftranscript|><|de|><|transcribe|><|de|><|notimestamps|><|wo_itn|>", "guten morgen"),
+        View("s2tt", "<|startoftranscript|><|de|><|translate|><|en|><|notimestamps|><|itn|>", "good morning"),
+    )
+    counters = Counters()
+    count_sample(counters, Sample(record, views, b"", 16000 * 2))
+    assert counters.get("samples_by_text_language") == {"de": 1, "en": 1}
+    assert counters.get("seconds_by_text_language") == {"de": 2.0, "en": 2.0}
+    assert counters.get("samples_by_audio_language") == {"de": 1}
+
+
 def test_command_prints_tables_and_writes_json(other_run, local_run, tmp_path):
     json_path = tmp_path / "stats.json"
     result = audioprep("stats", str(other_run), "--compare", str(local_run), "--json", str(json_path), "--min-label-examples", "2", env={"COLUMNS": "200"})
