@@ -50,12 +50,19 @@ def _specs(datasets: list[str]) -> tuple[DatasetSpec, ...]:
     if len(set(names)) != len(names):
         _fail(f"dataset names must be unique: {', '.join(names)}")
     for spec in specs:
-        if not os.path.isdir(spec.root):
-            _fail(f"corpus root {spec.root} for dataset {spec.name!r} is not a directory")
-        for extra, path in spec.roots.items():
-            if not os.path.isdir(path):
-                _fail(f"extra root {extra}={path} for dataset {spec.name!r} is not a directory")
+        _check_roots(spec)
     return specs
+
+
+def _check_roots(spec: DatasetSpec) -> None:
+    """Local roots must be folders; s3:// roots are checked when they are listed."""
+    from .remote import is_remote
+
+    if not is_remote(spec.root) and not os.path.isdir(spec.root):
+        _fail(f"corpus root {spec.root} for dataset {spec.name!r} is not a directory")
+    for extra, path in spec.roots.items():
+        if not is_remote(path) and not os.path.isdir(path):
+            _fail(f"extra root {extra}={path} for dataset {spec.name!r} is not a directory")
 
 
 def _progress() -> Progress:
@@ -138,8 +145,7 @@ def run(
     if options.engine not in ENGINES:
         _fail(f"unknown engine {options.engine!r}; choose one of {', '.join(ENGINES)}")
     for spec in config.datasets:
-        if not os.path.isdir(spec.root):
-            _fail(f"corpus root {spec.root} for dataset {spec.name!r} is not a directory")
+        _check_roots(spec)
     if overwrite and config.remote:
         _fail("--overwrite does not delete objects in a bucket: choose a new s3:// prefix instead")
     if overwrite and os.path.exists(config.out):
@@ -255,8 +261,8 @@ def stats(
 
     from .stats_report import EVAL_SPLIT_PATTERN, StatsError, Thresholds, build_report, load_run, sections
 
-    limits = Thresholds(min_task_hours, min_label_examples, max_quarantine_rate, max_language_mismatch, eval_split_pattern or EVAL_SPLIT_PATTERN)
     try:
+        limits = Thresholds(min_task_hours, min_label_examples, max_quarantine_rate, max_language_mismatch, eval_split_pattern or EVAL_SPLIT_PATTERN)
         report = build_report(load_run(str(out)), limits, load_run(str(compare)) if compare else None)
     except StatsError as exc:
         _fail(str(exc))

@@ -16,7 +16,7 @@ import math
 import os
 import shutil
 from collections import Counter, defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Callable
 
 import pyarrow as pa
@@ -32,7 +32,8 @@ from .config import DatasetSpec, RunConfig
 from .ingest import ingest
 from .keys import jump_bucket, order_key, unit_fraction
 from .record import ARROW_SCHEMA, Drop, Record
-from .remote import Mirror
+from .remote import Mirror, is_remote
+from .sources import local_view
 
 BATCH_ROWS = 4096
 PARTITION_BUFFER_BYTES = 1 << 16
@@ -134,7 +135,9 @@ def ingest_dataset(spec: DatasetSpec, out: str, probe_durations: bool = True) ->
         done = read_json(done_path)
         if done["fingerprint"] == fingerprint and os.path.exists(outputs.manifest_path(out, spec.name)):
             return done
-    counts = write_manifest(schema, spec, out, probe_durations)
+    remote = any(is_remote(root) for root in (spec.root, *spec.roots.values()))
+    view = replace(spec, root=local_view(spec.root), roots={k: local_view(v) for k, v in spec.roots.items()})
+    counts = write_manifest(schema, view, out, probe_durations and not remote)
     done = {"dataset": spec.name, "fingerprint": fingerprint, **counts}
     write_json(done_path, done)
     return done
@@ -142,9 +145,14 @@ def ingest_dataset(spec: DatasetSpec, out: str, probe_durations: bool = True) ->
 
 def _dataset_fingerprint(spec: DatasetSpec, probe_durations: bool) -> str:
     text = loader.resolve(spec.schema).read_text(encoding="utf-8")
-    extra = {name: os.path.abspath(path) for name, path in sorted(spec.roots.items())}
-    payload = json.dumps([spec.name, os.path.abspath(spec.root), spec.splits, probe_durations, text, extra])
+    extra = {name: location(path) for name, path in sorted(spec.roots.items())}
+    payload = json.dumps([spec.name, location(spec.root), spec.splits, probe_durations, text, extra])
     return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def location(root: str) -> str:
+    """A root as the plan records it: an absolute folder, or the URI as given."""
+    return root if is_remote(root) else os.path.abspath(root)
 
 
 def iter_manifest(path: str):
@@ -280,7 +288,7 @@ def make_plan(config: RunConfig, progress: Callable[[str], None] = lambda _: Non
     }
     config_dict = asdict(config)
     config_dict["datasets"] = [
-        {**d, "root": os.path.abspath(d["root"]), "roots": {k: os.path.abspath(v) for k, v in d["roots"].items()}}
+        {**d, "root": location(d["root"]), "roots": {k: location(v) for k, v in d["roots"].items()}}
         for d in config_dict["datasets"]
     ]
     config_dict["work_dir"] = None  # machine-specific: every machine has its own mirror folder

@@ -8,7 +8,6 @@ manifest holds the raw and the normalized transcript side by side.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, replace
 from typing import Callable, Iterator
 
@@ -16,7 +15,7 @@ from schemas.model import DatasetSchema
 from tag_builder.tasks import get_task
 from tag_builder.views import TagError, View, build_view
 
-from . import audio, language_check
+from . import audio, language_check, sources
 from .config import root_key
 from .language_check import LanguageCheck
 from .record import Drop, Record
@@ -133,11 +132,12 @@ def make_tagger(schemas: dict[str, DatasetSchema]) -> Callable[[Sample], StageRe
 def make_audio_stage(max_seconds: float, roots: dict[str, str]) -> Callable[[Sample], StageResult]:
     def prepare_audio(sample: Sample) -> StageResult:
         record = sample.record
-        path = os.path.join(roots[root_key(record.dataset, record.audio_root)], record.audio)
+        path = sources.join(roots[root_key(record.dataset, record.audio_root)], record.audio)
         try:
-            clip = audio.load(path, record.offset, record.duration, record.channel, max_seconds)
+            with sources.local_copy(path) as local:  # fetched from the bucket for s3:// roots
+                clip = audio.load(local, record.offset, record.duration, record.channel, max_seconds)
         except audio.AudioError as exc:
-            return _drop("audio", sample, exc.reason, exc.detail)
+            return _drop("audio", sample, exc.reason, exc.detail.replace(local, path) if local != path else exc.detail)
         return replace(sample, flac=audio.encode_flac(clip), frames=len(clip.samples))
 
     return prepare_audio

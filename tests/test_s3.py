@@ -1,5 +1,6 @@
 """S3 output against a real S3-compatible server on 127.0.0.1 (moto server mode), through a proxy that
 injects 503s, dropped connections and failed multipart parts."""
+import json
 import os
 import signal
 import subprocess
@@ -145,3 +146,23 @@ def test_a_different_object_under_a_shard_name_is_never_overwritten(s3, corpora,
     result = _run(corpora, "s3://taken/run/", s3_env(s3.url), tmp_path / "work")
     assert result.returncode == 1 and "refusing to overwrite" in result.stderr
     assert client.get_object(Bucket="taken", Key=f"run/{shard}")["Body"].read() == b"someone else's data"
+
+
+def test_corpora_read_from_s3_roots_give_the_same_shards(s3, corpora, reference, tmp_path):
+    client = boto3.client("s3", endpoint_url=s3.url, aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
+    client.create_bucket(Bucket="corpora")
+    remote = {}
+    for name, root in corpora.items():
+        for path in Path(root).rglob("*"):
+            if path.is_file():
+                client.upload_file(str(path), "corpora", f"{name}/{path.relative_to(root).as_posix()}")
+        remote[name] = f"s3://corpora/{name}/"
+    out = tmp_path / "out"
+    env = {**s3_env(s3.url), "AUDIOPREP_CACHE": str(tmp_path / "cache")}
+    result = _run(remote, str(out), env)
+    assert result.returncode == 0, result.stderr
+    local = {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*.tar")}
+    assert local == {k: v for k, v in reference.items() if k.endswith(".tar")}
+    assert json.loads((out / "summary.json").read_text())["datasets"] == json.loads(reference["summary.json"])["datasets"]
+    cached = [p for p in (tmp_path / "cache").rglob("*") if p.is_file() and p.suffix in (".wav", ".flac")]
+    assert cached and all(p.stat().st_size == 0 for p in cached)  # audio is never copied at ingest
