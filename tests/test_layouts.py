@@ -118,5 +118,6 @@ def test_real_librispeech_and_aishell_samples_ingest(tmp_path):
     records = list(ingest(load("librispeech"), "librispeech", str(root)))
     assert len(records) == 14 and all(isinstance(r, Record) for r in records)
     first = next(r for r in records if r.key == "librispeech-1089-134691-0001")
-    assert first.text.endswith("HE COULD WAIT NO LONGER")  # last line without a trailing newline
+    assert first.text_raw.endswith("HE COULD WAIT NO LONGER")  # last line without a trailing newline
+    assert first.text == first.text_raw.lower()  # normalize.case: lower
     assert first.split == "test-clean" and first.role == "eval" and first.speaker == "1089"
