@@ -211,6 +211,16 @@ def test_the_stage_refuses_with_the_source_and_tags_traditional_chinese():
     assert sample.views[0].prompt == "<|startoftranscript|><|zh|><|transcribe|><|zh_tr|><|notimestamps|><|wo_itn|>"
 
 
+def test_translations_get_the_form_of_their_own_language():
+    record = _record(text="STUFF IT INTO YOU", text_language="en", translation="«Mange ça», dit-il ?", translation_language="fr")
+    out = normalize_record(record, LOWER)
+    assert (out.text, out.translation, out.translation_language) == ("stuff it into you", "« mange ça », dit-il ?", "fr")
+    chinese = normalize_record(_record(text="hello there", translation="我們 今天 去", translation_language="zh"), KEEP)
+    assert (chinese.translation, chinese.translation_language) == ("我们今天去", "zh")
+    empty = normalize_record(_record(text="hello", translation="<|en|>", translation_language="de"), KEEP)
+    assert isinstance(empty, Drop) and empty.reason == "special_token_in_text" and ": translation: " in empty.detail
+
+
 def test_text_explain_command_shows_each_step():
     result = audioprep("text", "explain", "而 对 楼市 成交", "--lang", "zh")
     assert "cjk_spacing" in result.stdout and "text (zh): 而对楼市成交" in result.stdout
