@@ -36,6 +36,12 @@ class Thresholds:
     max_language_mismatch: float = 0.05  # detected != declared, per corpus (when measured)
     eval_split_pattern: str = EVAL_SPLIT_PATTERN  # split names that must never reach training shards
 
+    def __post_init__(self) -> None:
+        try:
+            re.compile(self.eval_split_pattern)
+        except re.error as exc:
+            raise StatsError(f"--eval-split-pattern {self.eval_split_pattern!r} is not a regular expression: {exc}") from None
+
 
 @dataclass
 class Run:

@@ -256,6 +256,8 @@ def test_a_missing_or_broken_file_is_named(local_run, tmp_path):
         load_run(str(copy))
     result = audioprep("stats", str(copy), check=False)
     assert result.returncode == 2 and "stats.json: cannot be read" in " ".join(result.stderr.split())
+    result = audioprep("stats", str(local_run), "--eval-split-pattern", "(test", check=False)
+    assert result.returncode == 2 and "--eval-split-pattern '(test' is not a regular expression" in " ".join(result.stderr.split())
 
 
 def test_a_run_written_before_the_new_counters_says_not_measured(local_run, tmp_path):
