@@ -52,6 +52,8 @@ def _number(template, fields: dict[str, str], where: str) -> float | None:
     if template is None:
         return None
     raw = render(template if isinstance(template, str) else template.value, fields)
+    if not raw.strip():
+        return None  # not given (e.g. an optional join without a match): unknown, not an error
     try:
         value = float(raw)
     except ValueError:
@@ -247,7 +249,7 @@ def map_row(
             license=render(mapping.license, fields) if mapping.license else schema.license,
             source=row.source,
             meta={name: v for name, t in mapping.meta.items() if (v := render(t, fields))},
-            seconds=duration,
+            seconds=duration if duration is not None else _number(mapping.seconds, fields, "seconds"),
             audio_root=mapping.audio_root,
             translation=_value(mapping.translation, fields, "translation") if mapping.translation is not None else None,
             translation_language=_language(translation_language, "translation language"),

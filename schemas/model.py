@@ -229,6 +229,9 @@ class RecordMapping(Strict):
     offset: NumberTemplate | None = Field(None, description="seconds into the audio file where the record starts")
     duration: NumberTemplate | None = Field(None, description="seconds of audio the record covers")
     end: NumberTemplate | None = Field(None, description="instead of duration: where the record ends, in seconds")
+    seconds: NumberTemplate | None = Field(
+        None, description="length of a whole-file clip known from metadata (planning, statistics); the file is still read whole"
+    )
     language: Template | None = Field(None, description="per-record spoken language code (default: the schema's)")
     text_language: Template | None = Field(None, description="per-record transcript language (default: the schema's)")
     text: TextTemplate | None = None
@@ -243,7 +246,7 @@ class RecordMapping(Strict):
     def templates(self) -> dict[str, str]:
         """Every template by the record field it fills (for checking placeholders)."""
         out: dict[str, str] = {"key": self.key, "audio": self.audio, "split": self.split}
-        for name in ("offset", "duration", "end", "language", "text_language", "translation", "translation_language"):
+        for name in ("offset", "duration", "end", "seconds", "language", "text_language", "translation", "translation_language"):
             value = getattr(self, name)
             if value is not None:
                 out[name] = value if isinstance(value, str) else value.value

@@ -115,6 +115,9 @@ def test_common_voice_locales_written_form_and_tamil_refused(tmp_path):
     assert en["speaker"] == "c0ffee01"
     assert en["meta"] == {"accents": "United States English, Midwestern", "age": "twenties", "gender": "female_feminine"}
     assert abs(en["_frames"] / 16000 - 1.5) < 0.06  # 48 kHz MP3 (encoder padding aside)
+    seconds = {r.key: r.seconds for r in ingest(load("common_voice"), "common_voice", str(root)) if isinstance(r, Record)}
+    assert seconds["common_voice-common_voice_en_100"] == 1.5  # from en/clip_durations.tsv: no header read
+    assert seconds["common_voice-common_voice_en_101"] is None  # not listed there (planning probes the header)
     [tamil] = quarantine
     assert (tamil["stage"], tamil["reason"], tamil["source"]) == ("ingest", "no_language_token", "ta/train.tsv:2")
     assert "'ta' has no Qwen-Audio language token" in tamil["detail"]
@@ -155,7 +158,8 @@ def test_fleurs_headerless_tsv_durations_and_unsupported_language(tmp_path):
         "fleurs-cmn_hans_cn-1100459278573468245": [("asr", prompt("zh", "written"), "两者都是自然的。")],
         "fleurs-en_us-10004088536354799741": [("asr", prompt("en", "written"), '"Both are natural," she said.')],
     }
-    assert samples["fleurs-en_us-10004088536354799741"]["source"]["duration"] == 1.5
+    seconds = {r.key: r.seconds for r in ingest(load("fleurs"), "fleurs", str(root)) if isinstance(r, Record)}
+    assert seconds == {"fleurs-cmn_hans_cn-1100459278573468245": 1.0, "fleurs-en_us-10004088536354799741": 1.5}  # num_samples / 16000
     assert reasons(quarantine) == [("ingest", "no_language_token", "ta_in/dev.tsv:1")]
 
 
