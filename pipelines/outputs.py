@@ -79,6 +79,11 @@ def plan_path(out: str) -> str:
     return os.path.join(out, WORK, "plan.json")
 
 
+def plan_drops_path(out: str) -> str:
+    """Records the plan quarantined (duplicates within and across corpora: pipelines/duplicates.py)."""
+    return os.path.join(out, WORK, "plan.drops.jsonl")
+
+
 def unit_input_path(out: str, unit: str) -> str:
     return os.path.join(out, WORK, "units", f"{unit}.jsonl")
 
@@ -89,6 +94,7 @@ def unit_done_path(out: str, unit: str) -> str:
 
 # Orchestrated runs (pipelines.workflow, pipelines.publish)
 REPORT = "report.json"
+REPORT_HTML = "report.html"
 COMPLETE = "complete.json"
 
 

@@ -10,7 +10,7 @@ import hashlib
 import os
 
 from . import outputs
-from .atomic import dumps, read_json, write_json_if_changed
+from .atomic import dumps, read_json, write_bytes, write_json_if_changed
 from .remote import Mirror
 
 
@@ -22,8 +22,18 @@ def _sha256(value) -> str:
     return hashlib.sha256(dumps(value).encode("utf-8")).hexdigest()
 
 
+def _copy_if_changed(source: str, target: str) -> None:
+    with open(source, "rb") as handle:
+        data = handle.read()
+    if os.path.isfile(target):
+        with open(target, "rb") as handle:
+            if handle.read() == data:
+                return
+    write_bytes(target, data)
+
+
 def publish(out: str, destination: str | None = None, remote: str | None = None) -> dict:
-    """Copy ``index.json`` and ``report.json`` of OUT to ``destination`` (a folder; default OUT itself).
+    """Copy ``index.json``, ``report.json`` and ``report.html`` of OUT to ``destination`` (a folder; default OUT)
 
     The published index names the run folder in ``root`` when it lives elsewhere, so the shard
     paths in it (relative to OUT) still resolve. With ``remote`` (the run's s3:// output, OUT being
@@ -31,7 +41,7 @@ def publish(out: str, destination: str | None = None, remote: str | None = None)
     not show a passed verification. Returns the completion record.
     """
     mirror = Mirror(out, remote)
-    for name in (outputs.REPORT, outputs.INDEX):
+    for name in (outputs.REPORT, outputs.REPORT_HTML, outputs.INDEX):
         mirror.fetch(os.path.join(out, name))
     report_path = os.path.join(out, outputs.REPORT)
     if not os.path.exists(report_path):
@@ -46,6 +56,7 @@ def publish(out: str, destination: str | None = None, remote: str | None = None)
     if destination != os.path.abspath(out):
         write_json_if_changed(os.path.join(destination, outputs.INDEX), {**index, "root": remote or os.path.abspath(out)})
         write_json_if_changed(os.path.join(destination, outputs.REPORT), report)
+        _copy_if_changed(os.path.join(out, outputs.REPORT_HTML), os.path.join(destination, outputs.REPORT_HTML))
     corpora = report.get("corpora") or {}
     complete = {
         "run": remote or os.path.abspath(out),

@@ -9,7 +9,7 @@ An orchestrator (Airflow: ``dags/audioprep_ingest.py``) calls them in this order
   shard_run        the pending units on Beam, Ray or locally (finished units are skipped)
   finalize_run     index, summary, quarantine, stats (skipped when no unit changed)
   verify_run       re-read every shard; fails on any problem
-  report_run       report.json: counts, verification and what became of every corpus
+  report_run       report.json and report.html: every corpus's outcome, counts, verification, statistics
   publish_run      the index and report where the run says, then the completion marker
   corpora_outcome  fails, naming them, when corpora failed (after the others were published)
 
@@ -354,24 +354,58 @@ def verify_run(run: dict, shown: int = 20) -> dict:
 
 
 def report_run(run: dict, verification: dict) -> dict:
-    """``report.json``: what every corpus became, the counts, the verification and the statistics."""
+    """The run's report: ``report.json`` and the page ``report.html``.
+
+    Holds what became of every corpus (which were left out, at which step, with which error), the
+    counts, the verification, and every statistic of ``audioprep stats`` (``stats_report``).
+    """
+    from .report_html import render
+    from .stats_report import Section, StatsError, Table, build_report, load_run, sections
+
     out, mirror = local_out(run), _mirror(run)
-    for name in (outputs.SUMMARY, outputs.STATS, outputs.INDEX):
+    for name in (outputs.SUMMARY, outputs.STATS, outputs.INDEX, outputs.QUARANTINE):
         mirror.fetch(os.path.join(out, name))
     mirror.fetch(outputs.corpora_path(out))
-    summary = read_json(os.path.join(out, outputs.SUMMARY))
     corpora_file = outputs.corpora_path(out)
     corpora = read_json(corpora_file) if os.path.exists(corpora_file) else {}
-    stats = read_json(os.path.join(out, outputs.STATS))
+    try:
+        statistics = build_report(load_run(out))
+    except StatsError as exc:
+        raise Permanent(str(exc)) from None
     report = {
         "corpora": corpora,
-        "summary": summary,
+        "summary": read_json(os.path.join(out, outputs.SUMMARY)),
         "verification": verification,
-        "statistics": stats.get("total", {}),
+        "statistics": statistics,
     }
+    rows = [[name, "included", "", ""] for name in corpora.get("included", [])]
+    rows += [[name, "failed", f["step"], f["error"]] for name, f in corpora.get("failed", {}).items()]
+    overview = Section(
+        "corpora", "Corpora of this run",
+        note=f"verification: {verification['shards']} shards, {verification['samples']} samples re-read, no problem",
+        tables=[Table("what became of each corpus", ["corpus", "outcome", "failed at", "error"], rows, "llll")],
+    )
+    page = render([overview, *sections(statistics)], "audioprep run report", out)
     write_json_if_changed(os.path.join(out, outputs.REPORT), report)
-    mirror.push(os.path.join(out, outputs.REPORT))
-    return {"report": os.path.join(out, outputs.REPORT), "failed": sorted(corpora.get("failed", {}))}
+    _write_text_if_changed(os.path.join(out, outputs.REPORT_HTML), page)
+    for name in (outputs.REPORT, outputs.REPORT_HTML):
+        mirror.push(os.path.join(out, name))
+    return {
+        "report": os.path.join(out, outputs.REPORT),
+        "failed": sorted(corpora.get("failed", {})),
+        "warnings": [w["message"] for w in statistics["warnings"]],
+    }
+
+
+def _write_text_if_changed(path: str, text: str) -> None:
+    from .atomic import write_bytes
+
+    data = text.encode("utf-8")
+    if os.path.isfile(path):
+        with open(path, "rb") as handle:
+            if handle.read() == data:
+                return
+    write_bytes(path, data)
 
 
 def publish_run(run: dict) -> dict:

@@ -174,6 +174,10 @@ def test_dag_runs_demo_corpora_end_to_end_and_a_rerun_rewrites_nothing(airflow_h
     assert report["verification"]["ok"] is True
     assert report["verification"]["samples"] == sum(s["samples"] for s in index["shards"])
     assert report["summary"]["balanced"] is True
+    assert set(report["statistics"]["corpora"]) == set(roots)  # the statistics of `audioprep stats`
+    page = (out / "report.html").read_text()
+    assert "Corpora of this run" in page and "<img" in page
+    assert (published / "report.html").read_text() == page
     assert {name: d["written"] for name, d in report["summary"]["datasets"].items()} == {"clotho": 6, "cochlscene": 24, "librispeech": 12}
     published_index = json.loads((published / "index.json").read_text())
     assert published_index["root"] == str(out) and published_index["shards"] == index["shards"]
@@ -224,6 +228,8 @@ def test_a_corpus_with_a_broken_schema_fails_alone_and_the_others_are_published(
     failure = report["corpora"]["failed"]["clotho"]
     assert failure["step"] == "validate"
     assert "clotho-broken.yaml" in failure["error"] and "licence" in failure["error"]
+    page = (out / "report.html").read_text()
+    assert "failed" in page and "licence" in page
     assert sorted(report["summary"]["datasets"]) == ["cochlscene", "librispeech"]
     index = json.loads((out / "index.json").read_text())
     assert index["shards"] and not any("clotho" in s["path"] for s in index["shards"])
