@@ -253,26 +253,37 @@ def _warnings(run: Run, report: dict, limits: Thresholds) -> list[dict]:
         if _hours(train_seconds) < limits.min_task_hours:
             warn("task_under_hours", task, f"task {task}: {_hours(train_seconds):.3f} h of training audio, under the minimum of {limits.min_task_hours:g} h (--min-task-hours)")
     for task, labels in report["labels"].items():
-        for label, row in labels.items():
-            if row["train"] < limits.min_label_examples:
-                also = f"; {row['eval']} in evaluation" if row["eval"] else ""
-                warn("rare_label", f"{task}/{label}", f"task {task}, label {label!r}: {row['train']} training example(s), fewer than {limits.min_label_examples} (--min-label-examples){also}")
+        rare = sorted((row["train"], label) for label, row in labels.items() if row["train"] < limits.min_label_examples)
+        if rare:
+            listed = ", ".join(f"{label!r} ({n})" for n, label in rare[:RARE_LISTED])
+            more = f" and {len(rare) - RARE_LISTED} more (all in --json: labels)" if len(rare) > RARE_LISTED else ""
+            warn("rare_label", task, f"task {task}: {len(rare)} of {len(labels)} label(s) have fewer than {limits.min_label_examples} training examples (--min-label-examples): {listed}{more}")
     for name, row in report["corpora"].items():
         if row["input"] and row["quarantined"] / row["input"] > limits.max_quarantine_rate:
             top = next((q for q in sorted(report["quarantine"], key=lambda q: -q["records"]) if q["dataset"] == name), None)
             reason = f"; most often {top['stage']}/{top['reason']} ({top['records']}), see {outputs.QUARANTINE}" if top else ""
             warn("quarantine_rate", name, f"corpus {name}: {row['quarantined']} of {row['input']} records quarantined ({row['quarantined'] / row['input']:.1%}), above {limits.max_quarantine_rate:.1%} (--max-quarantine-rate){reason}")
     pattern = re.compile(limits.eval_split_pattern)
+    by_role: dict[str, list] = defaultdict(lambda: [0, []])  # "role/dataset/split" -> [samples, shards]
+    by_name: dict[str, list] = defaultdict(lambda: [0, []])  # "dataset/split" -> [samples, shards]
     for shard in run.shards:
         if shard["group"] != "train":
             continue
-        for name, count in sorted(shard["stats"].get("samples_by_role").items()):
-            role, dataset_split = _split(name, 2)
-            if role != "train":
-                warn("eval_in_train", dataset_split, f"{count} sample(s) of {role} split {dataset_split} are in training shard {shard['path']}")
-        for name, count in sorted(shard["stats"].get("samples_by_split").items()):
+        for name, count in shard["stats"].get("samples_by_role").items():
+            if _split(name, 2)[0] != "train":
+                by_role[name][0] += count
+                by_role[name][1].append(shard["path"])
+        for name, count in shard["stats"].get("samples_by_split").items():
             if pattern.search(_split(name, 2)[1]):
-                warn("eval_in_train", name, f"split {name} is named like an evaluation split (--eval-split-pattern) but {count} of its samples are in training shard {shard['path']}; check the schema's `splits`")
+                by_name[name][0] += count
+                by_name[name][1].append(shard["path"])
+    for name, (count, paths) in sorted(by_role.items()):
+        role, dataset_split = _split(name, 2)
+        warn("eval_in_train", dataset_split, f"{count} sample(s) of {role} split {dataset_split} are in {len(paths)} training shard(s), first {min(paths)}")
+    flagged = {_split(name, 2)[1] for name in by_role}
+    for name, (count, paths) in sorted(by_name.items()):
+        if name not in flagged:
+            warn("eval_in_train", name, f"split {name} is named like an evaluation split (--eval-split-pattern) but {count} of its samples are in {len(paths)} training shard(s), first {min(paths)}; check the schema's `splits`")
     for row in report["tag_sequences"]:
         if not row["in_vocabulary"]:
             warn("tag_sequence_outside_vocabulary", row["prompt"], f"{row['views']} view(s) use a tag sequence outside the vocabulary: {row['problem']}")
@@ -284,6 +295,8 @@ def _warnings(run: Run, report: dict, limits: Thresholds) -> list[dict]:
     return sorted(found, key=lambda w: SEVERITY.index(w["kind"]))  # stable: same kind keeps its order
 
 
+#: Rare labels named in a warning; the rest are counted.
+RARE_LISTED = 12
 #: Warning kinds, most urgent first (the order of the warnings table).
 SEVERITY = (
     "eval_in_train", "unbalanced", "tag_sequence_outside_vocabulary", "language_mismatch",
