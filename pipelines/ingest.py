@@ -74,29 +74,18 @@ def _language(code: str | None, where: str) -> str | None:
 
 @dataclass
 class JoinTable:
-    """A joined file held as key -> the join's rendered fields."""
+    """A joined file held as key -> the rendered values of the join's ``fields`` (a tuple each).
+
+    Joins that read the same file by the same key (LibriMix's two sources) share one table:
+    ``rows`` holds every value they need and each join takes its own ``columns`` of it.
+    """
 
     name: str
     required: bool
     match: str
     fields: tuple[str, ...]
-    rows: dict[str, dict[str, str]]
-
-    @classmethod
-    def load(cls, join, root: str, dataset: str, problems: list[Drop]) -> "JoinTable":
-        rows: dict[str, dict[str, str]] = {}
-        for item in read_rows(join.layout, root):
-            if isinstance(item, Drop):
-                problems.append(replace(item, dataset=dataset, detail=f"join {join.name}: {item.detail}"))
-                continue
-            try:
-                key = render(join.key, item.fields)
-                values = {name: render(t, item.fields) for name, t in join.fields.items()}
-            except MissingField as exc:
-                problems.append(Drop(STAGE, "missing_field", f"join {join.name}: {item.source}: {exc}", dataset=dataset, source=item.source))
-                continue
-            rows.setdefault(key, values)  # the first row of a key wins
-        return cls(join.name, join.required, join.match, tuple(join.fields), rows)
+    columns: tuple[int, ...]
+    rows: dict[str, tuple[str, ...]]
 
     def apply(self, fields: dict[str, str]) -> None:
         key = render(self.match, fields)
@@ -104,8 +93,39 @@ class JoinTable:
         if found is None:
             if self.required:
                 raise _Refused("join_unmatched", f"no row of join {self.name!r} has key {key!r}")
-            found = {name: "" for name in self.fields}
-        fields.update(found)
+            fields.update({name: "" for name in self.fields})
+            return
+        fields.update({name: found[column] for name, column in zip(self.fields, self.columns)})
+
+
+def load_joins(joins, root: str, extra: dict[str, str], dataset: str, problems: list[Drop]) -> list[JoinTable]:
+    """Read every joined file once (joins of the same file and key share it), in schema order."""
+    groups: dict[tuple, list] = {}
+    for join in joins:
+        base = extra[join.root] if join.root else root
+        groups.setdefault((base, join.layout.model_dump_json(), join.key), []).append(join)
+    tables: dict[str, JoinTable] = {}
+    for (base, _, key_template), members in groups.items():
+        templates = [t for join in members for t in join.fields.values()]
+        names = " / ".join(join.name for join in members)
+        rows: dict[str, tuple[str, ...]] = {}
+        for item in read_rows(members[0].layout, base):
+            if isinstance(item, Drop):
+                problems.append(replace(item, dataset=dataset, detail=f"join {names}: {item.detail}"))
+                continue
+            try:
+                key = render(key_template, item.fields)
+                values = tuple(render(t, item.fields) for t in templates)
+            except MissingField as exc:
+                problems.append(Drop(STAGE, "missing_field", f"join {names}: {item.source}: {exc}", dataset=dataset, source=item.source))
+                continue
+            rows.setdefault(key, values)  # the first row of a key wins
+        start = 0
+        for join in members:
+            columns = tuple(range(start, start + len(join.fields)))
+            start += len(join.fields)
+            tables[join.name] = JoinTable(join.name, join.required, join.match, tuple(join.fields), columns, rows)
+    return [tables[join.name] for join in joins]
 
 
 @dataclass
@@ -292,8 +312,7 @@ def ingest(schema: DatasetSchema, dataset: str, root: str, roots: dict[str, str]
     extra = resolve_roots(schema, dataset, roots)
     problems: list[Drop] = []
     context = Context(roots=extra)
-    for join in schema.joins:
-        context.joins.append(JoinTable.load(join, extra.get(join.root, root) if join.root else root, dataset, problems))
+    context.joins = load_joins(schema.joins, root, extra, dataset, problems)
     yield from problems
     if schema.audio_files is not None:
         audio_root = extra[schema.audio_files.root] if schema.audio_files.root else root
