@@ -236,10 +236,14 @@ def test_a_translation_counts_in_the_language_of_its_target():
 
 
 def test_command_prints_tables_and_writes_json(other_run, local_run, tmp_path):
-    json_path = tmp_path / "stats.json"
-    result = audioprep("stats", str(other_run), "--compare", str(local_run), "--json", str(json_path), "--min-label-examples", "2", env={"COLUMNS": "200"})
+    json_path, html_path = tmp_path / "stats.json", tmp_path / "report.html"
+    result = audioprep("stats", str(other_run), "--compare", str(local_run), "--json", str(json_path), "--html", str(html_path),
+                       "--min-label-examples", "2", env={"COLUMNS": "200"})
     expected = build_report(load_run(str(other_run)), Thresholds(min_label_examples=2), baseline=load_run(str(local_run)))
     assert json.loads(json_path.read_text()) == expected
+    again = tmp_path / "again.html"  # the same page, byte for byte, from the library
+    write_html(str(again), sections(expected), "audioprep stats", f"{other_run}, compared with {local_run}")
+    assert again.read_bytes() == html_path.read_bytes()
     assert json_path.read_text().startswith('{\n "audio_languages"')  # sorted keys
     assert {w["kind"] for w in expected["warnings"]} == {"task_under_hours", "quarantine_rate", "rare_label", "eval_in_train"}
     assert expected["warnings"][0]["kind"] == "eval_in_train"  # the most urgent first
