@@ -33,6 +33,7 @@ from .ingest import ingest
 from .keys import jump_bucket, order_key, unit_fraction
 from .record import ARROW_SCHEMA, Drop, Record
 from .remote import Mirror, is_remote
+from .windows import pack_windows
 from .sources import local_view
 
 BATCH_ROWS = 4096
@@ -88,7 +89,8 @@ def write_manifest(schema: DatasetSchema, spec: DatasetSpec, out: str, probe_dur
     batch: list[dict] = []
     temporary = path + ".partial"
     with pq.ParquetWriter(temporary, ARROW_SCHEMA, compression="zstd") as writer:
-        for item in ingest(schema, spec.name, spec.root, spec.roots):
+        probe = _prober(spec, root) if probe_durations else None
+        for item in pack_windows(ingest(schema, spec.name, spec.root, spec.roots), schema.windows, probe):
             if isinstance(item, Drop):
                 drops.append(item.to_row())
                 continue
@@ -121,6 +123,15 @@ def write_manifest(schema: DatasetSchema, spec: DatasetSpec, out: str, probe_dur
         "train_seconds": round(train_seconds, 3),
         "unknown_seconds": unknown,
     }
+
+
+def _prober(spec: DatasetSpec, root: str) -> Callable[[Record], float | None]:
+    """Length of a whole-file record from its audio header (windowing needs it before the loop below)."""
+    def probe(record: Record) -> float | None:
+        base = root if record.audio_root is None else os.path.abspath(spec.roots[record.audio_root])
+        return probe_seconds(os.path.join(base, record.audio))
+
+    return probe
 
 
 def ingest_dataset(spec: DatasetSpec, out: str, probe_durations: bool = True) -> dict:

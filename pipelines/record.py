@@ -42,6 +42,8 @@ class Record:
     audio_root: str | None = None  # the audio lies under this extra root of the dataset (None: its root)
     translation: str | None = None  # translation of the transcript (speech translation)
     translation_language: str | None = None  # language code of the translation
+    words: tuple[tuple[str, float, float], ...] = ()  # (word, start, end) in seconds from ``offset`` (docs/long-form.md)
+    spans: tuple[tuple[float, float], ...] = ()  # a packed window: its segments (start, end) from ``offset``
 
     def replace(self, **changes: Any) -> "Record":
         return dataclasses.replace(self, **changes)
@@ -51,6 +53,8 @@ class Record:
         row["captions"] = list(self.captions)
         row["labels"] = sorted(self.labels.items())
         row["meta"] = sorted(self.meta.items())
+        row["words"] = [{"word": w, "start": a, "end": b} for w, a, b in self.words]
+        row["spans"] = [{"start": a, "end": b} for a, b in self.spans]
         return row
 
     @classmethod
@@ -59,6 +63,8 @@ class Record:
         values["captions"] = tuple(values.get("captions") or ())
         values["labels"] = dict(values.get("labels") or ())
         values["meta"] = dict(values.get("meta") or ())
+        values["words"] = tuple((w["word"], w["start"], w["end"]) if isinstance(w, dict) else tuple(w) for w in values.get("words") or ())
+        values["spans"] = tuple((s["start"], s["end"]) if isinstance(s, dict) else tuple(s) for s in values.get("spans") or ())
         return cls(**values)
 
 
@@ -106,6 +112,8 @@ ARROW_SCHEMA = pa.schema(
         pa.field("audio_root", pa.string()),
         pa.field("translation", pa.string()),
         pa.field("translation_language", pa.string()),
+        pa.field("words", pa.list_(pa.struct([("word", pa.string()), ("start", pa.float64()), ("end", pa.float64())]))),
+        pa.field("spans", pa.list_(pa.struct([("start", pa.float64()), ("end", pa.float64())]))),
     ]
 )
 

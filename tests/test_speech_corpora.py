@@ -168,17 +168,22 @@ def test_gigaspeech_segments_of_long_opus_recordings(tmp_path):
     F.write_gigaspeech(str(root))
     summary, samples, quarantine = run(tmp_path, "gigaspeech", str(root))
     assert views(samples) == {
-        "gigaspeech-POD0000000001_S0000000": [("asr", prompt("en"), "as they're leaving, can kash pull zahra aside?")],
-        "gigaspeech-YOU0000000315_S0000660": [("asr", prompt("en"), "we are here today.")],
-    }
-    first = samples["gigaspeech-POD0000000001_S0000000"]
+        "gigaspeech-audio_podcast_P0000_POD0000000001-w0000100": [("asr", prompt("en"), "as they're leaving, can kash pull zahra aside?")],
+        "gigaspeech-audio_youtube_P0000_YOU0000000315-w0000050": [("asr", prompt("en"), "we are here today.")],
+    }  # each segment packed into a window of its recording (docs/long-form.md), keyed by recording and start
+    first = samples["gigaspeech-audio_podcast_P0000_POD0000000001-w0000100"]
     assert (first["source"]["offset"], first["source"]["duration"]) == (1.0, 2.5)
     assert abs(first["_frames"] / 16000 - 2.5) < 0.01  # cut from the 40 s recording at write time, not at ingest
-    assert samples["gigaspeech-YOU0000000315_S0000660"]["split"] == "DEV"
+    assert first["meta"]["segments"] == "gigaspeech-POD0000000001_S0000000"
+    assert samples["gigaspeech-audio_youtube_P0000_YOU0000000315-w0000050"]["split"] == "DEV"
     assert reasons(quarantine) == [
-        ("audio", "too_long", "GigaSpeech.json:audios[0].segments[2]"),  # 33 s: windowing comes later
         ("normalize", "empty_transcript", "GigaSpeech.json:audios[0].segments[1]"),  # <MUSIC> only
+        ("window", "segment_too_long", "GigaSpeech.json:audios[0].segments[2]"),  # 33 s: never cut
     ]
+
+
+WENET_DEV = "wenetspeech-audio_dev_podcast_B00000_X0000000001_100638174-w0000000"
+WENET_TRAIN = "wenetspeech-audio_train_youtube_B00000_Y0000000000_--5llN02F84-w0000208"
 
 
 def test_wenetspeech_segments_and_weak_labels(tmp_path):
@@ -186,12 +191,12 @@ def test_wenetspeech_segments_and_weak_labels(tmp_path):
     F.write_wenetspeech(str(root))
     summary, samples, quarantine = run(tmp_path, "wenetspeech", str(root))
     assert views(samples) == {
-        "wenetspeech-X0000000001_100638174_S00000": [("asr", prompt("zh"), "今天的新闻")],
-        "wenetspeech-Y0000000000_--5llN02F84_S00000": [("asr", prompt("zh"), "怎么样这些日子住得还习惯吧")],
+        WENET_DEV: [("asr", prompt("zh"), "今天的新闻")],
+        WENET_TRAIN: [("asr", prompt("zh"), "怎么样这些日子住得还习惯吧")],
     }
-    train = samples["wenetspeech-Y0000000000_--5llN02F84_S00000"]
+    train = samples[WENET_TRAIN]
     assert (train["split"], train["source"]["offset"], train["source"]["duration"]) == ("L", 2.08, 2.32)
-    assert samples["wenetspeech-X0000000001_100638174_S00000"]["role"] == "eval"
+    assert samples[WENET_DEV]["role"] == "eval"
     assert reasons(quarantine) == [("ingest", "weakly_labelled", "WenetSpeech.json:audios[0].segments[1]")]
 
 
@@ -200,11 +205,11 @@ def test_tedlium3_sphere_talks_with_stm_segments(tmp_path):
     F.write_tedlium3(str(root))
     summary, samples, quarantine = run(tmp_path, "tedlium3", str(root))
     assert views(samples) == {
-        "tedlium3-AaronHuey_2010X-0_50-3_25-b00db5b260": [("asr", prompt("en"), "i 've been photographing native americans")],
-        "tedlium3-AimeeMullins_2009P-1_00-4_00-7af27c2a1c": [("asr", prompt("en"), "i 'd like to share with you a discovery")],
+        "tedlium3-legacy_train_sph_AaronHuey_2010X-w0000050": [("asr", prompt("en"), "i 've been photographing native americans")],
+        "tedlium3-legacy_test_sph_AimeeMullins_2009P-w0000100": [("asr", prompt("en"), "i 'd like to share with you a discovery")],
     }
     # TED-LIUM's tokenized contractions ("i 've") are kept as the corpus writes them
-    test = samples["tedlium3-AimeeMullins_2009P-1_00-4_00-7af27c2a1c"]
+    test = samples["tedlium3-legacy_test_sph_AimeeMullins_2009P-w0000100"]
     assert test["role"] == "eval" and abs(test["_frames"] / 16000 - 3.0) < 0.01
     assert reasons(quarantine) == [
         ("ingest", "not_scored", "legacy/train/stm/AaronHuey_2010X.stm:3"),
