@@ -171,12 +171,18 @@ class AudioIndex:
             )
 
 
-def _pattern_fields(pattern: str, relpath: str) -> dict[str, str]:
+def _pattern_fields(pattern: str, relpath: str, whole: bool = False) -> dict[str, str] | None:
+    """The placeholders of ``pattern`` in ``relpath``; with ``whole``, None unless every part fits."""
+    segments, parts = compile_pattern(pattern), relpath.split("/")
+    if whole and len(segments) != len(parts):
+        return None
     fields: dict[str, str] = {}
-    for segment, part in zip(compile_pattern(pattern), relpath.split("/")):
+    for segment, part in zip(segments, parts):
         match = segment.regex.fullmatch(part)
         if match is not None:
             fields.update(match.groupdict())
+        elif whole:
+            return None
     return fields
 
 
@@ -333,15 +339,13 @@ def example_fields(schema: DatasetSchema, example) -> dict[str, str] | str:
     pattern = getattr(schema.layout, "files", None)
     fields: dict[str, str] = path_fields(example.path)
     if pattern:
-        segments = compile_pattern(pattern)
-        parts = example.path.split("/")
-        if len(parts) != len(segments):
+        for one in [pattern] if isinstance(pattern, str) else pattern:
+            found = _pattern_fields(one, example.path, whole=True)
+            if found is not None:
+                fields.update(found)
+                break
+        else:
             return f"example path {example.path!r} does not fit the pattern {pattern!r}"
-        for segment, part in zip(segments, parts):
-            match = segment.regex.fullmatch(part)
-            if match is None:
-                return f"example path {example.path!r} does not fit the pattern {pattern!r}"
-            fields.update(match.groupdict())
     if example.line is not None:
         if schema.layout.kind != "lines":
             return "`line` is for lines layouts; give `row` or `fields`"

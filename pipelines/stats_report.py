@@ -125,6 +125,7 @@ def _corpora(run: Run) -> dict[str, dict]:
             "input": counts.get("input", 0),
             "written": counts.get("written", 0),
             "quarantined": counts.get("quarantined", 0),
+            "excluded": counts.get("excluded", 0),  # left out by corpus weighting (caps)
             "samples": run.total.get("samples_by_dataset").get(name, 0),
             "seconds": run.total.get("seconds_by_dataset").get(name, 0),
             "train_seconds": run.roles["train"].get("seconds_by_dataset").get(name, 0),
@@ -352,6 +353,7 @@ def build_report(run: Run, limits: Thresholds = Thresholds(), baseline: Run | No
             "input": summary.get("input"),
             "written": summary.get("written"),
             "quarantined": summary.get("quarantined"),
+            "excluded": summary.get("excluded", 0),
             "balanced": summary.get("balanced"),
             "shards": len(run.shards),
             "train_shards": sum(1 for s in run.shards if s["group"] == "train"),
@@ -453,7 +455,8 @@ def sections(report: dict, top: int = 20) -> list[Section]:
     result = []
     overview = Table("this run", ["", "value"], [
         ["records in", count(run["input"])], ["samples written", count(run["samples"])],
-        ["records quarantined", count(run["quarantined"])], ["task views", count(run["views"])],
+        ["records quarantined", count(run["quarantined"])], ["records left out by corpus weighting", count(run["excluded"])],
+        ["task views", count(run["views"])],
         ["shards (training)", f"{run['shards']:,} ({run['train_shards']:,})"],
         ["hours", hours(run["seconds"])], ["training hours", hours(run["train_seconds"])],
         ["every record accounted for", "yes" if run["balanced"] else "NO"],
@@ -479,10 +482,11 @@ def sections(report: dict, top: int = 20) -> list[Section]:
     result.append(_language_section(report, "audio_languages", "Audio languages"))
     result.append(_language_section(report, "text_languages", "Text languages"))
     corpora = report["corpora"]
-    result.append(Section("corpora", "Corpora", "", [
-        Table("records and hours per corpus", ["corpus", "input", "written", "quarantined", "rate", "hours", "train h", "eval h"], [
+    result.append(Section("corpora", "Corpora", "input = written + quarantined + left out by corpus weighting; samples include the repeats weighting makes", [
+        Table("records and hours per corpus", ["corpus", "input", "written", "quarantined", "rate", "left out", "samples", "hours", "train h", "eval h"], [
             [n, count(r["input"]), count(r["written"]), count(r["quarantined"]),
-             f"{r['quarantined'] / r['input']:.1%}" if r["input"] else "–", hours(r["seconds"]), hours(r["train_seconds"]), hours(r["eval_seconds"])]
+             f"{r['quarantined'] / r['input']:.1%}" if r["input"] else "–", count(r["excluded"]), count(r["samples"]),
+             hours(r["seconds"]), hours(r["train_seconds"]), hours(r["eval_seconds"])]
             for n, r in corpora.items()
         ])
     ], [_share_bars("hours per corpus", corpora)] if corpora else []))

@@ -34,18 +34,37 @@ class MappedValue(Strict):
     strict: bool = Field(
         False, description="a value missing from `map` drops the record instead of passing through"
     )
+    default: str | None = Field(
+        None, description="a value missing from `map` becomes this (instead of passing through); '' = none"
+    )
+    replace: dict[str, str] = Field(
+        default_factory=dict,
+        description="substrings replaced after mapping, in order (e.g. {'_': ' ', ',': '; '} for a list of names)",
+    )
+
+    @model_validator(mode="after")
+    def _strict_or_default(self) -> "MappedValue":
+        if self.strict and self.default is not None:
+            raise ValueError("give `strict: true` or a `default`, not both")
+        return self
 
 
 Template = Union[str, MappedValue]
+
+
+Patterns = Union[str, list[str]]  # one path pattern, or several read one after the other
 
 
 class LinesLayout(Strict):
     """Text files, one record per line (LibriSpeech ``*.trans.txt``, Kaldi ``text`` files)."""
 
     kind: Literal["lines"]
-    files: str = Field(description="path pattern of the text files, e.g. '{split}/{spk}/{chap}/{spk}-{chap}.trans.txt'")
+    files: Patterns = Field(description="path pattern of the text files, e.g. '{split}/{spk}/{chap}/{spk}-{chap}.trans.txt'; or a list of patterns, read in order")
     line: str = Field(description="regex with named groups applied to each line, e.g. '(?P<id>\\S+) (?P<text>.*)'")
     comment: str | None = Field(None, description="lines starting with this prefix are skipped")
+    skip: str | None = Field(
+        None, description="regex: lines it matches at their start are not records (headers, annotator lines); others must match `line`"
+    )
     encoding: str = "utf-8"
 
     @field_validator("line")
@@ -64,16 +83,22 @@ class TableLayout(Strict):
     """Delimited tables, one record per row (Clotho captions CSV, Common Voice TSV)."""
 
     kind: Literal["table"]
-    files: str = Field(description="path pattern of the tables, e.g. 'clotho_captions_{split}.csv'")
+    files: Patterns = Field(description="path pattern of the tables, e.g. 'clotho_captions_{split}.csv'; or a list of patterns, read in order")
     delimiter: str = Field(",", min_length=1, max_length=1, description="cell separator, e.g. ',' '\\t' '|'")
     quotechar: str | None = Field(
         '"', min_length=1, max_length=1, description="quote character; null: quotes are ordinary text (TSVs written unquoted)"
     )
     escapechar: str | None = Field(None, min_length=1, max_length=1, description="escape character, e.g. '\\\\'")
     header: bool = Field(True, description="the first row names the columns")
+    header_rows: int = Field(
+        1, ge=1, le=5,
+        description="rows naming the columns (multi-level headers): a column's name is its non-empty cells joined by '_'",
+    )
     columns: list[str] | None = Field(None, description="column names when the table has no header")
     rename: dict[str, str] = Field(default_factory=dict, description="column name as written -> field name")
-    strip: bool = Field(False, description="strip spaces around every cell (padded, aligned tables)")
+    strip: bool = Field(
+        False, description="strip spaces around every cell (padded, aligned tables); a quote after the spaces still opens a quoted cell"
+    )
     comment: str | None = Field(None, description="rows whose first cell starts with this are skipped")
     encoding: str = Field("utf-8", description="text encoding of the files, e.g. utf-8, gbk, latin-1")
 
@@ -96,10 +121,14 @@ class JsonLayout(Strict):
     """
 
     kind: Literal["json"]
-    files: str = Field(description="path pattern of the JSON files, e.g. 'GigaSpeech.json'")
+    files: Patterns = Field(description="path pattern of the JSON files, e.g. 'GigaSpeech.json'; or a list of patterns, read in order")
     lines: bool = Field(False, description="JSON Lines: one document per line, `records` applies inside each")
     records: str = Field("", description="path of the record items, e.g. 'audios[*].segments[*]'; '' = the document")
     fields: dict[str, str] = Field(default_factory=dict, description="field name -> path from the record item")
+    list_joiner: str = Field(" ", description="how a list of scalars becomes one field: its items joined by this")
+    member_field: str = Field(
+        "member", pattern=r"^[A-Za-z_]\w*$", description="with `{*}` steps: the field holding the member's name"
+    )
     encoding: str = "utf-8"
 
     @field_validator("records")
@@ -128,7 +157,7 @@ class FilesLayout(Strict):
     """One record per audio file, fields from the path (folder-per-label corpora like CochlScene)."""
 
     kind: Literal["files"]
-    files: str = Field(description="path pattern of the audio files, e.g. '{split}/{scene}/{name}.wav'")
+    files: Patterns = Field(description="path pattern of the audio files, e.g. '{split}/{scene}/{name}.wav'; or a list of patterns, read in order")
 
 
 Layout = Annotated[Union[LinesLayout, TableLayout, FilesLayout, JsonLayout, PluginLayout], Field(discriminator="kind")]

@@ -64,7 +64,7 @@ def other_run(demo_corpora, tmp_path_factory) -> Path:
 def test_hours_samples_and_views_per_task_corpus_language_and_split(report, local_run):
     shards = json.loads((local_run / "index.json").read_text())["shards"]  # how many: the planner's business
     assert report["run"] == {
-        "input": 46, "written": 42, "quarantined": 4, "balanced": True, "shards": len(shards),
+        "input": 46, "written": 42, "quarantined": 4, "excluded": 0, "balanced": True, "shards": len(shards),
         "train_shards": sum(s["group"] == "train" for s in shards), "samples": 42, "seconds": 369.0, "train_seconds": 208.0, "views": 66,
     }
     assert report["not_measured"] == []
@@ -76,7 +76,7 @@ def test_hours_samples_and_views_per_task_corpus_language_and_split(report, loca
     }
     assert tasks["scene"]["mean_target_chars"] == 7.5  # (4*3 + 4*4 + 4*14 + 4*4 + 4*6 + 4*14) / 24
     assert report["corpora"]["cochlscene"] == {
-        "input": 25, "written": 24, "quarantined": 1, "samples": 24, "seconds": 240.0, "train_seconds": 120.0, "eval_seconds": 120.0,
+        "input": 25, "written": 24, "quarantined": 1, "excluded": 0, "samples": 24, "seconds": 240.0, "train_seconds": 120.0, "eval_seconds": 120.0,
     }
     assert report["audio_languages"] == {
         "en": {"samples": 12, "seconds": 32.0, "train_seconds": 22.0, "eval_seconds": 10.0},

@@ -62,8 +62,16 @@ def inside(root: str, path: str) -> bool:
     return real == real_root or real.startswith(real_root + os.sep)
 
 
-def match_files(root: str, pattern: str) -> Iterator[tuple[str, dict[str, str]]]:
-    """Yield ``(relative path, fields)`` for every file under ``root`` matching ``pattern``, sorted."""
+def match_files(root: str, pattern: str, refused: list[str] | None = None) -> Iterator[tuple[str, dict[str, str]]]:
+    """Yield ``(relative path, fields)`` for every file under ``root`` matching ``pattern``, sorted.
+
+    A matching symlink that leads out of the root is never followed; its relative path is appended
+    to ``refused`` when a list is given (as soon as it is met), so a reader can report it.
+    A list of patterns is read pattern after pattern, in its order."""
+    if not isinstance(pattern, str):
+        for one in pattern:
+            yield from match_files(root, one, refused)
+        return
     segments = compile_pattern(pattern)
     real_root = os.path.realpath(root)
 
