@@ -343,8 +343,9 @@ class Normalize(Strict):
     )
     chinese: Literal["simplified", "traditional_tag", "keep"] = Field(
         "simplified",
-        description="Chinese text only: simplified converts Traditional characters to Simplified (OpenCC t2s); "
-        "traditional_tag keeps Traditional text and tags it <|zh_tr|>; keep leaves it as written",
+        description="text declared zh: simplified converts Traditional characters to Simplified (OpenCC t2s); "
+        "traditional_tag keeps Traditional text and tags it <|zh_tr|>; keep leaves it as written. "
+        "Text declared zh_tr (by the schema or per record) is always kept and tagged <|zh_tr|>",
     )
 
     @field_validator("markup")

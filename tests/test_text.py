@@ -56,6 +56,7 @@ CASES = [
     ("Traditional tagged", "zh", TRAD_TAG, "我們今天去公園，好嗎？", "我們今天去公園，好嗎？", "zh_tr"),
     ("Simplified under traditional_tag", "zh", TRAD_TAG, "我们今天去公园", "我们今天去公园", "zh"),
     ("Chinese kept as written", "zh", Normalize(chinese="keep"), "我們 今天", "我們今天", "zh"),
+    ("declared Traditional kept (Common Voice zh-TW)", "zh_tr", KEEP, "我們 今天， 去公園", "我們今天，去公園", "zh_tr"),
     ("French guillemets", "fr", KEEP, "«Bonjour», dit-il. Ça va?", "« Bonjour », dit-il. Ça va ?", "fr"),
     ("French spacing already right", "fr", KEEP, "« Bonjour », dit-il. Ça va ?", "« Bonjour », dit-il. Ça va ?", "fr"),
     ("French no-break spaces", "fr", KEEP, "Quoi\u00a0?\u202f! Il est 10:30\u202f; non\u00a0!", "Quoi ?! Il est 10:30 ; non !", "fr"),
@@ -99,8 +100,9 @@ def test_every_step_is_named_and_explain_shows_what_it_did():
     names = [s.name for s in steps_for("zh", Normalize(markup={"<SIL>": ""}))]
     assert names == [
         "strip_controls", "nfkc", "map_markup", "no_special_tokens", "no_unmapped_markup", "fold_whitespace",
-        "chinese_punctuation", "cjk_spacing", "to_simplified", "tag_simplified", "not_empty",
+        "chinese_punctuation", "cjk_spacing", "to_simplified", "not_empty",
     ]
+    assert "to_simplified" not in [s.name for s in steps_for("zh_tr", Normalize())]
     trace = {t.step: t for t in explain("我們 今天, 去 公園", "zh").trace}
     assert trace["chinese_punctuation"].text == "我們 今天， 去 公園" and trace["chinese_punctuation"].changed
     assert trace["cjk_spacing"].text == "我們今天，去公園"

@@ -41,7 +41,6 @@ LANGUAGE_STEPS["ja"] = (
     Step("japanese_punctuation", punctuation.japanese_punctuation),
     Step("cjk_spacing", punctuation.cjk_spacing),
 )
-CHINESE = ("zh", "zh_tr")
 
 
 def _refused(tags: list[str]) -> Callable[[str], Problem | None]:
@@ -80,7 +79,8 @@ def steps_for(language: str, rules: Normalize) -> tuple[Step, ...]:
 @lru_cache(maxsize=128)
 def _steps_for(language: str, rules_json: str) -> tuple[Step, ...]:
     rules = Normalize.model_validate_json(rules_json)
-    steps = [Step("strip_controls", basic.strip_controls), Step("nfkc", basic.nfkc)]
+    steps = [Step("repair_mojibake", basic.repair_mojibake)] if rules.repair_mojibake else []
+    steps += [Step("strip_controls", basic.strip_controls), Step("nfkc", basic.nfkc)]
     if rules.refuse_markup:
         steps.append(Step("refuse_markup", check=_refused(list(rules.refuse_markup))))
     if rules.markup:
@@ -93,10 +93,9 @@ def _steps_for(language: str, rules_json: str) -> tuple[Step, ...]:
     elif rules.case == "lower_all_caps":
         steps.append(Step("lower_all_caps", basic.lower_all_caps))
     steps.extend(LANGUAGE_STEPS.get(language, ()))
-    if language in CHINESE and rules.chinese == "simplified":
+    if language == "zh" and rules.chinese == "simplified":  # declared zh_tr is kept as it is
         steps.append(Step("to_simplified", chinese.to_simplified))
-        steps.append(Step("tag_simplified", language=lambda _: "zh"))
-    elif language in CHINESE and rules.chinese == "traditional_tag":
+    elif language == "zh" and rules.chinese == "traditional_tag":
         steps.append(Step("tag_traditional", language=_traditional_tag))
     steps.append(Step("not_empty", check=_not_empty))
     return tuple(steps)
