@@ -205,15 +205,16 @@ def test_tedlium3_sphere_talks_with_stm_segments(tmp_path):
     F.write_tedlium3(str(root))
     summary, samples, quarantine = run(tmp_path, "tedlium3", str(root))
     assert views(samples) == {
-        "tedlium3-legacy_train_sph_AaronHuey_2010X-w0000050": [("asr", prompt("en"), "i 've been photographing native americans")],
+        "tedlium3-data_sph_AaronHuey_2010X-w0000050": [("asr", prompt("en"), "i 've been photographing native americans")],
         "tedlium3-legacy_test_sph_AimeeMullins_2009P-w0000100": [("asr", prompt("en"), "i 'd like to share with you a discovery")],
     }
     # TED-LIUM's tokenized contractions ("i 've") are kept as the corpus writes them
     test = samples["tedlium3-legacy_test_sph_AimeeMullins_2009P-w0000100"]
     assert test["role"] == "eval" and abs(test["_frames"] / 16000 - 3.0) < 0.01
+    assert samples["tedlium3-data_sph_AaronHuey_2010X-w0000050"]["split"] == "data"  # legacy/train's copy is not read
     assert reasons(quarantine) == [
-        ("ingest", "not_scored", "legacy/train/stm/AaronHuey_2010X.stm:3"),
-        ("normalize", "unusable_markup", "legacy/train/stm/AaronHuey_2010X.stm:4"),
+        ("ingest", "not_scored", "data/stm/AaronHuey_2010X.stm:3"),
+        ("normalize", "unusable_markup", "data/stm/AaronHuey_2010X.stm:4"),
     ]
 
 
