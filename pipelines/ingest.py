@@ -287,21 +287,25 @@ def map_row(
     return normalize_record(record, schema.normalize)
 
 
+class RootError(FileNotFoundError):
+    """An extra root the schema declares is not given or not a folder, or one is given it does not declare."""
+
+
 def resolve_roots(schema: DatasetSchema, dataset: str, roots: dict[str, str] | None) -> dict[str, str]:
     """The extra roots the schema declares, as absolute folders; a missing one is an error saying how to give it."""
     given = dict(roots or {})
     unknown = sorted(set(given) - set(schema.roots))
     if unknown:
-        raise ValueError(f"dataset {dataset!r}: schema {schema.name} declares no root {unknown[0]!r} (it declares: {', '.join(schema.roots) or 'none'})")
+        raise RootError(f"dataset {dataset!r}: schema {schema.name} declares no root {unknown[0]!r} (it declares: {', '.join(schema.roots) or 'none'})")
     resolved = {}
     for name, description in schema.roots.items():
         if name not in given:
-            raise FileNotFoundError(
+            raise RootError(
                 f"dataset {dataset!r} needs the extra root {name!r} ({description.strip()}): "
                 f"give it as --dataset {dataset}=ROOT,{name}=PATH"
             )
         if not os.path.isdir(given[name]):
-            raise FileNotFoundError(f"extra root {name}={given[name]} of dataset {dataset!r} is not a directory")
+            raise RootError(f"extra root {name}={given[name]} of dataset {dataset!r} is not a directory")
         resolved[name] = os.path.abspath(given[name])
     return resolved
 
