@@ -245,6 +245,8 @@ def test_covost2_without_its_common_voice_root_says_how_to_give_it(tmp_path):
     F.write_covost2(str(root), str(tmp_path / "cv"))
     with pytest.raises(FileNotFoundError, match="common_voice.*--dataset covost2=ROOT,common_voice=PATH"):
         list(ingest(load("covost2"), "covost2", str(root)))
+    result = audioprep("run", "--dataset", f"covost2={root}", "--out", str(tmp_path / "out"), "--engine", "local", check=False)
+    assert result.returncode == 2 and "needs the extra root 'common_voice'" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_librimix_joins_both_sources_transcripts(tmp_path):
