@@ -191,3 +191,26 @@ def test_extra_roots_on_the_command_line_and_in_a_run_config(tmp_path):
     config.write_text("out: out\ndatasets:\n  - {name: covost2, root: covost, roots: {common_voice: cv}}\n")
     run_config, _ = load_run_config(config)
     assert run_config.datasets[0].roots == {"common_voice": str(tmp_path / "cv")}
+
+
+def test_json_document_is_streamed_item_by_item_and_a_broken_tail_is_reported(tmp_path):
+    root = tmp_path / "c"
+    root.mkdir()
+    (root / "r.wav").write_bytes(b"x")
+    body = '{"version": "1", "recordings": [' + ", ".join(
+        json.dumps({"path": "r.wav", "split": "train", "segments": [{"id": f"s{i}", "b": i, "e": i + 0.5, "t": f"word {i}"}]}) for i in range(3)
+    )
+    (root / "big.json").write_text(body + ', {"path": "r.wav", "segments": [{"id": BROKEN')  # cut off mid-item
+    schema = _schema(
+        tmp_path,
+        '{kind: json, files: big.json, records: "recordings[*].segments[*]"}',
+        '{key: "{id}", audio: "{path}", offset: "{b}", end: "{e}", text: "{t}"}',
+    )
+    items = list(ingest(schema, "toy", str(root)))
+    assert [(i.key, i.offset, i.text, i.source) for i in items[:3]] == [
+        ("toy-s0", 0.0, "word 0", "big.json:recordings[0].segments[0]"),
+        ("toy-s1", 1.0, "word 1", "big.json:recordings[1].segments[0]"),
+        ("toy-s2", 2.0, "word 2", "big.json:recordings[2].segments[0]"),
+    ]
+    [broken] = items[3:]
+    assert broken.reason == "json_unparsed" and broken.source == "big.json:recordings[3]"
