@@ -121,6 +121,8 @@ def count_sample(counters: Counters, sample) -> None:
         counters.add("samples_by_language_check", SEP.join((dataset, record.text_language, detected)))
     for name, check in getattr(sample, "language_checks", ()):  # verdicts: match, short, uncertain
         counters.add("samples_by_language_verdict", SEP.join((dataset, name, check.verdict)))
+    for flag in getattr(sample, "flags", ()):  # kept but worth a look: "silent" (all-zero audio)
+        counters.add("samples_by_flag", f"{dataset}{SEP}{flag}")
     for task in dict.fromkeys(view.task for view in sample.views):
         counters.add("samples_by_task", task)
         counters.add("audio_seconds_by_task", task, seconds)

@@ -30,6 +30,7 @@ class Sample:
     flac: bytes = b""
     frames: int = 0  # 16 kHz samples in ``flac``
     language_checks: tuple[tuple[str, LanguageCheck], ...] = ()  # (field, verdict) per checked text
+    flags: tuple[str, ...] = ()  # kept but worth a look: "silent" (every sample is zero)
 
     @property
     def detected_language(self) -> str | None:
@@ -129,26 +130,31 @@ def make_tagger(schemas: dict[str, DatasetSchema]) -> Callable[[Sample], StageRe
     return tag
 
 
-def make_audio_stage(max_seconds: float, roots: dict[str, str]) -> Callable[[Sample], StageResult]:
+def make_audio_stage(max_seconds: float, roots: dict[str, str], min_seconds: float = 0.0) -> Callable[[Sample], StageResult]:
     def prepare_audio(sample: Sample) -> StageResult:
         record = sample.record
         path = sources.join(roots[root_key(record.dataset, record.audio_root)], record.audio)
         try:
             with sources.local_copy(path) as local:  # fetched from the bucket for s3:// roots
-                clip = audio.load(local, record.offset, record.duration, record.channel, max_seconds)
+                clip = audio.load(local, record.offset, record.duration, record.channel, max_seconds, min_seconds)
         except audio.AudioError as exc:
             return _drop("audio", sample, exc.reason, exc.detail.replace(local, path) if local != path else exc.detail)
-        return replace(sample, flac=audio.encode_flac(clip), frames=len(clip.samples))
+        # all-zero audio is kept (a corpus may mean silence: a "no speech" label) but flagged: counted
+        # per dataset in the statistics and marked in the sample's JSON, so a broken recorder shows up
+        flags = sample.flags + (("silent",) if not clip.samples.any() else ())
+        return replace(sample, flac=audio.encode_flac(clip), frames=len(clip.samples), flags=flags)
 
     return prepare_audio
 
 
-def build_stages(schemas: dict[str, DatasetSchema], max_seconds: float, roots: dict[str, str]) -> list[Stage]:
+def build_stages(
+    schemas: dict[str, DatasetSchema], max_seconds: float, roots: dict[str, str], min_seconds: float = 0.0
+) -> list[Stage]:
     """Cheap stages first, so a record refused for its text never costs a decode."""
     return [
         Stage("tag", make_tagger(schemas)),
         Stage("check_language", check_language),
-        Stage("audio", make_audio_stage(max_seconds, roots)),
+        Stage("audio", make_audio_stage(max_seconds, roots, min_seconds)),
     ]
 
 

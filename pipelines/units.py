@@ -57,7 +57,7 @@ class UnitProcessor:
         plan = Plan.load(out)
         self.config: RunConfig = plan.run_config()
         self.roots = {key: root for spec in self.config.datasets for key, root in spec.root_map().items()}
-        self.stages = build_stages(load_schemas(self.config), self.config.max_seconds, self.roots)
+        self.stages = build_stages(load_schemas(self.config), self.config.max_seconds, self.roots, self.config.min_seconds)
 
     def __call__(self, unit: str) -> UnitResult:
         done = outputs.unit_done_path(self.out, unit)
