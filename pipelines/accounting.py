@@ -126,11 +126,13 @@ def count_sample(counters: Counters, sample) -> None:
     for task in dict.fromkeys(view.task for view in sample.views):
         counters.add("samples_by_task", task)
         counters.add("audio_seconds_by_task", task, seconds)
+    from tag_builder.views import tag_sequence  # a question prompt counts without its question text
+
     for view in sample.views:
         counters.add("views_by_task", view.task)
         counters.add("seconds_by_task", view.task, seconds)
-        counters.add("views_by_prompt", view.prompt)
-        counters.add("views_by_task_prompt", f"{view.task}{SEP}{view.prompt}")
+        counters.add("views_by_prompt", tag_sequence(view.prompt))
+        counters.add("views_by_task_prompt", f"{view.task}{SEP}{tag_sequence(view.prompt)}")
         counters.add("views_by_target_length", f"{view.task}{SEP}{bucket(len(view.target), TARGET_LENGTH_EDGES)}")
         counters.add("target_chars_by_task", view.task, len(view.target))
         if is_label_task(view.task):

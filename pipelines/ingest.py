@@ -22,7 +22,7 @@ from .layouts import Row, read_rows
 from .layouts.paths import compile_pattern, inside, match_files, path_fields
 from .record import Drop, Record
 from .text import normalize_record
-from .templates import MissingField, render
+from .templates import MissingField, fields_of, render
 
 STAGE = "ingest"
 
@@ -37,7 +37,10 @@ def _value(template, fields: dict[str, str], where: str) -> str:
     if isinstance(template, str):
         return render(template, fields)
     if isinstance(template, Joined):
-        parts = [render(part, fields) for part in template.join]
+        parts = [
+            render(part, fields) for part in template.join
+            if not template.skip_unfilled or all(fields.get(name, "").strip() for name in fields_of(part))
+        ]
         return template.joiner.join(p for p in parts if p.strip() or not template.skip_empty)
     value = render(template.value, fields)
     if template.map:
@@ -45,6 +48,10 @@ def _value(template, fields: dict[str, str], where: str) -> str:
             value = template.map[value]
         elif template.strict:
             raise _Refused("unmapped_value", f"{where} value {value!r} is not in the schema's map ({', '.join(sorted(template.map))})")
+        elif template.default is not None:
+            value = template.default
+    for old, new in template.replace.items():
+        value = value.replace(old, new)
     return value.lower() if template.lower else value
 
 
@@ -86,8 +93,13 @@ class JoinTable:
     fields: tuple[str, ...]
     columns: tuple[int, ...]
     rows: dict[str, tuple[str, ...]]
+    each: str | None = None  # the match is a list split by this; every item is looked up
+    joiner: str = "; "
 
     def apply(self, fields: dict[str, str]) -> None:
+        if self.each is not None:
+            self._apply_each(fields)
+            return
         key = render(self.match, fields)
         found = self.rows.get(key)
         if found is None:
@@ -96,6 +108,20 @@ class JoinTable:
             fields.update({name: "" for name in self.fields})
             return
         fields.update({name: found[column] for name, column in zip(self.fields, self.columns)})
+
+    def _apply_each(self, fields: dict[str, str]) -> None:
+        """A list of keys (AudioSet's "/m/09x0r,/m/05zppz"): each field joins the items' values in order."""
+        items = [item.strip() for item in render(self.match, fields).split(self.each) if item.strip()]
+        found = []
+        for item in items:
+            row = self.rows.get(item)
+            if row is None:
+                if self.required:
+                    raise _Refused("join_unmatched", f"no row of join {self.name!r} has key {item!r} (one of {len(items)} items)")
+                continue
+            found.append(row)
+        for name, column in zip(self.fields, self.columns):
+            fields[name] = self.joiner.join(row[column] for row in found)
 
 
 def load_joins(joins, root: str, extra: dict[str, str], dataset: str, problems: list[Drop]) -> list[JoinTable]:
@@ -124,7 +150,7 @@ def load_joins(joins, root: str, extra: dict[str, str], dataset: str, problems: 
         for join in members:
             columns = tuple(range(start, start + len(join.fields)))
             start += len(join.fields)
-            tables[join.name] = JoinTable(join.name, join.required, join.match, tuple(join.fields), columns, rows)
+            tables[join.name] = JoinTable(join.name, join.required, join.match, tuple(join.fields), columns, rows, join.each, join.joiner)
     return [tables[join.name] for join in joins]
 
 
@@ -197,14 +223,30 @@ class Context:
 
 
 def _exclude_and_derive(schema: DatasetSchema, fields: dict[str, str]) -> None:
-    """Excluded rows first (on the reader's own fields), then derived fields, in schema order."""
+    """Defaults for fields the row lacks, excluded rows (on the reader's own fields), then derived
+    fields, in schema order."""
+    for name, value in schema.defaults.items():
+        fields.setdefault(name, value)
     for rule in schema.exclude:
         value = render(rule.value, fields)
         if re.search(rule.regex, value):
             raise _Refused(rule.reason, f"{value[:120]!r} matches {rule.regex!r} (excluded by the schema)")
     for rule in schema.derive:
         value = render(rule.value, fields)
+        if rule.map is not None:
+            if value in rule.map:
+                fields[rule.field] = rule.map[value]
+            elif rule.required:
+                raise _Refused("derive_unmatched", f"{value!r} is not in the map of field {rule.field!r} ({', '.join(sorted(rule.map))})")
+            else:
+                fields[rule.field] = ""
+            continue
         regex = re.compile(rule.regex)
+        if rule.each is not None:
+            fields[rule.field] = rule.joiner.join(
+                render(rule.each, {k: v or "" for k, v in m.groupdict().items()}) for m in regex.finditer(value)
+            )
+            continue
         match = regex.search(value) if rule.search else regex.fullmatch(value)
         if match is None:
             if rule.required:
@@ -248,10 +290,10 @@ def map_row(
         if (offset is not None and offset < 0) or (duration is not None and duration <= 0):
             raise _Refused("bad_span", f"offset {offset} s, duration {duration} s is not a span of audio")
         language = _value(mapping.language, fields, "language") if mapping.language is not None else schema.language
-        language = _language(language, "language")
+        language = _language(language or None, "language")  # '' from a map's default: no spoken language
         text_language = (
             _value(mapping.text_language, fields, "text_language") if mapping.text_language is not None else
-            (language if mapping.language is not None else schema.text_language)
+            (language if mapping.language is not None and language else schema.text_language)
         )
         translation_language = (
             _value(mapping.translation_language, fields, "translation_language")
@@ -272,7 +314,7 @@ def map_row(
             captions=tuple(render(c, fields) for c in mapping.captions),
             labels={name: _value(t, fields, f"labels.{name}") for name, t in mapping.labels.items()},
             speaker=render(mapping.speaker, fields) or None if mapping.speaker else None,
-            license=render(mapping.license, fields) if mapping.license else schema.license,
+            license=(render(mapping.license, fields) or schema.license) if mapping.license else schema.license,
             source=row.source,
             meta={name: v for name, t in mapping.meta.items() if (v := render(t, fields))},
             seconds=duration if duration is not None else _number(mapping.seconds, fields, "seconds"),

@@ -13,7 +13,7 @@ from typing import Callable, Iterator
 
 from schemas.model import DatasetSchema
 from tag_builder.tasks import get_task
-from tag_builder.views import TagError, View, build_view
+from tag_builder.views import TagError, View, build_view, compose_target
 
 from . import audio, language_check, sources
 from .config import root_key
@@ -86,7 +86,9 @@ def check_language(sample: Sample) -> StageResult:
     return replace(sample, language_checks=tuple(checks)) if checks else sample
 
 
-def _targets(record: Record, source: str) -> list[str]:
+def _targets(record: Record, source: str, task=None) -> list[str]:
+    if source == "fields":  # composed by the task from several labels (note analysis, SLU, speaker traits)
+        return [compose_target(task, record.labels)]
     if source == "text":
         return [record.text] if record.text is not None else []
     if source == "translation":
@@ -109,9 +111,13 @@ def make_tagger(schemas: dict[str, DatasetSchema]) -> Callable[[Sample], StageRe
         record = sample.record
         views = []
         for task, source in bindings[record.dataset]:
-            targets = _targets(record, source or task.source)
+            try:
+                targets = _targets(record, source or task.source, task)
+            except TagError as exc:
+                return _drop("tag", sample, exc.reason, f"{record.source}: {exc.detail}")
             if not targets:
                 return _drop("tag", sample, "missing_target", f"{record.source}: no {source or task.source} for task {task.name}")
+            question = _targets(record, task.question)[0] if task.question and _targets(record, task.question) else None
             for target in targets:
                 try:
                     views.append(
@@ -121,6 +127,7 @@ def make_tagger(schemas: dict[str, DatasetSchema]) -> Callable[[Sample], StageRe
                             audio_language=record.language,
                             text_language=getattr(record, task.target_language),
                             text_form=record.text_form,
+                            question=question,
                         )
                     )
                 except TagError as exc:

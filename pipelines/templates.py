@@ -16,6 +16,7 @@ FILTERS = {
     "stem": lambda v: os.path.splitext(v)[0],
     "lower": str.lower,
     "upper": str.upper,
+    "int": lambda v: str(int(v)) if v.strip().isdigit() else v,  # "000042" -> "42" (zero-padded ids)
 }
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 

@@ -15,7 +15,8 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Callable
 
-from tag_builder.vocabulary import UnknownTokenError, split_tokens, token_spellings
+from tag_builder.views import check_view
+from tag_builder.vocabulary import UnknownTokenError
 
 from . import audio, outputs
 from .atomic import read_json
@@ -60,12 +61,10 @@ def _check_sample(shard: str, key: str, members: dict[str, bytes], problems: lis
     if not meta.get("tasks"):
         problems.append(f"{shard}: {key} has no task views")
     for view in meta.get("tasks", []):
-        try:
-            split_tokens(view["prompt"])
+        try:  # the task's own rules: tokens only, a question prompt's text, a fields target's tokens
+            check_view(view.get("task", ""), view["prompt"], view.get("target", ""))
         except UnknownTokenError as exc:
             problems.append(f"{shard}: {key} task {view.get('task')}: {exc}")
-        if token_spellings(view.get("target", "")):
-            problems.append(f"{shard}: {key} task {view.get('task')}: target spells special tokens")
     return seconds
 
 

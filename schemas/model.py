@@ -169,6 +169,9 @@ class Joined(Strict):
     join: list[str] = Field(min_length=1, description="templates, in order")
     joiner: str = Field(" ", description="placed between the parts (default: one space)")
     skip_empty: bool = Field(True, description="leave out parts that render empty")
+    skip_unfilled: bool = Field(
+        False, description="leave out parts in which a placeholder renders empty ('age: {age}' without an age)"
+    )
 
 
 class Number(Strict):
@@ -183,17 +186,34 @@ NumberTemplate = Union[str, Number]
 
 
 class Derive(Strict):
-    """New fields from a regex with named groups applied to a template (file-name patterns)."""
+    """New fields from a template: a regex with named groups (file-name patterns), every match of a
+    regex rendered and joined (``each``), or a value map (``map`` into ``field``)."""
 
-    value: str = Field(description="template the regex is applied to, e.g. '{stem}'")
-    regex: str = Field(description="regex with named groups; the new fields are its groups")
+    value: str = Field(description="template the rule applies to, e.g. '{stem}'")
+    regex: str | None = Field(None, description="regex with named groups; the new fields are its groups")
     search: bool = Field(False, description="find the regex anywhere (default: it must match the whole value)")
-    required: bool = Field(True, description="no match drops the record (derive_unmatched); else the groups are ''")
+    required: bool = Field(
+        True, description="no match (or a value missing from `map`) drops the record (derive_unmatched); else the fields are ''"
+    )
+    each: str | None = Field(
+        None, description="every match of `regex`, rendered by this template over its groups, joined into `field`"
+    )
+    joiner: str = Field(", ", description="with `each`: placed between the rendered matches")
+    map: dict[str, str] | None = Field(None, description="value -> the new `field`'s value")
+    field: str | None = Field(None, pattern=r"^[A-Za-z_]\w*$", description="the field `map` or `each` fills")
 
     @field_validator("regex")
     @classmethod
-    def _regex(cls, value: str) -> str:
-        return _named_regex(value)
+    def _regex(cls, value: str | None) -> str | None:
+        return None if value is None else _named_regex(value)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "Derive":
+        if (self.regex is None) == (self.map is None):
+            raise ValueError("a derive rule has `regex` (with optional `each`) or `map`, one of them")
+        if (self.map is not None or self.each is not None) and self.field is None:
+            raise ValueError("`map` and `each` fill the field named by `field`")
+        return self
 
 
 class Exclude(Strict):
@@ -219,6 +239,12 @@ class Join(Strict):
     match: str = Field(description="template over the record's fields giving the same key, e.g. '{speaker}'")
     fields: dict[str, str] = Field(min_length=1, description="new field -> template over the joined row")
     required: bool = Field(False, description="a record without a match is dropped (join_unmatched); else its fields are ''")
+    each: str | None = Field(
+        None,
+        description="the match is a list split by this separator (e.g. ','): every item is looked up and each "
+        "field becomes the items' values joined by `joiner`; with `required`, one unmatched item drops the record",
+    )
+    joiner: str = Field("; ", description="with `each`: placed between the items' values")
 
 
 class AudioFiles(Strict):
@@ -267,7 +293,7 @@ class RecordMapping(Strict):
     translation: Template | None = Field(None, description="translation of the transcript (speech translation)")
     translation_language: Template | None = Field(None, description="language code of the translation")
     captions: list[str] = Field(default_factory=list)
-    labels: dict[str, Template] = Field(default_factory=dict)
+    labels: dict[str, TextTemplate] = Field(default_factory=dict)
     speaker: str | None = None
     license: str | None = Field(None, description="per-record licence; defaults to the schema's")
     meta: dict[str, str] = Field(default_factory=dict)
@@ -287,7 +313,11 @@ class RecordMapping(Strict):
         for i, caption in enumerate(self.captions):
             out[f"captions[{i}]"] = caption
         for name, label in self.labels.items():
-            out[f"labels.{name}"] = label if isinstance(label, str) else label.value
+            if isinstance(label, Joined):
+                for i, part in enumerate(label.join):
+                    out[f"labels.{name}.join[{i}]"] = part
+            else:
+                out[f"labels.{name}"] = label if isinstance(label, str) else label.value
         for name, value in (("speaker", self.speaker), ("license", self.license)):
             if value is not None:
                 out[name] = value
@@ -340,6 +370,11 @@ class Normalize(Strict):
         "keep",
         description="keep: the corpus's casing; lower: lower-case every text (corpora written in capitals); "
         "lower_all_caps: lower-case a text only when all its letters are capitals (mixed-case text kept)",
+    )
+    repair_mojibake: bool = Field(
+        False,
+        description="repair UTF-8 text once decoded as Windows-1252/Latin-1 and re-encoded ('heâ\\x80\\x99s' -> 'he’s'), "
+        "before any other step",
     )
     chinese: Literal["simplified", "traditional_tag", "keep"] = Field(
         "simplified",
@@ -431,6 +466,9 @@ class DatasetSchema(Strict):
         description="extra roots the corpus needs -> what they are; a run gives them as --dataset NAME=ROOT,EXTRA=PATH",
     )
     layout: Layout
+    defaults: dict[str, str] = Field(
+        default_factory=dict, description="fields a row lacks get these values (a column only some tables have)"
+    )
     derive: list[Derive] = Field(default_factory=list, description="fields from regexes over other fields, in order")
     exclude: list[Exclude] = Field(default_factory=list, description="rows that are not records, with their reason")
     joins: list[Join] = Field(default_factory=list, description="fields from other files, looked up by key")
@@ -449,6 +487,8 @@ class DatasetSchema(Strict):
     def _consistent(self) -> "DatasetSchema":
         for binding in self.tasks:
             task = REGISTRY[binding.task]
+            if getattr(task, "timestamps", False):
+                raise ValueError(f"task {binding.task} is turned on per run (--srwt, or srwt: true in a run config), not in a schema")
             if task.text_form and self.text_form is None:
                 raise ValueError(f"task {binding.task} needs `text_form: spoken` or `text_form: written`")
             if task.speech and self.language is None and self.record.language is None:

@@ -29,7 +29,7 @@ def expected_cells(name: str) -> list[str]:
         ", ".join(b.task for b in schema.tasks),
         layout,
         schema.text_form or "-",
-        ", ".join(split for split, role in schema.splits.items() if role == "eval"),
+        ", ".join(split for split, role in schema.splits.items() if role == "eval") or "-",
     ]
 
 

@@ -59,5 +59,6 @@ def test_unknown_task_names_the_known_ones():
 
 def test_every_registered_task_builds_a_valid_prompt():
     for task in REGISTRY.values():
-        view = build_view(task, task.example_target, audio_language="en", text_language="en", text_form="spoken")
+        question = "Is it raining?" if task.question else None
+        view = build_view(task, task.example_target, audio_language="en", text_language="en", text_form="spoken", question=question)
         assert view.prompt.startswith(task.transcription)

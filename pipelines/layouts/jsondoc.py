@@ -1,6 +1,8 @@
 """``kind: json``: JSON documents or JSON Lines, records in nested arrays selected by a small path.
 
-``audios[*].segments[*]``: member names separated by dots, ``[*]`` for every item of an array.
+``audios[*].segments[*]``: member names separated by dots, ``[*]`` for every item of an array,
+``{*}`` for every member of an object (its name becomes the field ``member_field``: NSynth's
+``examples.json`` is one object keyed by note name, selected by ``records: "{*}"``).
 The document is streamed with ijson over the first ``[*]`` level, so one item of that level (one
 recording with its segments) is in memory at a time, never the whole file. A record's fields are
 the scalar members of its item and of every enclosing item (inner names win), lists of scalars
@@ -19,39 +21,41 @@ from . import Row
 from .paths import match_files
 
 STAGE = "ingest"
-_STEP = re.compile(r"^([A-Za-z_][\w-]*)?(\[\*\])?$")
+_STEP = re.compile(r"^([A-Za-z_][\w-]*)?(\[\*\]|\{\*\})?$")
+MEMBERS = "members"  # a step over the members of an object (``{*}``); True: over the items of an array
 
 
-def parse_records_path(path: str) -> tuple[tuple[str, bool], ...]:
-    """``'audios[*].segments[*]'`` -> ``(('audios', True), ('segments', True))``; ValueError if malformed."""
+def parse_records_path(path: str) -> tuple[tuple[str, bool | str], ...]:
+    """``'audios[*].segments[*]'`` -> ``(('audios', True), ('segments', True))``, ``'{*}'`` ->
+    ``(('', 'members'),)``; ValueError if malformed."""
     if path == "":
         return ()
     steps = []
     for part in path.split("."):
         match = _STEP.match(part)
         if match is None or not part:
-            raise ValueError(f"records path {path!r}: {part!r} is not 'name', 'name[*]' or '[*]'")
-        steps.append((match.group(1) or "", match.group(2) is not None))
+            raise ValueError(f"records path {path!r}: {part!r} is not 'name', 'name[*]', '[*]', 'name{{*}}' or '{{*}}'")
+        steps.append((match.group(1) or "", MEMBERS if match.group(2) == "{*}" else match.group(2) is not None))
     return tuple(steps)
 
 
-def _scalar(value) -> str | None:
+def _scalar(value, joiner: str = " ") -> str | None:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (str, int, float)):
         return str(value)
     if isinstance(value, list) and all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value):
-        return " ".join(str(v) for v in value)
+        return joiner.join(str(v) for v in value)
     return None
 
 
-def _members(item) -> dict[str, str]:
+def _members(item, joiner: str = " ") -> dict[str, str]:
     if not isinstance(item, dict):
-        value = _scalar(item)
+        value = _scalar(item, joiner)
         return {} if value is None else {"value": value}
     out = {}
     for name, value in item.items():
-        text = _scalar(value)
+        text = _scalar(value, joiner)
         if text is not None:
             out[name] = text
     return out
@@ -72,7 +76,7 @@ def _lookup(stack: list, path: str):
     return value
 
 
-def _walk(node, steps, stack: list, locator: str):
+def _walk(node, steps, stack: list, locator: str, member_field: str = "member"):
     """Yield (stack of enclosing items, locator) for every record item under ``node``."""
     if not steps:
         yield stack + [node], locator
@@ -82,22 +86,28 @@ def _walk(node, steps, stack: list, locator: str):
         return
     child = node.get(name) if name else node
     where = f"{locator}.{name}" if name and locator else (name or locator)
-    if iterate:
+    if iterate == MEMBERS:
+        if not isinstance(child, dict):
+            return
+        for key, item in child.items():  # the member's name is a field; the item's own members win
+            yield from _walk(item, rest, stack + ([node] if name else []) + [{member_field: key}], f"{where}.{key}" if where else key, member_field)
+    elif iterate:
         if not isinstance(child, list):
             return
         for index, item in enumerate(child):
-            yield from _walk(item, rest, stack + ([node] if name else []), f"{where}[{index}]")
+            yield from _walk(item, rest, stack + ([node] if name else []), f"{where}[{index}]", member_field)
     elif child is not None:
-        yield from _walk(child, rest, stack + [node], where)
+        yield from _walk(child, rest, stack + [node], where, member_field)
 
 
 def _rows(layout, document, steps, file_fields, source_prefix: str, sep: str) -> Iterator[Row]:
-    for items, locator in _walk(document, steps, [], ""):
+    joiner = getattr(layout, "list_joiner", " ")
+    for items, locator in _walk(document, steps, [], "", getattr(layout, "member_field", "member")):
         fields = dict(file_fields)
         for item in items:
-            fields.update(_members(item))
+            fields.update(_members(item, joiner))
         for name, path in layout.fields.items():
-            value = _scalar(_lookup(items, path))
+            value = _scalar(_lookup(items, path), joiner)
             if value is not None:
                 fields[name] = value
         yield Row(fields, f"{source_prefix}{sep}{locator}" if locator else source_prefix)
@@ -109,6 +119,8 @@ def _stream_prefix(steps) -> tuple[str, int]:
     for index, (name, iterate) in enumerate(steps):
         if name:
             prefix.append(name)
+        if iterate == MEMBERS:
+            return ".".join(prefix), index + 1  # streamed with ijson.kvitems
         if iterate:
             prefix.append("item")
             return ".".join(prefix), index + 1
@@ -141,6 +153,13 @@ def read(layout, root: str) -> Iterator[Row | Drop]:
         with open(path, "rb") as handle:
             index = -1
             try:
+                if head and head[-1][1] == MEMBERS:  # one member of the object at a time
+                    member_field = getattr(layout, "member_field", "member")
+                    for index, (key, item) in enumerate(ijson.kvitems(handle, prefix, use_float=True)):
+                        locator = f"{outer_locator}.{key}" if outer_locator else key
+                        yield from _rows(layout, {member_field: key, **item} if isinstance(item, dict) else item,
+                                         steps[consumed:], file_fields, f"{relpath}:{locator}", ".")
+                    continue
                 for index, item in enumerate(ijson.items(handle, prefix, use_float=True)):
                     locator = f"{outer_locator}[{index}]" if head and head[-1][1] else outer_locator
                     yield from _rows(layout, item, steps[consumed:], file_fields, f"{relpath}:{locator}", ".")

@@ -20,6 +20,7 @@ def parse_line(regex: re.Pattern[str], raw: str) -> dict[str, str] | None:
 
 def read(layout, root: str) -> Iterator[Row | Drop]:
     regex = re.compile(layout.line)
+    skip = re.compile(layout.skip) if getattr(layout, "skip", None) else None
     for relpath, file_fields in match_files(root, layout.files):
         with open(os.path.join(root, relpath), "rb") as handle:
             for number, raw_bytes in enumerate(handle, start=1):
@@ -31,7 +32,7 @@ def read(layout, root: str) -> Iterator[Row | Drop]:
                     continue
                 if number == 1:
                     raw = raw.lstrip("\ufeff")
-                if not raw.strip() or (layout.comment and raw.startswith(layout.comment)):
+                if not raw.strip() or (layout.comment and raw.startswith(layout.comment)) or (skip and skip.match(raw)):
                     continue
                 fields = parse_line(regex, raw)
                 if fields is None:

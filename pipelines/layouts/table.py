@@ -22,14 +22,18 @@ def read(layout, root: str) -> Iterator[Row | Drop]:
         path = os.path.join(root, relpath)
         with open(path, encoding=_encoding(layout.encoding), errors="surrogateescape", newline="") as handle:
             quoting = {"quotechar": layout.quotechar} if layout.quotechar else {"quoting": csv.QUOTE_NONE}
-            reader = csv.reader(handle, delimiter=layout.delimiter, escapechar=layout.escapechar, strict=True, **quoting)
+            reader = csv.reader(
+                handle, delimiter=layout.delimiter, escapechar=layout.escapechar, strict=True,
+                skipinitialspace=layout.strip, **quoting,  # padded cells: `a, "b,c"` is two cells
+            )
             columns = list(layout.columns or [])
             try:
                 if layout.header:
-                    header = next(reader, None)
-                    if header is None:
+                    rows = [next(reader, None) for _ in range(layout.header_rows)]
+                    if any(row is None for row in rows):
                         continue
-                    columns = [c.strip() for c in header]
+                    # several header rows (multi-level columns): the non-empty cells of a column joined by "_"
+                    columns = ["_".join(c.strip() for c in cells if c.strip()) for cells in zip(*rows)]
                 columns = [layout.rename.get(c, c) for c in columns]
                 for cells in reader:
                     source = f"{relpath}:{reader.line_num}"

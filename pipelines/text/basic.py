@@ -48,3 +48,26 @@ def is_all_caps(text: str) -> bool:
 def lower_all_caps(text: str) -> str:
     """Lower-case a text written entirely in capitals; mixed-case text is kept as it is."""
     return lower(text) if is_all_caps(text) else text
+
+
+#: A UTF-8 lead byte and its continuation bytes, as they look after a Windows-1252 / Latin-1 decode.
+_CP1252_HIGH = "\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc\u2013\u2014\u2018\u2019\u201a\u201c\u201d\u201e\u2020\u2021\u2022\u2026\u2030\u2039\u203a\u20ac\u2122"
+_MOJIBAKE = re.compile(f"[\u00c2-\u00f4][\u0080-\u00bf{_CP1252_HIGH}]{{1,3}}")
+
+
+def _byte(ch: str) -> int:
+    return ord(ch) if ord(ch) < 256 else ch.encode("cp1252")[0]
+
+
+def repair_mojibake(text: str) -> str:
+    """UTF-8 text that was decoded as Windows-1252 or Latin-1 and re-encoded, repaired where the
+    bytes decode as UTF-8 again (``heâ\x80\x99s`` and ``heâ€™s`` -> ``he’s``); anything else is kept."""
+
+    def fix(match: re.Match[str]) -> str:
+        raw = match.group(0)
+        try:
+            return bytes(_byte(ch) for ch in raw).decode("utf-8")
+        except (UnicodeError, ValueError):
+            return raw
+
+    return _MOJIBAKE.sub(fix, text)
