@@ -79,7 +79,8 @@ def steps_for(language: str, rules: Normalize) -> tuple[Step, ...]:
 @lru_cache(maxsize=128)
 def _steps_for(language: str, rules_json: str) -> tuple[Step, ...]:
     rules = Normalize.model_validate_json(rules_json)
-    steps = [Step("strip_controls", basic.strip_controls), Step("nfkc", basic.nfkc)]
+    steps = [Step("repair_mojibake", basic.repair_mojibake)] if rules.repair_mojibake else []
+    steps += [Step("strip_controls", basic.strip_controls), Step("nfkc", basic.nfkc)]
     if rules.refuse_markup:
         steps.append(Step("refuse_markup", check=_refused(list(rules.refuse_markup))))
     if rules.markup:
