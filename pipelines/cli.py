@@ -98,8 +98,11 @@ def run(
     shard_max_bytes: int = typer.Option(DEFAULT_SHARD_MAX_BYTES, help="Roll over to a new shard before passing this size."),
     shard_max_samples: int = typer.Option(DEFAULT_SHARD_MAX_SAMPLES, help="At most this many samples per shard."),
     seed: int = typer.Option(0, help="Seed of the deterministic shuffle."),
+    min_seconds: float = typer.Option(MIN_SECONDS, help="Quarantine clips shorter than this many seconds (too_short)."),
     plan_only: bool = typer.Option(False, "--plan", help="Ingest and print the planned hours per corpus and task, then stop."),
     overwrite: bool = typer.Option(False, help="Delete OUT first instead of resuming the run in it."),
+    srwt: bool = typer.Option(False, "--srwt", help="Add an SRWT view (word timestamps) to every ASR window of each speech corpus whose schema gives word times or whose language has an aligner (docs/long-form.md)."),
+    ctc_model: List[str] = typer.Option([], "--ctc-model", help="LANG=MODEL.pt: a TorchScript CTC model (tokens.txt beside it) aligning that language for --srwt; needs the ctc extra."),
 ) -> None:
     """Ingest, prepare audio, tag and shard corpora, then write the index and summary.
 
@@ -140,6 +143,8 @@ def run(
     )
     if work_dir is not None:
         config = replace(config, work_dir=str(work_dir))
+    if srwt or ctc_model:
+        config = _with_srwt(config, srwt, ctc_model)
     if endpoint_url:
         os.environ["AWS_ENDPOINT_URL"] = endpoint_url  # read by boto3 here and in every worker
     if options.engine not in ENGINES:
@@ -172,6 +177,34 @@ def run(
     _print_summary(summary)
     if not summary["balanced"]:
         _fail("the counts do not balance: input != written + quarantined + excluded", code=1)
+
+
+def _with_srwt(config: RunConfig, srwt: bool, ctc_model: list[str]) -> RunConfig:
+    """--srwt: SRWT on for every speech corpus that ships word times or whose language has an aligner."""
+    from schemas.loader import SchemaError, load
+
+    from .timestamps import srwt_capable
+
+    models = dict(config.ctc_models)
+    for item in ctc_model:
+        language, sep, path = item.partition("=")
+        if not sep or not language or not os.path.isfile(path):
+            _fail(f"--ctc-model {item!r}: expected LANG=MODEL_FILE with an existing file, e.g. zh=/models/mms-zh.pt")
+        models[language] = path
+    config = replace(config, ctc_models=models)
+    if not srwt:
+        return config
+    languages = frozenset({"en", *models})
+    specs = []
+    for spec in config.datasets:
+        try:
+            capable = srwt_capable(load(spec.schema), languages)
+        except SchemaError as exc:
+            _fail(str(exc))
+        specs.append(replace(spec, srwt=spec.srwt or capable))
+        if capable:
+            console.print(f"[dim]SRWT views for {spec.name}[/]")
+    return replace(config, datasets=tuple(specs))
 
 
 def _print_plan(plan) -> None:

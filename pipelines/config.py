@@ -26,6 +26,7 @@ class DatasetSpec:
     cap_hours: float | None = None  # at most this many hours of training data
     repeat: float = 1.0  # upsample (>1) or downsample (<1) training data by this factor
     roots: dict[str, str] = field(default_factory=dict)  # extra roots the schema declares (e.g. common_voice)
+    srwt: bool = False  # each ASR window also gets its SRWT view (word timestamps; docs/long-form.md)
 
     @classmethod
     def parse(cls, text: str) -> "DatasetSpec":
@@ -68,8 +69,11 @@ class RunConfig:
     shards_multiple_of: int | None = None  # number of training shards: a multiple of this (ranks)
     temperature: float | None = None  # temperature sampling over corpus sizes (1 = proportional)
     max_seconds: float = audio.MAX_SECONDS
+    min_seconds: float = audio.MIN_SECONDS  # shorter clips are quarantined (too_short)
     probe_durations: bool = True  # read audio headers at ingest where the corpus gives no duration
     work_dir: str | None = None  # local work folder when ``out`` is s3:// (default: a cache folder)
+    sil_threshold: float = 0.3  # SRWT: a pause longer than this (seconds) is a <|sil|> unit
+    ctc_models: dict = field(default_factory=dict)  # SRWT: language -> TorchScript CTC model for the CTC aligner
     extra: dict = field(default_factory=dict)
 
     @property

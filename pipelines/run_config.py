@@ -43,6 +43,7 @@ class DatasetEntry(_Strict):
     roots: dict[str, str] = Field(
         default_factory=dict, description="extra roots the schema declares, e.g. {common_voice: /data/cv-corpus-4}"
     )
+    srwt: bool = Field(False, description="add an SRWT view (word timestamps) to each ASR window (docs/long-form.md)")
 
 
 class ShardOptions(_Strict):
@@ -66,6 +67,8 @@ class RunConfigFile(_Strict):
     shards: ShardOptions = Field(default_factory=ShardOptions)
     engine: EngineEntry = Field(default_factory=EngineEntry)
     datasets: list[DatasetEntry] = Field(min_length=1)
+    sil_threshold: float = Field(0.3, gt=0, description="SRWT: a pause longer than this (seconds) is a <|sil|> unit")
+    ctc_models: dict[str, str] = Field(default_factory=dict, description="SRWT: language -> TorchScript CTC model file (ctc extra)")
 
 
 class RunConfigError(ValueError):
@@ -98,6 +101,7 @@ def load_run_config(path: str | Path) -> tuple[RunConfig, EngineOptions]:
             cap_hours=d.cap_hours,
             repeat=d.repeat,
             roots={name: _relative(base, extra) for name, extra in d.roots.items()},
+            srwt=d.srwt,
         )
         for d in model.datasets
     )
@@ -110,6 +114,9 @@ def load_run_config(path: str | Path) -> tuple[RunConfig, EngineOptions]:
         shards_multiple_of=model.shards.multiple_of,
         temperature=model.temperature,
         probe_durations=model.probe_durations,
+        sil_threshold=model.sil_threshold,
+        ctc_models={language: _relative(base, path) for language, path in model.ctc_models.items()},
+        min_seconds=model.min_seconds,
     )
     engine = EngineOptions(model.engine.name, model.engine.workers, model.engine.ray_address, tuple(model.engine.beam_args))
     return config, engine

@@ -155,9 +155,16 @@ def make_audio_stage(max_seconds: float, roots: dict[str, str], min_seconds: flo
 
 
 def build_stages(
-    schemas: dict[str, DatasetSchema], max_seconds: float, roots: dict[str, str], min_seconds: float = 0.0
+    schemas: dict[str, DatasetSchema], max_seconds: float, roots: dict[str, str], min_seconds: float = 0.0,
+    long_form: "LongForm | None" = None,
 ) -> list[Stage]:
-    """Cheap stages first, so a record refused for its text never costs a decode."""
+    """Cheap stages first, so a record refused for its text never costs a decode.
+
+    ``long_form`` (docs/long-form.md): the SRWT stage, adding word-timestamp views after the audio stage.
+    """
+    from .timestamps import LongForm, long_form_stages
+
+    after = long_form_stages(long_form or LongForm())
     return [
         Stage("tag", make_tagger(schemas)),
         Stage("check_language", check_language),
