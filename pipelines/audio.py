@@ -16,6 +16,10 @@ import soxr
 
 TARGET_RATE = 16_000
 MAX_SECONDS = 30.0
+#: clips shorter than this are refused (too_short): a few frames of audio teach nothing
+MIN_SECONDS = 0.1
+#: a whole-file decode that yields less than this share of the length its header declares is truncated
+TRUNCATED_SHARE = 0.99
 #: extensions libsndfile cannot read: go straight to PyAV
 PYAV_EXTENSIONS = frozenset({".mp4", ".m4a", ".aac", ".webm", ".mkv", ".mov", ".wma", ".3gp"})
 
@@ -66,11 +70,36 @@ def _check_span(path: str, total_seconds: float, offset: float, duration: float 
         )
 
 
+def _check_riff(path: str) -> None:
+    """A WAV whose data chunk declares more bytes than the file holds was cut off (libsndfile would
+    quietly read what is there). Sizes 0 and 0xFFFFFFFF mean "unknown" (streamed writers): not checked."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as handle:
+        head = handle.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return
+        position = 12
+        while position + 8 <= size:
+            handle.seek(position)
+            chunk = handle.read(8)
+            declared = int.from_bytes(chunk[4:8], "little")
+            if chunk[:4] == b"data":
+                if declared not in (0, 0xFFFFFFFF) and position + 8 + declared > size + 1:
+                    raise AudioError(
+                        "truncated",
+                        f"{path}: the WAV header declares {declared} bytes of audio, the file holds {size - position - 8}",
+                    )
+                return
+            position += 8 + declared + (declared & 1)
+
+
 def _read_soundfile(path: str, offset: float, duration: float | None, max_seconds: float):
     """(samples as float32 or int16 array, rate, source is 16 kHz mono PCM_16) via libsndfile."""
     with sf.SoundFile(path) as handle:
         rate = handle.samplerate
         total = handle.frames / rate if rate else 0.0
+        if handle.format == "WAV":
+            _check_riff(path)
         if handle.frames <= 0:
             raise AudioError("empty_audio", f"{path}: no audio frames")
         if offset or duration is not None:
@@ -84,7 +113,16 @@ def _read_soundfile(path: str, offset: float, duration: float | None, max_second
             handle.seek(start)
         passthrough = rate == TARGET_RATE and handle.subtype == "PCM_16"
         data = handle.read(frames, dtype="int16" if passthrough else "float32", always_2d=False)
+        if frames == -1 and not start:
+            _check_complete(path, len(data) / rate, total)
         return data, rate, passthrough and data.ndim == 1
+
+
+def _check_complete(path: str, decoded: float, declared: float | None) -> None:
+    """Refuse a whole-file decode that ends well before the length the header declares (FLAC
+    STREAMINFO, an MP3 Xing/Info frame): the file was cut off."""
+    if declared and decoded < declared * TRUNCATED_SHARE - 0.05:
+        raise AudioError("truncated", f"{path}: the header declares {declared:.2f} s, only {decoded:.2f} s can be decoded")
 
 
 def _read_pyav(path: str, offset: float, duration: float | None, max_seconds: float):
@@ -99,6 +137,8 @@ def _read_pyav(path: str, offset: float, duration: float | None, max_seconds: fl
         if not streams:
             raise AudioError("no_audio_stream", f"{path}: the container has no audio stream")
         stream = streams[0]
+        if stream.codec_context is None:
+            raise AudioError("unsupported_codec", f"{path}: the audio stream's codec is not one FFmpeg or libsndfile can decode")
         rate = stream.codec_context.sample_rate or stream.rate
         resampler = av.AudioResampler(format="flt", layout=stream.layout.name, rate=rate)
         chunks = []
@@ -134,12 +174,19 @@ def load(
     duration: float | None = None,
     channel: int | None = None,
     max_seconds: float = MAX_SECONDS,
+    min_seconds: float = 0.0,
 ) -> Clip:
-    """Decode ``path`` (or its span) to 16 kHz mono int16."""
+    """Decode ``path`` (or its span) to 16 kHz mono int16.
+
+    Lengths are checked from the header before decoding where it tells them (a 3-hour file where a
+    clip is expected is refused without reading its audio), and again after decoding.
+    """
     if not os.path.isfile(path):
         raise AudioError("audio_missing", f"{path}: no such file")
     if os.path.getsize(path) == 0:
         raise AudioError("empty_file", f"{path}: zero bytes")
+    if duration is not None and 0 < duration < min_seconds:
+        raise AudioError("too_short", f"{path}: a span of {duration:.3f} s is shorter than the {min_seconds:g} s minimum")
     ext = os.path.splitext(path)[1].lower()
     try:
         if ext in PYAV_EXTENSIONS:
@@ -148,8 +195,19 @@ def load(
             try:
                 data, rate, passthrough = _read_soundfile(path, offset, duration, max_seconds)
             except sf.LibsndfileError:
-                # libsndfile could not parse it (wrong extension, odd codec): let FFmpeg try
-                data, rate, passthrough = _read_pyav(path, offset, duration, max_seconds)
+                # libsndfile could not parse it (wrong extension, odd codec) or its stream broke off: let FFmpeg try
+                declared = probe_seconds(path) if not offset and duration is None else None
+                try:
+                    data, rate, passthrough = _read_pyav(path, offset, duration, max_seconds)
+                except AudioError as exc:
+                    if declared and exc.reason == "undecodable":
+                        raise AudioError("truncated", f"{path}: the header declares {declared:.2f} s, the stream breaks off ({exc.detail})") from None
+                    raise
+                except Exception as exc:  # noqa: BLE001 - decoder libraries raise many types for corrupt input
+                    if declared:
+                        raise AudioError("truncated", f"{path}: the header declares {declared:.2f} s, the stream breaks off ({type(exc).__name__}: {exc})") from None
+                    raise
+                _check_complete(path, len(data) / rate, declared)
     except AudioError:
         raise
     except Exception as exc:  # decoder libraries raise many types for corrupt input
@@ -165,6 +223,8 @@ def load(
         samples = to_int16(mono)
     if len(samples) == 0:
         raise AudioError("empty_audio", f"{path}: no samples in the requested span")
+    if len(samples) < min_seconds * TARGET_RATE:
+        raise AudioError("too_short", f"{path}: {len(samples) / TARGET_RATE:.3f} s is shorter than the {min_seconds:g} s minimum")
     return Clip(samples)
 
 

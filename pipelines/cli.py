@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from . import outputs
+from .audio import MIN_SECONDS
 from .config import DEFAULT_SHARD_MAX_BYTES, DEFAULT_SHARD_MAX_SAMPLES, DatasetSpec, EngineOptions, RunConfig
 
 app = typer.Typer(
@@ -117,6 +118,7 @@ def run(
     from .remote import RemoteError
     from .run_config import RunConfigError, load_run_config
     from .runners import ENGINES, run_units, watch_progress
+    from .shards import ShardWriteError
 
     if config_file is not None:
         if dataset:
@@ -132,7 +134,10 @@ def run(
             _fail("give --out (or a run config file)")
         if shard_max_bytes < 1 << 16 or shard_max_samples < 1:
             _fail("--shard-max-bytes must be at least 65536 and --shard-max-samples at least 1")
-        config = RunConfig(datasets=_specs(dataset), out=out, seed=seed, shard_max_bytes=shard_max_bytes, shard_max_samples=shard_max_samples)
+        config = RunConfig(
+            datasets=_specs(dataset), out=out, seed=seed, shard_max_bytes=shard_max_bytes, shard_max_samples=shard_max_samples,
+            min_seconds=min_seconds,
+        )
         options = EngineOptions(workers=max(1, os.cpu_count() or 1))
     options = replace(
         options,
@@ -171,6 +176,8 @@ def run(
             run_units(options.engine, local, plan.units, options.workers, engine_options)
         except RemoteError as exc:
             _fail(f"{exc}\nnothing incomplete was published; rerun the same command to resume", code=1)
+        except ShardWriteError as exc:  # disk full, file size limit: the message says no shard was published
+            _fail(str(exc), code=1)
         finally:
             stop()
     summary = finalize(local, config.remote)

@@ -69,6 +69,7 @@ class RunConfig:
     shards_multiple_of: int | None = None  # number of training shards: a multiple of this (ranks)
     temperature: float | None = None  # temperature sampling over corpus sizes (1 = proportional)
     max_seconds: float = audio.MAX_SECONDS
+    min_seconds: float = audio.MIN_SECONDS  # shorter clips are quarantined (too_short)
     probe_durations: bool = True  # read audio headers at ingest where the corpus gives no duration
     work_dir: str | None = None  # local work folder when ``out`` is s3:// (default: a cache folder)
     sil_threshold: float = 0.3  # SRWT: a pause longer than this (seconds) is a <|sil|> unit

@@ -3,6 +3,10 @@
 named point. Unset, ``hit`` costs one dictionary lookup. Points: after_plan, sample_written (a
 sample is in a partial shard), shard_published (renamed, before the unit's completion record),
 unit_done, before_index (quarantine written, index not yet).
+
+``name:N:process`` SIGKILLs only the process that reaches the point (a Ray or Beam worker, not the
+driver): the engine's own retry is what is tested. With ``AUDIOPREP_FAILPOINT_ONCE=PATH`` it fires
+only in the process that creates PATH first, so the retried worker does not die again.
 """
 from __future__ import annotations
 
@@ -11,7 +15,8 @@ import signal
 from collections import Counter
 
 _SPEC = os.environ.get("AUDIOPREP_FAILPOINT", "")
-_NAME, _, _COUNT = _SPEC.partition(":")
+_NAME, _, _REST = _SPEC.partition(":")
+_COUNT, _, _SCOPE = _REST.partition(":")
 _hits: Counter = Counter()
 
 
@@ -19,8 +24,25 @@ def hit(name: str) -> None:
     if name != _NAME:
         return
     _hits[name] += 1
-    if _hits[name] >= int(_COUNT or 1):
-        kill_session(os.getsid(0))
+    if _hits[name] < int(_COUNT or 1):
+        return
+    if _SCOPE == "process":
+        if _first_to_fire():
+            os.kill(os.getpid(), signal.SIGKILL)
+        return
+    kill_session(os.getsid(0))
+
+
+def _first_to_fire() -> bool:
+    """True unless AUDIOPREP_FAILPOINT_ONCE names a marker file that another process created first."""
+    marker = os.environ.get("AUDIOPREP_FAILPOINT_ONCE")
+    if not marker:
+        return True
+    try:
+        os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return False
+    return True
 
 
 def kill_session(session: int) -> None:

@@ -33,6 +33,8 @@ def finalize(out: str, remote: str | None = None) -> dict:
     for spec in plan.config["datasets"]:
         mirror.fetch(outputs.ingest_drops_path(out, spec["name"]))
         quarantine.extend(read_jsonl(outputs.ingest_drops_path(out, spec["name"])))
+    if mirror.fetch(outputs.plan_drops_path(out)):  # duplicates (pipelines/duplicates.py); older plans have none
+        quarantine.extend(read_jsonl(outputs.plan_drops_path(out)))
     for unit in plan.units:
         done = read_json(outputs.unit_done_path(out, unit))
         shards.extend(done["shards"])

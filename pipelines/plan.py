@@ -29,6 +29,7 @@ from . import failpoints, outputs
 from .atomic import read_json, write_json, write_jsonl
 from .audio import probe_seconds
 from .config import DatasetSpec, RunConfig
+from .duplicates import Duplicates
 from .ingest import ingest
 from .keys import jump_bucket, order_key, unit_fraction
 from .record import ARROW_SCHEMA, Drop, Record
@@ -90,8 +91,7 @@ def write_manifest(schema: DatasetSchema, spec: DatasetSpec, out: str, probe_dur
     temporary = path + ".partial"
     with pq.ParquetWriter(temporary, ARROW_SCHEMA, compression="zstd") as writer:
         probe = _prober(spec, root) if probe_durations else None
-        cutter = _vad_cutter(spec, root, schema.windows) if schema.windows and schema.windows.long_audio == "vad" else None
-        for item in pack_windows(ingest(schema, spec.name, spec.root, spec.roots), schema.windows, probe, cutter):
+        for item in pack_windows(ingest(schema, spec.name, spec.root, spec.roots), schema.windows, probe):
             if isinstance(item, Drop):
                 drops.append(item.to_row())
                 continue
@@ -133,17 +133,6 @@ def _prober(spec: DatasetSpec, root: str) -> Callable[[Record], float | None]:
         return probe_seconds(os.path.join(base, record.audio))
 
     return probe
-
-
-def _vad_cutter(spec: DatasetSpec, root: str, policy) -> Callable[[Record], list]:
-    """Windows of a long unannotated speech recording, cut at pauses (decodes it: docs/long-form.md)."""
-    from .vad import vad_windows
-
-    def cut(record: Record) -> list:
-        base = root if record.audio_root is None else os.path.abspath(spec.roots[record.audio_root])
-        return vad_windows(os.path.join(base, record.audio), record, policy.max_seconds, policy.min_seconds)
-
-    return cut
 
 
 def ingest_dataset(spec: DatasetSpec, out: str, probe_durations: bool = True) -> dict:
@@ -280,9 +269,19 @@ def make_plan(config: RunConfig, progress: Callable[[str], None] = lambda _: Non
     files = _UnitFiles(out)
     excluded: Counter = Counter()
     planned = {name: Counter() for name in counts}
+    progress("look for duplicates within and across corpora")
+    duplicates = Duplicates(
+        {s.name: {None: location(s.root), **{k: location(v) for k, v in s.roots.items()}} for s in config.datasets},
+        {s.name: tuple(sorted({b.task for b in schemas[s.name].tasks})) for s in config.datasets},
+    ).find((s.name, r) for s in config.datasets for r in iter_manifest(outputs.manifest_path(out, s.name)))
+    plan_drops: list[dict] = []
     for spec in config.datasets:
         tasks = sorted({binding.task for binding in schemas[spec.name].tasks})
         for record in iter_manifest(outputs.manifest_path(out, spec.name)):
+            duplicate = duplicates.check(spec.name, record)
+            if duplicate is not None:  # quarantined by the plan: the first occurrence is kept
+                plan_drops.append(duplicate.to_row())
+                continue
             group = outputs.group_of(record.role, record.dataset, record.split)
             n = 1 if record.role != "train" else copies_of(factors[spec.name], config.seed, record.key)
             if n == 0:
@@ -299,6 +298,7 @@ def make_plan(config: RunConfig, progress: Callable[[str], None] = lambda _: Non
                 unit = outputs.unit_id(group, jump_bucket(int(rank, 16), units_per_group[group]))
                 files.add(unit, json.dumps({"order": rank, "record": item.to_row()}, ensure_ascii=False) + "\n")
     files.close()
+    write_jsonl(outputs.plan_drops_path(out), plan_drops)
     units = [outputs.unit_id(g, n) for g, count in units_per_group.items() for n in range(count)]
     mix = {
         name: {
@@ -327,6 +327,7 @@ def make_plan(config: RunConfig, progress: Callable[[str], None] = lambda _: Non
     for spec in config.datasets:
         for path in (outputs.manifest_path(out, spec.name), outputs.ingest_drops_path(out, spec.name), outputs.ingest_done_path(out, spec.name)):
             mirror.push(path)
+    mirror.push(outputs.plan_drops_path(out))
     for unit in units:
         if os.path.exists(outputs.unit_input_path(out, unit)):
             mirror.push(outputs.unit_input_path(out, unit))

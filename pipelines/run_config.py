@@ -26,6 +26,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from . import audio
 from .config import DEFAULT_SHARD_MAX_BYTES, DEFAULT_SHARD_MAX_SAMPLES, DatasetSpec, EngineOptions, RunConfig
 
 
@@ -64,6 +65,7 @@ class RunConfigFile(_Strict):
     seed: int = 0
     temperature: float | None = Field(None, gt=0)
     probe_durations: bool = True
+    min_seconds: float = Field(audio.MIN_SECONDS, ge=0, description="clips shorter than this are quarantined (too_short)")
     shards: ShardOptions = Field(default_factory=ShardOptions)
     engine: EngineEntry = Field(default_factory=EngineEntry)
     datasets: list[DatasetEntry] = Field(min_length=1)

@@ -7,6 +7,7 @@ on any engine. A shard rolls over when the next sample would pass ``max_bytes`` 
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import io
@@ -22,10 +23,24 @@ from .stages import Sample
 TAR_BLOCK = 512
 
 
+class ShardWriteError(RuntimeError):
+    """Writing a shard failed (disk full, file size limit, I/O error); its partial file was removed."""
+
+
+def _why(exc: OSError) -> str:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "the disk is full"
+    if exc.errno == errno.EFBIG:
+        return "the file size limit was reached"
+    return "the write failed"
+
+
 def sample_json(sample: Sample) -> dict:
     """The JSON member of a sample: everything a trainer or an auditor needs besides the audio."""
     record = sample.record
+    flags = {"flags": list(sample.flags)} if sample.flags else {}  # only when there is one: "silent"
     return {
+        **flags,
         "key": record.key,
         "dataset": record.dataset,
         "split": record.split,
@@ -130,17 +145,29 @@ class ShardWriter:
         self._tar = tarfile.open(fileobj=self._hasher, mode="w", format=tarfile.PAX_FORMAT)
         self._info = ShardInfo(relpath, self.group)
 
+    def _failed(self, exc: OSError) -> ShardWriteError:
+        """Remove the partial shard and say so: nothing truncated is left under a final name."""
+        path = os.path.join(self.out, self._info.path) if self._info is not None else os.path.join(self.out, self.unit)
+        self.abort()
+        return ShardWriteError(
+            f"writing shard {path} failed: {_why(exc)} ({exc.strerror or exc}); its partial file was removed "
+            f"and no shard was published under that name (unit {self.unit} is not complete; rerun to resume)"
+        )
+
     def _close(self) -> None:
         if self._tar is None:
             return
-        self._tar.close()
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
         info = self._info
-        info.bytes, info.sha256 = self._hasher.size, self._hasher.sha256.hexdigest()
         final = os.path.join(self.out, info.path)
-        os.replace(outputs.partial_path(final), final)
+        try:
+            self._tar.close()
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            info.bytes, info.sha256 = self._hasher.size, self._hasher.sha256.hexdigest()
+            os.replace(outputs.partial_path(final), final)
+        except OSError as exc:
+            raise self._failed(exc) from exc
         if self.mirror is not None and self.mirror.uri is not None:
             self.mirror.push(final)  # published in the bucket; the local copy is no longer needed
             os.remove(final)
@@ -156,10 +183,13 @@ class ShardWriter:
             self._info.samples >= self.max_samples or self._hasher.size + size > self.max_bytes
         ):
             self._close()
-        if self._tar is None:
-            self._open()
-        self._tar.addfile(_member(f"{key}.flac", len(sample.flac)), io.BytesIO(sample.flac))
-        self._tar.addfile(_member(f"{key}.json", len(meta)), io.BytesIO(meta))
+        try:
+            if self._tar is None:
+                self._open()
+            self._tar.addfile(_member(f"{key}.flac", len(sample.flac)), io.BytesIO(sample.flac))
+            self._tar.addfile(_member(f"{key}.json", len(meta)), io.BytesIO(meta))
+        except OSError as exc:
+            raise self._failed(exc) from exc
         info = self._info
         info.samples += 1
         info.seconds += sample.seconds
@@ -176,9 +206,12 @@ class ShardWriter:
 
     def abort(self) -> None:
         """Remove the partial shard after a failure: nothing incomplete is left behind."""
-        if self._tar is not None:
+        if self._info is not None:
             final = os.path.join(self.out, self._info.path)
-            self._file.close()
+            try:
+                self._file.close()  # may fail again flushing its buffer to a full disk: the file goes anyway
+            except OSError:
+                pass
             try:
                 os.remove(outputs.partial_path(final))
             except FileNotFoundError:

@@ -169,6 +169,7 @@ def build_stages(
         Stage("tag", make_tagger(schemas)),
         Stage("check_language", check_language),
         Stage("audio", make_audio_stage(max_seconds, roots, min_seconds)),
+        *[Stage(name, fn) for name, fn in after],
     ]
 
 

@@ -196,12 +196,26 @@ def _language_check(run: Run) -> dict:
     mismatched = sum(
         count for name, count in run.total.get("samples_by_language_check").items() if _split(name, 3)[1] != _split(name, 3)[2]
     )
+    verdicts: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
+    for name, count in run.total.get("samples_by_language_verdict").items():
+        dataset, text, verdict = _split(name, 3)
+        verdicts[dataset][text][verdict] = count
     return {
         "measured": checked > 0,
         "checked": checked,
         "mismatched": mismatched,
         "by_dataset": {d: {k: dict(v) for k, v in langs.items()} for d, langs in sorted(rows.items())},
+        "verdicts": {d: {k: dict(v) for k, v in texts.items()} for d, texts in sorted(verdicts.items())},
     }
+
+
+def _flags(run: Run) -> dict[str, dict[str, int]]:
+    """Samples kept with a flag worth a look (e.g. silent audio), per corpus."""
+    flags: dict[str, dict[str, int]] = defaultdict(dict)
+    for name, count in sorted(run.total.get("samples_by_flag").items()):
+        dataset, flag = _split(name, 2)
+        flags[dataset][flag] = count
+    return dict(flags)
 
 
 def _quarantine(run: Run) -> list[dict]:
@@ -375,6 +389,7 @@ def build_report(run: Run, limits: Thresholds = Thresholds(), baseline: Run | No
         "target_length_buckets": bucket_names(TARGET_LENGTH_EDGES),
         "target_lengths": _histogram(run.total, "views_by_target_length"),
         "language_check": _language_check(run),
+        "flags": _flags(run),
         "quarantine": _quarantine(run),
         "licenses": _licenses(run),
         "thresholds": asdict(limits),
@@ -518,11 +533,17 @@ def sections(report: dict, top: int = 20) -> list[Section]:
     check = report["language_check"]
     if check["measured"]:
         rows = [[d, decl, heard, count(n)] for d, by in check["by_dataset"].items() for decl, found in by.items() for heard, n in sorted(found.items())]
-        lang = Section("language_check", "Declared vs detected language", f"language identification of the transcripts: {check['mismatched']:,} of {check['checked']:,} checked samples read as another language than their declared text language", [
-            Table("declared vs detected language", ["corpus", "declared", "detected", "samples"], rows, "lllr")])
+        verdicts = [[d, text, verdict, count(n)] for d, by in check["verdicts"].items() for text, found in by.items() for verdict, n in sorted(found.items())]
+        lang = Section("language_check", "Declared vs detected language", f"language identification of the transcripts: {check['mismatched']:,} of {check['checked']:,} checked samples read as another language than their declared text language (confident mismatches are quarantined, so these are short or uncertain)", [
+            Table("declared vs detected language", ["corpus", "declared", "detected", "samples"], rows, "lllr"),
+            *([Table("verdicts of the language check", ["corpus", "text", "verdict", "samples"], verdicts, "lllr")] if verdicts else []),
+        ])
     else:
         lang = Section("language_check", "Declared vs detected language", "not measured: no sample of this run carries a detected language (no language identification ran on it)")
     result.append(lang)
+    flagged = [[d, flag, count(n)] for d, flags in report["flags"].items() for flag, n in flags.items()]
+    if flagged:
+        result.append(Section("flags", "Kept with a flag", "samples written to the shards but worth a look", [Table("flagged samples", ["corpus", "flag", "samples"], flagged, "llr")]))
     quarantine = report["quarantine"]
     stages = sorted({q["stage"] for q in quarantine})
     by_corpus = sorted({q["dataset"] for q in quarantine})

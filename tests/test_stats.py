@@ -103,9 +103,11 @@ def test_tag_sequences_labels_histograms_licences_and_quarantine(report):
     assert report["target_lengths"]["scene"] == {"0-10": 16, "10-20": 8}
     assert sum(report["target_lengths"]["caption_clotho"].values()) == 30
     if hasattr(Sample, "detected_language"):  # language identification of transcripts runs in this tree
-        assert report["language_check"] == {"measured": True, "checked": 12, "mismatched": 0, "by_dataset": {"librispeech": {"en": {"en": 12}}}}
+        check = report["language_check"]
+        assert (check["measured"], check["checked"], check["mismatched"], check["by_dataset"]) == (True, 12, 0, {"librispeech": {"en": {"en": 12}}})
+        assert sum(check["verdicts"]["librispeech"]["text"].values()) == 12
     else:
-        assert report["language_check"] == {"measured": False, "checked": 0, "mismatched": 0, "by_dataset": {}}
+        assert report["language_check"] == {"measured": False, "checked": 0, "mismatched": 0, "by_dataset": {}, "verdicts": {}}
     assert report["licenses"]["CC-BY-4.0"] == {"datasets": ["librispeech"], "samples": 12, "seconds": 32.0, "train_seconds": 22.0}
     assert report["licenses"]["CC-BY-SA-3.0"] == {"datasets": ["cochlscene"], "samples": 24, "seconds": 240.0, "train_seconds": 120.0}
     assert [(q["dataset"], q["stage"], q["reason"], q["records"]) for q in report["quarantine"]] == [
@@ -210,9 +212,12 @@ def test_declared_vs_detected_language_is_counted_when_a_sample_carries_it():
     shard = {"path": "train/shard-00000-000.tar", "group": "train", "samples": 4, "seconds": 12.0, "stats": counters}
     run = Run("out", {"datasets": {"speech": {"input": 4, "written": 4, "quarantined": 0}}, "balanced": True}, [], [shard], counters, {"train": counters, "eval": Counters()})
     report = build_report(run, Thresholds(min_task_hours=0, max_language_mismatch=0.2))
-    assert report["language_check"] == {"measured": True, "checked": 3, "mismatched": 1, "by_dataset": {"speech": {"en": {"de": 1, "en": 2}}}}
+    assert report["language_check"] == {"measured": True, "checked": 3, "mismatched": 1, "by_dataset": {"speech": {"en": {"de": 1, "en": 2}}}, "verdicts": {}}
     assert [w["kind"] for w in report["warnings"]] == ["language_mismatch"]
     assert "differs from the declared one in 1 of 3 samples (33.3%)" in report["warnings"][0]["message"]
+    counters.add("samples_by_flag", "speech/silent")  # what a stage that keeps but flags a sample counts
+    assert build_report(run, LAX)["flags"] == {"speech": {"silent": 1}}
+    assert [t.rows for s in sections(build_report(run, LAX)) if s.id == "flags" for t in s.tables] == [[["speech", "silent", "1"]]]
     check = next(s for s in sections(report) if s.id == "language_check")
     assert check.tables[0].rows == [["speech", "en", "de", "1"], ["speech", "en", "en", "2"]]
 

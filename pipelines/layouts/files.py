@@ -10,5 +10,14 @@ from .paths import match_files
 
 
 def read(layout, root: str) -> Iterator[Row | Drop]:
-    for relpath, fields in match_files(root, layout.files):
+    refused: list[str] = []  # links out of the root: reported, never followed
+    for relpath, fields in match_files(root, layout.files, refused):
+        yield from _refusals(refused)
         yield Row(fields, relpath)
+    yield from _refusals(refused)
+
+
+def _refusals(refused: list[str]) -> Iterator[Drop]:
+    while refused:
+        relpath = refused.pop(0)
+        yield Drop("ingest", "path_outside_root", f"{relpath}: a symbolic link out of the corpus root, not followed", source=relpath)

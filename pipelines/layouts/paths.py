@@ -96,6 +96,8 @@ def match_files(root: str, pattern: str, refused: list[str] | None = None) -> It
                 continue
             relpath = f"{rel}/{entry.name}" if rel else entry.name
             if entry.is_symlink() and not inside(real_root, entry.path):
+                if refused is not None:
+                    refused.append(relpath)
                 continue  # never follow a link out of the corpus root
             if last:
                 if entry.is_file():

@@ -6,6 +6,10 @@ download the Prism binary); any standard pipeline option given by the user (``--
 """
 from __future__ import annotations
 
+import os
+import sys
+import threading
+
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -42,7 +46,32 @@ def pipeline_options(workers: int, args: list[str]) -> PipelineOptions:
     return PipelineOptions(flags)
 
 
+#: exit status when a local Beam worker process died (EX_TEMPFAIL: rerunning resumes)
+WORKER_DIED = 75
+
+
+def _fail_fast_when_a_worker_dies() -> None:
+    """The local FnApiRunner does not retry a bundle whose worker process died (SIGKILL, OOM killer):
+    its thread raises and the pipeline then waits forever. Exit at once instead, saying so; finished
+    units are kept and the dead worker's unit left no shard under a final name, so rerunning resumes."""
+    previous = threading.excepthook
+
+    def hook(args) -> None:
+        if args.exc_type is RuntimeError and "Worker subprocess exited" in str(args.exc_value):
+            sys.stderr.write(
+                f"audioprep: a Beam worker process died ({args.exc_value}); the local FnApiRunner does not "
+                "retry its bundle. Finished work units are kept: rerun the same command to resume.\n"
+            )
+            sys.stderr.flush()
+            os._exit(WORKER_DIED)
+        previous(args)
+
+    threading.excepthook = hook
+
+
 def run(out: str, units: list[str], workers: int, options: dict) -> None:
+    if not any(a.startswith("--runner") for a in options.get("beam_args", [])):
+        _fail_fast_when_a_worker_dies()
     with beam.Pipeline(options=pipeline_options(workers, options.get("beam_args", []))) as pipeline:
         (
             pipeline

@@ -8,6 +8,9 @@ import os
 
 from ..units import UnitProcessor
 
+#: restarts of a dead worker process, and retries of the unit it was running
+WORKER_RESTARTS = 3
+
 
 class _Processor:
     def __init__(self, out: str, remote: str | None):
@@ -35,7 +38,11 @@ def run(out: str, units: list[str], workers: int, options: dict) -> None:
         context.print_on_execution_start = False
         dataset = ray.data.from_items([{"unit": u} for u in units], override_num_blocks=len(units))
         dataset = dataset.map(
-            _Processor, fn_constructor_args=(out, options.get("remote")), concurrency=min(workers, len(units)), num_cpus=1
+            _Processor, fn_constructor_args=(out, options.get("remote")), concurrency=min(workers, len(units)), num_cpus=1,
+            # a worker process that dies (OOM killer, preempted node) is restarted and its unit run again
+            # from scratch (a unit rewrites its partial shard; finished units are skipped): bounded, so a
+            # unit that kills every worker it reaches fails the run instead of looping forever
+            max_restarts=WORKER_RESTARTS, max_task_retries=WORKER_RESTARTS,
         )
         for _ in dataset.iter_rows():
             pass

@@ -1,0 +1,106 @@
+"""Duplicates within a corpus and across the corpora of a run: found at planning, first occurrence wins.
+
+The order is deterministic: datasets in the run's order, each one's records in its manifest's order
+(the reader's sorted order). A later record is quarantined (stage ``plan``) naming both sources when
+
+* ``duplicate_key``: its sample key is an earlier record's. Within a corpus, two metadata rows
+  giving the same key (two tar members of one name would shadow each other); across corpora, two
+  keys that happen to spell the same (dataset ``a`` with key ``b-c``, dataset ``a-b`` with key ``c``).
+* ``duplicate_example``: under another key, it is the very same training example as an earlier
+  record: the same audio (the same file under the same resolved root, same span, same channel),
+  the same transcript, captions, labels, translation and languages, and the same tasks. The same
+  corpus given twice under two names, or two corpora that ship the same clips with the same text.
+
+The same audio with different content is not a duplicate and is kept: Common Voice's transcript
+and CoVoST 2's translation of one clip, several questions about one clip, several segments of one
+recording. Memory: one 8-byte digest per record and identity in a first pass (numpy, sorted); the
+second pass remembers the identity and source only of digests that occur more than once, and
+compares identities exactly (a digest collision never drops a record).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from typing import Iterable
+
+import numpy as np
+
+from .record import Drop, Record
+
+STAGE = "plan"
+
+
+def _digest(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
+
+
+def _example(record: Record, root: str, tasks: tuple[str, ...]) -> str:
+    return json.dumps(
+        [
+            os.path.normpath(os.path.join(root, record.audio)), record.offset, record.duration, record.channel,
+            record.language, record.text_language, record.text, list(record.captions), sorted(record.labels.items()),
+            record.translation, record.translation_language, list(tasks),
+        ],
+        ensure_ascii=False,
+    )
+
+
+class Duplicates:
+    """``find`` reads every record once; ``check`` then answers, in the same order, which are duplicates."""
+
+    def __init__(self, roots: dict[str, dict[str | None, str]], tasks: dict[str, tuple[str, ...]]):
+        self.roots = {name: {k: _resolved(v) for k, v in r.items()} for name, r in roots.items()}
+        self.tasks = tasks
+        self.repeated: set[int] = set()
+        self.first: dict[int, tuple[str, str]] = {}  # digest -> (identity, "dataset:source")
+
+    def _identities(self, dataset: str, record: Record) -> list[tuple[str, str]]:
+        root = self.roots[dataset].get(record.audio_root, self.roots[dataset][None])
+        return [
+            ("duplicate_key", "key\0" + record.key),
+            ("duplicate_example", "example\0" + _example(record, root, self.tasks[dataset])),
+        ]
+
+    def find(self, records: Iterable[tuple[str, Record]]) -> "Duplicates":
+        chunks, chunk = [], []
+        for dataset, record in records:
+            chunk.extend(_digest(identity) for _, identity in self._identities(dataset, record))
+            if len(chunk) >= 1 << 16:
+                chunks.append(np.array(chunk, dtype=np.uint64))
+                chunk = []
+        chunks.append(np.array(chunk, dtype=np.uint64))
+        digests = np.sort(np.concatenate(chunks))
+        if len(digests) > 1:
+            same = digests[1:] == digests[:-1]
+            self.repeated = {int(d) for d in np.unique(digests[1:][same])}
+        return self
+
+    def check(self, dataset: str, record: Record) -> Drop | None:
+        """None for a record to keep; a drop naming the earlier kept record's source for a duplicate.
+
+        Call it once per record, in the order ``find`` saw them. Only kept records are remembered,
+        so a duplicate never makes a later record a duplicate of something that was not written."""
+        if not self.repeated:
+            return None
+        here = f"{dataset}:{record.source}"
+        mine = []
+        for reason, identity in self._identities(dataset, record):
+            digest = _digest(identity)
+            if digest not in self.repeated:
+                continue
+            earlier = self.first.get(digest)
+            if earlier is not None and earlier[0] == identity:
+                what = f"key {record.key}" if reason == "duplicate_key" else f"the same audio ({record.audio}) with the same content and tasks"
+                return Drop(
+                    STAGE, reason, f"{here}: {what} was already given by {earlier[1]}; the first occurrence is kept",
+                    dataset=dataset, key=record.key, source=record.source,
+                )
+            mine.append((digest, identity))
+        for digest, identity in mine:
+            self.first.setdefault(digest, (identity, here))
+        return None
+
+
+def _resolved(root: str) -> str:
+    return root if "://" in root else os.path.realpath(root)

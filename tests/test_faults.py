@@ -1,0 +1,143 @@
+"""Faults: a worker process killed mid-unit, a disk that fills up or a file size limit while a shard is
+being written. Nothing is lost and nothing truncated is ever published under a final name.
+
+Worker kills use ``AUDIOPREP_FAILPOINT=name:N:process`` (pipelines/failpoints.py): a real SIGKILL of
+the one worker process that reaches the point, once (``AUDIOPREP_FAILPOINT_ONCE``), never the driver.
+Disk full is a real 3 MiB tmpfs mounted for the test (root can mount; skipped, saying so, elsewhere);
+the file size limit is a real RLIMIT_FSIZE on the run's process (EFBIG), which needs no privilege.
+"""
+import os
+import re
+import resource
+import signal
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from conftest import audioprep
+
+ARGS = ("--shard-max-samples", "4", "--workers", "2")
+
+
+def published(out: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(out).as_posix(): p.read_bytes()
+        for p in sorted(out.rglob("*"))
+        if p.is_file() and not p.relative_to(out).as_posix().startswith("_work/") and not p.name.startswith(".")
+    }
+
+
+def _run(corpora, out: Path, engine: str, env: dict | None = None, preexec=None) -> subprocess.CompletedProcess:
+    command = [str(Path(sys.executable).with_name("audioprep")), "run", *[f"--dataset={n}={r}" for n, r in corpora.items()],
+               "--out", str(out), "--engine", engine, *ARGS]
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=600, start_new_session=True,
+        env={**os.environ, "AUDIOPREP_FAILPOINT": "", "COLUMNS": "400", **(env or {})}, preexec_fn=preexec,
+    )
+
+
+@pytest.fixture(scope="module")
+def reference(demo_corpora, tmp_path_factory):
+    out = tmp_path_factory.mktemp("faults-reference") / "out"
+    result = _run(demo_corpora, out, "local")
+    assert result.returncode == 0, result.stderr
+    return published(out)
+
+
+def _no_truncated_shard(out: Path, reference: dict[str, bytes]) -> None:
+    """Every shard under a final name is complete (the reference's bytes); no partial file is left."""
+    for path in out.rglob("*.tar"):
+        rel = path.relative_to(out).as_posix()
+        assert path.read_bytes() == reference[rel], f"{rel} is published but not complete"
+        with tarfile.open(path) as tar:
+            tar.getmembers()
+    assert not [p for p in out.rglob("*") if ".partial" in p.name or p.name.endswith(".tar.tmp")]
+
+
+# -- a worker process dies ------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_ray_retries_a_killed_worker_and_the_output_is_byte_identical(demo_corpora, reference, tmp_path):
+    marker = tmp_path / "killed"
+    env = {"AUDIOPREP_FAILPOINT": "sample_written:3:process", "AUDIOPREP_FAILPOINT_ONCE": str(marker)}
+    result = _run(demo_corpora, tmp_path / "out", "ray", env)
+    assert marker.exists(), "no worker was killed: the failpoint never fired"
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "worker died or was killed" in result.stderr  # Ray saw the death and retried the unit
+    assert published(tmp_path / "out") == reference
+    assert audioprep("verify", str(tmp_path / "out")).returncode == 0
+
+
+@pytest.mark.slow
+def test_beam_stops_at_once_when_a_worker_dies_and_the_rerun_is_byte_identical(demo_corpora, reference, tmp_path):
+    """The local FnApiRunner does not retry a bundle whose worker process died (it would wait forever):
+    the run exits with status 75 saying so; rerunning resumes. Distributed Beam runners retry bundles."""
+    out, marker = tmp_path / "out", tmp_path / "killed"
+    env = {"AUDIOPREP_FAILPOINT": "sample_written:3:process", "AUDIOPREP_FAILPOINT_ONCE": str(marker)}
+    crashed = _run(demo_corpora, out, "beam", env)
+    assert marker.exists()
+    assert crashed.returncode == 75, crashed.stderr[-3000:]
+    assert "a Beam worker process died" in crashed.stderr and "rerun the same command to resume" in crashed.stderr
+    assert not (out / "summary.json").exists()
+    _no_truncated_shard(out, reference)
+    resumed = _run(demo_corpora, out, "beam")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert published(out) == reference
+
+
+# -- storage fails under a shard ------------------------------------------------------------------
+
+
+def _words(text: str) -> str:
+    return re.sub(r"\s+", " ", text)
+
+
+def _file_size_limit(limit: int):
+    def apply() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return apply
+
+
+def test_a_file_size_limit_mid_shard_publishes_nothing_truncated_and_says_so(demo_corpora, reference, tmp_path):
+    out = tmp_path / "out"
+    failed = _run(demo_corpora, out, "local", preexec=_file_size_limit(1 << 20))  # shards grow past 1 MiB
+    message = _words(failed.stdout + failed.stderr)
+    assert failed.returncode == 1, message[-3000:]
+    assert re.search(r"writing shard \S+/shard-\d{5}-\d{3}\.tar failed: the file size limit was reached", message), message[-3000:]
+    assert "its partial file was removed and no shard was published under that name" in message
+    assert not (out / "summary.json").exists()
+    _no_truncated_shard(out, reference)
+    resumed = _run(demo_corpora, out, "local")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert published(out) == reference
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 3 MiB filesystem (tmpfs); grown afterwards with a remount, as an operator would."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], capture_output=True, text=True)
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({result.stderr.strip()}); the RLIMIT_FSIZE test covers the same path")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_full_disk_mid_shard_publishes_nothing_truncated_and_says_so(demo_corpora, reference, small_disk):
+    out = small_disk / "out"
+    failed = _run(demo_corpora, out, "local")
+    message = _words(failed.stdout + failed.stderr)
+    assert failed.returncode == 1, message[-3000:]
+    assert re.search(r"writing shard \S+/shard-\d{5}-\d{3}\.tar failed: the disk is full \(No space left on device\)", message), message[-3000:]
+    assert "no shard was published under that name" in message
+    _no_truncated_shard(out, reference)
+    subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
+    resumed = _run(demo_corpora, out, "local")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert published(out) == reference

@@ -1,0 +1,159 @@
+"""Hostile corpora (tests/fixtures/hostile.py): every bad item is quarantined with its exact reason
+and source, every good item is written, and input = written + quarantined, on every engine."""
+import json
+import re
+import tarfile
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from conftest import audioprep, run_pipeline
+from fixtures.hostile import MIN_SECONDS, write_hostile
+from pipelines.duplicates import Duplicates
+from pipelines.record import Record
+from schemas.loader import SchemaError, parse
+
+KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory):
+    return write_hostile(str(tmp_path_factory.mktemp("hostile")))
+
+
+def _written(out: Path) -> tuple[dict[str, set[str]], dict[str, dict]]:
+    keys: dict[str, set[str]] = {}
+    samples = {}
+    for shard in sorted(out.rglob("*.tar")):
+        with tarfile.open(shard) as tar:
+            names = tar.getnames()
+            for member in tar.getmembers():
+                if member.name.endswith(".json"):
+                    sample = json.loads(tar.extractfile(member).read())
+                    keys.setdefault(sample["dataset"], set()).add(sample["key"])
+                    samples[sample["key"]] = sample
+        stems = [n.rsplit(".", 1)[0] for n in names]
+        assert names == [f"{s}.{ext}" for s in stems[::2] for ext in ("flac", "json")], f"{shard}: members out of pairs"
+    return keys, samples
+
+
+def check_hostile_run(out: Path, hostile) -> None:
+    summary = json.loads((out / "summary.json").read_text())
+    rows = [json.loads(line) for line in (out / "quarantine.jsonl").read_text(encoding="utf-8").splitlines()]
+    got = Counter((r["dataset"], r["stage"], r["reason"], r["source"]) for r in rows)
+    want = Counter((b.dataset, b.stage, b.reason, b.source) for b in hostile.bad)
+    assert got == want, f"missing: {want - got}\nunexpected: {got - want}"
+    for row in rows:  # the detail names the file: the audio file's path, else the metadata file and line
+        named = re.match(r"(/\S+/corpora/\S+?\.(wav|flac|mp3)): ", row["detail"]) if row["stage"] == "audio" else row["source"]
+        assert named and (row["stage"] == "audio" or named in row["detail"]), row
+    keys, samples = _written(out)
+    assert keys == {name: keys_ for name, keys_ in hostile.good.items()}
+    assert all(KEY.match(key) for group in keys.values() for key in group)
+    assert {k for k, s in samples.items() if s.get("flags") == ["silent"]} == hostile.silent
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["total"]["samples_by_flag"] == {"audio/silent": len(hostile.silent)}
+    assert summary["balanced"] is True
+    for name, counts in summary["datasets"].items():
+        assert counts["written"] == len(hostile.good.get(name, ()))
+        assert counts["quarantined"] == sum(1 for b in hostile.bad if b.dataset == name)
+        assert counts["input"] == counts["written"] + counts["quarantined"] + counts["excluded"]
+    assert summary["input"] == summary["written"] + summary["quarantined"] == sum(map(len, hostile.good.values())) + len(hostile.bad)
+    assert not any(hostile.outside in json.dumps(s["source"]) for s in samples.values())
+
+
+def test_hostile_corpora_on_the_local_engine(hostile, tmp_path):
+    out = tmp_path / "out"
+    run_pipeline(hostile.datasets, out, "local", min_seconds=MIN_SECONDS)
+    check_hostile_run(out, hostile)
+    assert audioprep("verify", str(out)).returncode == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ["beam", "ray"])
+def test_hostile_corpora_on_beam_and_ray(hostile, tmp_path, engine):
+    out = tmp_path / "out"
+    run_pipeline(hostile.datasets, out, engine, min_seconds=MIN_SECONDS)
+    check_hostile_run(out, hostile)
+
+
+# -- duplicates: the rule, unit by unit ------------------------------------------------------------
+
+
+def _record(dataset: str, key: str, audio: str, source: str, text: str = "hello") -> Record:
+    return Record(dataset=dataset, split="train", role="train", key=key, audio=audio, text=text, source=source)
+
+
+def test_duplicate_keys_across_corpora_and_the_same_example_twice(tmp_path):
+    roots = {"a": {None: str(tmp_path / "A")}, "a-b": {None: str(tmp_path / "A")}, "c": {None: str(tmp_path / "C")}}
+    tasks = {"a": ("asr",), "a-b": ("asr",), "c": ("asr", "s2tt")}
+    records = [
+        ("a", _record("a", "a-b-c", "x.wav", "t.txt:1")),
+        ("a", _record("a", "a-q", "x.wav", "t.txt:2", text="other words")),  # same audio, other text: kept
+        ("a-b", _record("a-b", "a-b-c", "y.wav", "u.txt:1")),  # "a" + "b-c" and "a-b" + "c": one key
+        ("a-b", _record("a-b", "a-b-z", "x.wav", "u.txt:2")),  # the same example as a:t.txt:1
+        ("c", _record("c", "c-x", "x.wav", "v.txt:1")),  # same audio and text, other root: kept
+    ]
+    duplicates = Duplicates(roots, tasks).find(records)
+    drops = [duplicates.check(name, record) for name, record in records]
+    assert [d and (d.dataset, d.reason) for d in drops] == [None, None, ("a-b", "duplicate_key"), ("a-b", "duplicate_example"), None]
+    assert "a-b:u.txt:1: key a-b-c was already given by a:t.txt:1" in drops[2].detail
+    assert "already given by a:t.txt:1" in drops[3].detail
+
+
+def test_a_duplicate_never_makes_a_later_record_its_duplicate(tmp_path):
+    roots, tasks = {"a": {None: str(tmp_path)}}, {"a": ("asr",)}
+    records = [
+        ("a", _record("a", "a-1", "one.wav", "f:1")),
+        ("a", _record("a", "a-1", "two.wav", "f:2")),  # duplicate key: dropped, its audio not remembered
+        ("a", _record("a", "a-2", "two.wav", "f:3")),  # so this one, the first kept two.wav, stays
+    ]
+    duplicates = Duplicates(roots, tasks).find(records)
+    assert [d and d.reason for d in (duplicates.check(n, r) for n, r in records)] == [None, "duplicate_key", None]
+
+
+# -- schema errors fail before any work, with the line and the allowed values -------------------------
+
+SCHEMA = """name: bad
+description: a schema with one mistake
+license: CC0
+language: en
+text_form: spoken
+splits: {train: train}
+layout: {kind: lines, files: "{split}.txt", line: '(?P<id>\\S+) (?P<text>.*)'}
+record: {key: "{id}", audio: "{id}.wav", text: "{text}"}
+tasks: [{task: asr}]
+"""
+
+
+@pytest.mark.parametrize(
+    "change, line, message",
+    [
+        (("license: CC0", "licence: CC0"), 3, ["licence: unknown field (a typo?)", "license: Field required"]),
+        (("language: en\n", ""), 1, ["language: Field required"]),
+        (("splits: {train: train}", "splits: {train: training}"), 6, ["splits.train: 'training' is not allowed; expected 'train' or 'eval'"]),
+        (("splits: {train: train}", "splits: [train]"), 6, ["splits: Input should be a valid dictionary"]),
+        (("{task: asr}", "{task: asrr}"), 9, ["tasks.0.task: 'asrr' is not allowed; expected 'asr'"]),
+        (("language: en", "language: xx"), 4, ["language: 'xx' is not allowed; expected 'en'"]),
+    ],
+)
+def test_schema_errors_name_the_line_and_what_is_allowed(tmp_path, change, line, message):
+    text = SCHEMA.replace(*change)
+    assert text != SCHEMA
+    with pytest.raises(SchemaError) as error:
+        parse(text, tmp_path / "bad.yaml")
+    shown = str(error.value)
+    assert str(tmp_path / "bad.yaml") in shown
+    for piece in message:
+        assert piece in shown, shown
+    assert f"line {line}:" in shown, shown
+
+
+def test_a_bad_schema_stops_the_run_before_any_work(tmp_path):
+    schema = tmp_path / "bad.yaml"
+    schema.write_text(SCHEMA.replace("{task: asr}", "{task: asrr}"))
+    (tmp_path / "corpus").mkdir()
+    result = audioprep("run", "--dataset", f"x:{schema}={tmp_path / 'corpus'}", "--out", str(tmp_path / "out"), "--engine", "local", check=False)
+    assert result.returncode != 0
+    assert "'asrr' is not allowed" in result.stdout + result.stderr and "line 9" in result.stdout + result.stderr
+    assert not (tmp_path / "out" / "_work" / "ingest").exists()
