@@ -277,6 +277,8 @@ def map_row(
             )
         base = root if mapping.audio_root is None else context.roots.get(mapping.audio_root, f"/{mapping.audio_root}")
         audio_rel = render(mapping.audio, fields)
+        if "\x00" in audio_rel:
+            raise _Refused("bad_path", f"audio path {audio_rel!r} holds a NUL character")
         audio = os.path.normpath(audio_rel)
         if os.path.isabs(audio_rel) or audio.startswith("..") or not inside(base, os.path.join(base, audio)):
             raise _Refused("path_outside_root", f"audio path {audio_rel!r} escapes the corpus root {base}")
