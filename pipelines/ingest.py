@@ -23,6 +23,7 @@ from .layouts.paths import compile_pattern, inside, match_files, path_fields
 from .record import Drop, Record
 from .text import normalize_record
 from .templates import MissingField, fields_of, render
+from .wordtimes import WordTimesError, words_of
 
 STAGE = "ingest"
 
@@ -277,8 +278,6 @@ def map_row(
             )
         base = root if mapping.audio_root is None else context.roots.get(mapping.audio_root, f"/{mapping.audio_root}")
         audio_rel = render(mapping.audio, fields)
-        if "\x00" in audio_rel:
-            raise _Refused("bad_path", f"audio path {audio_rel!r} holds a NUL character")
         audio = os.path.normpath(audio_rel)
         if os.path.isabs(audio_rel) or audio.startswith("..") or not inside(base, os.path.join(base, audio)):
             raise _Refused("path_outside_root", f"audio path {audio_rel!r} escapes the corpus root {base}")
@@ -324,6 +323,12 @@ def map_row(
             translation=_value(mapping.translation, fields, "translation") if mapping.translation is not None else None,
             translation_language=_language(translation_language, "translation language"),
         )
+        if schema.words is not None:  # word times the corpus ships (docs/long-form.md)
+            try:
+                record = record.replace(words=words_of(schema.words, fields, root, record.offset, record.duration))
+            except WordTimesError as exc:
+                if schema.words.required:
+                    raise _Refused(exc.reason, exc.detail) from None
     except MissingField as exc:
         return Drop(STAGE, "missing_field", f"{row.source}: {exc}", dataset=dataset, source=row.source)
     except _Refused as exc:

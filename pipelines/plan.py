@@ -91,7 +91,8 @@ def write_manifest(schema: DatasetSchema, spec: DatasetSpec, out: str, probe_dur
     temporary = path + ".partial"
     with pq.ParquetWriter(temporary, ARROW_SCHEMA, compression="zstd") as writer:
         probe = _prober(spec, root) if probe_durations else None
-        for item in pack_windows(ingest(schema, spec.name, spec.root, spec.roots), schema.windows, probe):
+        cutter = _vad_cutter(spec, root, schema.windows) if schema.windows and schema.windows.long_audio == "vad" else None
+        for item in pack_windows(ingest(schema, spec.name, spec.root, spec.roots), schema.windows, probe, cutter):
             if isinstance(item, Drop):
                 drops.append(item.to_row())
                 continue
@@ -133,6 +134,17 @@ def _prober(spec: DatasetSpec, root: str) -> Callable[[Record], float | None]:
         return probe_seconds(os.path.join(base, record.audio))
 
     return probe
+
+
+def _vad_cutter(spec: DatasetSpec, root: str, policy) -> Callable[[Record], list]:
+    """Windows of a long unannotated speech recording, cut at pauses (decodes it: docs/long-form.md)."""
+    from .vad import vad_windows
+
+    def cut(record: Record) -> list:
+        base = root if record.audio_root is None else os.path.abspath(spec.roots[record.audio_root])
+        return vad_windows(os.path.join(base, record.audio), record, policy.max_seconds, policy.min_seconds)
+
+    return cut
 
 
 def ingest_dataset(spec: DatasetSpec, out: str, probe_durations: bool = True) -> dict:

@@ -18,6 +18,7 @@ from .record import Drop, Record
 from .remote import Mirror
 from .shards import ShardWriter
 from .stages import Sample, apply_stages, build_stages
+from .timestamps import LongForm
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,10 @@ class UnitProcessor:
         plan = Plan.load(out)
         self.config: RunConfig = plan.run_config()
         self.roots = {key: root for spec in self.config.datasets for key, root in spec.root_map().items()}
-        self.stages = build_stages(load_schemas(self.config), self.config.max_seconds, self.roots, self.config.min_seconds)
+        self.stages = build_stages(
+            load_schemas(self.config), self.config.max_seconds, self.roots, self.config.min_seconds,
+            long_form=LongForm.from_config(self.config),
+        )
 
     def __call__(self, unit: str) -> UnitResult:
         done = outputs.unit_done_path(self.out, unit)

@@ -12,8 +12,9 @@ the stream of records a schema yields (``pack_windows``):
 * a whole-file record longer than the limit (sound, music) is cut into fixed windows with its
   labels kept (``long_audio: fixed``), or left to the audio stage, which refuses it with its length
   (``long_audio: refuse``, the default). A record with a transcript is never cut blindly
-  (``cannot_cut_transcript``). Speech without segments is cut at pauses by the ``vad`` policy, in a
-  stage (``pipelines.vad``), since finding pauses needs the audio.
+  (``cannot_cut_transcript``). Speech without segments (and without a transcript) is cut at pauses
+  found by a voice-activity detector (``long_audio: vad``, ``pipelines.vad``): the one policy that
+  decodes audio at ingest, once per long recording.
 
 Window keys are ``{recording key}-w{start in centiseconds}`` (``keys.window_key``): stable across
 runs. Everything here is a pure function of the records, so every engine gets the same windows.
@@ -152,8 +153,34 @@ def _group(record: Record) -> tuple:
     return (record.audio_root, record.audio, record.channel, record.split)
 
 
+def vad_cut(record: Record, policy: Windows, cutter: Callable[[Record], list[tuple[float, float]]]) -> Iterator[Record | Drop]:
+    """A whole-file speech record cut at pauses found by the VAD (``cutter``: ``pipelines.vad``)."""
+    from .audio import AudioError
+    from .vad import VadError
+
+    if record.text or record.translation:
+        yield _drop(record, "cannot_cut_transcript", f"{record.seconds:.2f} s with a transcript and no segments: cutting it at pauses would need word times")
+        return
+    try:
+        windows = cutter(record)
+    except (VadError, AudioError) as exc:
+        yield _drop(record, exc.reason, exc.detail)
+        return
+    for index, (start, end) in enumerate(windows):
+        yield record.replace(
+            key=window_key(record.key, start),
+            offset=round(record.offset + start, 6),
+            duration=round(end - start, 6),
+            seconds=round(end - start, 6),
+            meta={**record.meta, "window": f"{index + 1}/{len(windows)}"},
+        )
+
+
 def pack_windows(
-    items: Iterable[Record | Drop], policy: Windows | None, probe: Callable[[Record], float | None] | None = None
+    items: Iterable[Record | Drop],
+    policy: Windows | None,
+    probe: Callable[[Record], float | None] | None = None,
+    cutter: Callable[[Record], list[tuple[float, float]]] | None = None,
 ) -> Iterator[Record | Drop]:
     """The records of one dataset's stream, long recordings cut into windows (streaming, in order).
 
@@ -175,13 +202,17 @@ def pack_windows(
             group = []
         if is_segment:
             group.append(item)
-        elif policy.long_audio == "fixed":
+        elif policy.long_audio in ("fixed", "vad"):
             if item.seconds is None and probe is not None:
                 item = item.replace(seconds=probe(item))
-            if item.seconds is not None and item.seconds > policy.max_seconds + EPSILON:
-                yield from fixed_windows(item, policy)
-            else:
+            if item.seconds is None or item.seconds <= policy.max_seconds + EPSILON:
                 yield item
+            elif policy.long_audio == "fixed":
+                yield from fixed_windows(item, policy)
+            elif cutter is not None:
+                yield from vad_cut(item, policy, cutter)
+            else:
+                yield item  # no audio to listen to here (a dry run): the audio stage refuses it
         else:
             yield item
     if group:
