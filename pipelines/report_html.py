@@ -111,7 +111,7 @@ figure { margin: 12px 0; } figure img { max-width: 100%; height: auto; display: 
 table { border-collapse: collapse; margin: 10px 0 18px; font-size: 13.5px; width: auto; max-width: 100%; }
 caption { text-align: left; font-weight: 600; padding: 4px 0; color: #333; }
 th, td { padding: 4px 10px; border-bottom: 1px solid #e4e7eb; vertical-align: top; }
-th { background: #f0f2f5; text-align: left; font-weight: 600; } td.r, th.r { text-align: right; font-variant-numeric: tabular-nums; }
+th { background: #f0f2f5; text-align: left; font-weight: 600; white-space: nowrap; } td.r, th.r { text-align: right; font-variant-numeric: tabular-nums; }
 td.l { overflow-wrap: break-word; } td.last { overflow-wrap: anywhere; } td code { font-size: 12px; }
 #warnings td:first-child { white-space: nowrap; }
 tbody tr:nth-child(even) { background: #fafbfc; }
