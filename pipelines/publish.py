@@ -60,7 +60,7 @@ def publish(out: str, destination: str | None = None, remote: str | None = None)
     corpora = report.get("corpora") or {}
     complete = {
         "run": remote or os.path.abspath(out),
-        "published_to": destination,
+        "published_to": remote if destination == os.path.abspath(out) and remote else destination,
         "datasets": corpora.get("included") or sorted(report["summary"]["datasets"]),
         "failed": sorted(corpora.get("failed") or {}),
         "shards": len(index["shards"]),

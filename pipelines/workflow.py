@@ -319,6 +319,9 @@ def finalize_run(run: dict) -> dict:
     mirror.fetch(outputs.plan_path(out))
     for unit in Plan.load(out).units:  # written by workers elsewhere
         mirror.fetch(outputs.unit_done_path(out, unit))
+    for name in (outputs.INDEX, outputs.SUMMARY, outputs.STATS, outputs.QUARANTINE):
+        mirror.fetch(os.path.join(out, name))
+    mirror.fetch(outputs.finalized_path(out))
     record = {"units": _units_digest(out)}
     summary_path = os.path.join(out, outputs.SUMMARY)
     finished = all(os.path.exists(os.path.join(out, name)) for name in (outputs.INDEX, outputs.SUMMARY, outputs.STATS))
@@ -330,6 +333,7 @@ def finalize_run(run: dict) -> dict:
         except IncompleteRun as exc:
             raise Permanent(str(exc)) from None
         write_json_if_changed(outputs.finalized_path(out), record)
+        mirror.push(outputs.finalized_path(out))
     if not summary["balanced"]:
         raise Permanent(f"the counts in {summary_path} do not balance: input != written + quarantined + excluded")
     return summary
@@ -339,12 +343,8 @@ def verify_run(run: dict, shown: int = 20) -> dict:
     """Re-read every shard against the index; fails listing the first problems."""
     from .verify import verify
 
-    out, mirror = local_out(run), _mirror(run)
-    for name in (outputs.INDEX, outputs.SUMMARY):
-        mirror.fetch(os.path.join(out, name))
-    if os.path.exists(os.path.join(out, outputs.INDEX)):
-        for shard in read_json(os.path.join(out, outputs.INDEX))["shards"]:
-            mirror.fetch(os.path.join(out, shard["path"]))  # shards written on other workers
+    config = run_config(run)
+    out = config.remote or config.local_out  # in a bucket, shards are fetched one at a time
     report = verify(out)
     if not report.ok:
         listed = "\n  ".join(report.problems[:shown])
@@ -385,7 +385,7 @@ def report_run(run: dict, verification: dict) -> dict:
         note=f"verification: {verification['shards']} shards, {verification['samples']} samples re-read, no problem",
         tables=[Table("what became of each corpus", ["corpus", "outcome", "failed at", "error"], rows, "llll")],
     )
-    page = render([overview, *sections(statistics)], "audioprep run report", out)
+    page = render([overview, *sections(statistics)], "audioprep run report", run_config(run).out)
     write_json_if_changed(os.path.join(out, outputs.REPORT), report)
     _write_text_if_changed(os.path.join(out, outputs.REPORT_HTML), page)
     for name in (outputs.REPORT, outputs.REPORT_HTML):

@@ -41,9 +41,10 @@ print(json.dumps({"import_errors": bag.import_errors, "dags": dags, "seconds": t
 """
 
 
-def airflow_env(home: Path) -> dict:
+def airflow_env(home: Path, extra: dict | None = None) -> dict:
     return {
         **os.environ,
+        **(extra or {}),
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
@@ -52,8 +53,8 @@ def airflow_env(home: Path) -> dict:
     }
 
 
-def airflow(home: Path, *args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
-    result = subprocess.run([AIRFLOW, *args], capture_output=True, text=True, env=airflow_env(home), timeout=timeout, cwd=home)
+def airflow(home: Path, *args: str, check: bool = True, timeout: int = 900, env: dict | None = None) -> subprocess.CompletedProcess:
+    result = subprocess.run([AIRFLOW, *args], capture_output=True, text=True, env=airflow_env(home, env), timeout=timeout, cwd=home)
     if check and result.returncode != 0:
         raise AssertionError(f"airflow {' '.join(args)} failed ({result.returncode}):\n{result.stdout[-8000:]}\n{result.stderr[-8000:]}")
     return result
@@ -72,11 +73,11 @@ def airflow_home(tmp_path) -> Path:
     return home
 
 
-def dags_test(home: Path, conf: dict) -> tuple[subprocess.CompletedProcess, str, dict]:
+def dags_test(home: Path, conf: dict, env: dict | None = None) -> tuple[subprocess.CompletedProcess, str, dict]:
     """`airflow dags test` one run; returns the process, its run's state and task states by task id[name]."""
     listed = airflow(home, "dags", "list-runs", DAG_ID, "-o", "json", check=False)  # fails before the first run
     before = {r["run_id"] for r in cli_json(listed)} if listed.returncode == 0 else set()
-    result = airflow(home, "dags", "test", DAG_ID, "-c", json.dumps(conf), check=False)
+    result = airflow(home, "dags", "test", DAG_ID, "-c", json.dumps(conf), check=False, env=env)
     runs = [r for r in cli_json(airflow(home, "dags", "list-runs", DAG_ID, "-o", "json")) if r["run_id"] not in before]
     assert len(runs) == 1, f"expected one new dag run, found {runs}\n{result.stdout[-8000:]}\n{result.stderr[-4000:]}"
     run = runs[0]
@@ -237,3 +238,47 @@ def test_a_corpus_with_a_broken_schema_fails_alone_and_the_others_are_published(
     assert complete["datasets"] == ["librispeech", "cochlscene"] and complete["failed"] == ["clotho"]
     assert not (out / "manifests" / "clotho.parquet").exists()
     audioprep("verify", str(out))
+
+
+@pytest.mark.slow
+def test_dag_with_an_s3_output_resumes_from_the_bucket_alone(airflow_home, tmp_path):
+    """Tasks hand over through the bucket: a second run with an empty work folder (another worker)
+    finds everything there, and neither uploads nor changes a single object."""
+    import boto3
+    from s3_server import MotoServer, s3_env
+
+    roots = write_demo(str(tmp_path / "demo"))
+    server = MotoServer()
+    try:
+        env = s3_env(server.url)
+        client = boto3.client("s3", endpoint_url=server.url, aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
+        client.create_bucket(Bucket="runs")
+
+        def objects() -> dict[str, tuple[str, object]]:
+            listed = client.list_objects_v2(Bucket="runs", Prefix="dag/").get("Contents", [])
+            return {item["Key"][len("dag/"):]: (item["ETag"], item["LastModified"]) for item in listed}
+
+        conf = {
+            "corpora": [f"{name}={root}" for name, root in roots.items()],
+            "out": "s3://runs/dag/",
+            "engine": "local",
+            "shard_max_samples": 10,
+        }
+        result, state, tasks = dags_test(airflow_home, {**conf, "work_dir": str(tmp_path / "worker-a")}, env)
+        assert state == "success", f"{tasks}\n{result.stdout[-8000:]}"
+        first = objects()
+        for name in ("index.json", "summary.json", "report.json", "report.html", "complete.json", "_work/plan.json"):
+            assert name in first, sorted(first)
+        index = json.loads(client.get_object(Bucket="runs", Key="dag/index.json")["Body"].read())
+        assert index["shards"] and all(s["path"] in first for s in index["shards"])
+        complete = json.loads(client.get_object(Bucket="runs", Key="dag/complete.json")["Body"].read())
+        assert complete["run"] == "s3://runs/dag/" and complete["datasets"] == list(roots)
+
+        time.sleep(1.1)  # LastModified has a resolution of one second
+        result, state, tasks = dags_test(airflow_home, {**conf, "work_dir": str(tmp_path / "worker-b")}, env)
+        assert state == "success", f"{tasks}\n{result.stdout[-8000:]}"
+        assert objects() == first
+        assert not list((tmp_path / "worker-b").rglob("*.tar"))  # no unit was run again
+        audioprep("verify", "s3://runs/dag/", env=env)
+    finally:
+        server.stop()
