@@ -142,7 +142,10 @@ def resolve_run(
         work_dir=_absolute(work_dir) if work_dir else config.work_dir,
         shard_max_samples=shard_max_samples or config.shard_max_samples,
         shard_max_bytes=shard_max_bytes or config.shard_max_bytes,
-        datasets=tuple(replace(s, root=_absolute(s.root), schema=_schema_location(s.schema)) for s in config.datasets),
+        datasets=tuple(
+            replace(s, root=_absolute(s.root), roots={k: _absolute(v) for k, v in s.roots.items()}, schema=_schema_location(s.schema))
+            for s in config.datasets
+        ),
     )
     if config.shard_max_bytes < 1 << 16 or config.shard_max_samples < 1:
         raise Permanent("shard_max_bytes must be at least 65536 and shard_max_samples at least 1")

@@ -1,0 +1,81 @@
+"""The orchestration steps the DAG calls (pipelines/workflow.py), without Airflow: fast checks of
+what the params become and of how a broken corpus is reported."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pipelines import outputs
+from pipelines.workflow import Permanent, check_corpus, corpora_outcome, engine_options, resolve_run, run_config
+
+from conftest import PROJECT
+
+
+def test_corpus_strings_with_overrides_and_a_subset(tmp_path):
+    resolved = resolve_run(
+        corpora=["librispeech=/data/LibriSpeech", f"clotho:{tmp_path}/c.yaml=/data/clotho"],
+        out=str(tmp_path / "out"), only=["clotho"], engine="beam", workers=3,
+        beam_runner="FlinkRunner", beam_args=["--flink_master=flink:8081"], shard_max_samples=10,
+    )
+    assert resolved["corpora"] == ["clotho"]
+    run = json.loads(json.dumps(resolved["run"]))  # what travels between tasks is JSON
+    config, options = run_config(run), engine_options(run)
+    assert [(s.name, s.schema, s.root) for s in config.datasets] == [("clotho", f"{tmp_path}/c.yaml", "/data/clotho")]
+    assert config.out == str(tmp_path / "out") and config.shard_max_samples == 10
+    assert (options.engine, options.workers) == ("beam", 3)
+    assert options.beam_args == ("--runner=FlinkRunner", "--flink_master=flink:8081")
+
+
+def test_a_run_config_file_with_overrides(tmp_path):
+    config_file = tmp_path / "runs" / "mix.yaml"
+    config_file.parent.mkdir()
+    config_file.write_text(
+        "out: out/\n"
+        "engine: {name: ray, workers: 4, ray_address: ray://head:10001}\n"
+        "datasets:\n"
+        "  - {name: librispeech, root: corpora/LibriSpeech, splits: [train-clean-5]}\n"
+        "  - {name: clotho, root: /data/clotho, repeat: 3}\n"
+    )
+    resolved = resolve_run(config_file=str(config_file), engine="beam", seed=7)
+    config, options = run_config(resolved["run"]), engine_options(resolved["run"])
+    assert resolved["corpora"] == ["librispeech", "clotho"]
+    assert config.out == str(tmp_path / "runs" / "out")  # relative to the config file
+    assert config.datasets[0].root == str(tmp_path / "runs" / "corpora" / "LibriSpeech")
+    assert config.datasets[0].splits == ("train-clean-5",) and config.datasets[1].repeat == 3
+    assert config.seed == 7
+    assert (options.engine, options.workers, options.ray_address) == ("beam", 4, "ray://head:10001")
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({}, "give corpora as NAME=ROOT"),
+        ({"corpora": ["librispeech=/data"]}, "give the output folder"),
+        ({"corpora": ["librispeech"], "out": "/o"}, "expected NAME=ROOT"),
+        ({"corpora": ["a=/x", "a=/y"], "out": "/o"}, "must be unique"),
+        ({"corpora": ["a=/x"], "out": "/o", "only": ["b"]}, "corpora b are not in this run; it has: a"),
+        ({"corpora": ["a=/x"], "out": "/o", "engine": "spark"}, "unknown engine 'spark'"),
+        ({"corpora": ["a=/x"], "config_file": "/c.yaml"}, "not both"),
+    ],
+)
+def test_params_a_run_cannot_use_are_refused_with_the_reason(params, message):
+    with pytest.raises(Permanent, match=message):
+        resolve_run(**params)
+
+
+def test_a_broken_schema_fails_its_corpus_and_the_outcome_names_step_and_error(tmp_path):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text((PROJECT / "schemas" / "librispeech.yaml").read_text().replace("speaker: \"1089\"", "speaker: \"9999\""))
+    corpus = tmp_path / "LibriSpeech"
+    corpus.mkdir()
+    run = resolve_run(corpora=[f"librispeech:{broken}={corpus}", f"clotho={tmp_path / 'missing'}"], out=str(tmp_path / "out"))["run"]
+    with pytest.raises(Permanent, match=r"worked example\(s\) do not hold: .*speaker is '1089', expected '9999'"):
+        check_corpus(run, "librispeech")
+    with pytest.raises(Permanent, match=r"corpus root .*missing for corpus 'clotho' is not a directory"):
+        check_corpus(run, "clotho")
+    status = json.loads(Path(outputs.corpus_status_path(str(tmp_path / "out"), "librispeech")).read_text())
+    assert status["validate"]["state"] == "failed" and "9999" in status["validate"]["error"]
+    with pytest.raises(Permanent, match=r"2 corpus\(es\) failed .*librispeech \(validate\): Permanent: .*9999.*clotho \(validate\)"):
+        corpora_outcome(run, [])
