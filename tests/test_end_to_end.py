@@ -44,9 +44,9 @@ def test_local_run_accounts_for_every_record(local_run):
     summary = json.loads((local_run / "summary.json").read_text())
     assert summary["balanced"] is True
     assert summary["datasets"] == {
-        "clotho": {"input": 7, "written": 6, "quarantined": 1},
-        "cochlscene": {"input": 25, "written": 24, "quarantined": 1},
-        "librispeech": {"input": 14, "written": 12, "quarantined": 2},
+        "clotho": {"input": 7, "written": 6, "quarantined": 1, "excluded": 0, "samples": 6},
+        "cochlscene": {"input": 25, "written": 24, "quarantined": 1, "excluded": 0, "samples": 24},
+        "librispeech": {"input": 14, "written": 12, "quarantined": 2, "excluded": 0, "samples": 12},
     }
     reasons = [(r["dataset"], r["stage"], r["reason"]) for r in map(json.loads, (local_run / "quarantine.jsonl").read_text().splitlines())]
     assert sorted(reasons) == [
