@@ -270,7 +270,7 @@ def map_row(
             join.apply(fields)
         if context.audio is not None:
             context.audio.apply(fields)
-        split = render(mapping.split, fields)
+        split = _value(mapping.split, fields, "split")
         if split not in schema.splits:
             raise _Refused(
                 "unknown_split",

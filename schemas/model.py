@@ -280,7 +280,7 @@ class RecordMapping(Strict):
     key: str = Field(description="sample key within the corpus; made safe and prefixed with the dataset name")
     audio: str = Field(description="audio file relative to the corpus root (or to `audio_root`)")
     audio_root: str | None = Field(None, description="the audio lies under this extra root (declared in `roots`)")
-    split: str = Field("{split}", description="the corpus's split name")
+    split: Template = Field("{split}", description="the corpus's split name (template or {value, map}: e.g. '' -> train)")
     offset: NumberTemplate | None = Field(None, description="seconds into the audio file where the record starts")
     duration: NumberTemplate | None = Field(None, description="seconds of audio the record covers")
     end: NumberTemplate | None = Field(None, description="instead of duration: where the record ends, in seconds")
@@ -300,7 +300,7 @@ class RecordMapping(Strict):
 
     def templates(self) -> dict[str, str]:
         """Every template by the record field it fills (for checking placeholders)."""
-        out: dict[str, str] = {"key": self.key, "audio": self.audio, "split": self.split}
+        out: dict[str, str] = {"key": self.key, "audio": self.audio, "split": self.split if isinstance(self.split, str) else self.split.value}
         for name in ("offset", "duration", "end", "seconds", "language", "text_language", "translation", "translation_language"):
             value = getattr(self, name)
             if value is not None:
