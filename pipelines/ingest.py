@@ -278,6 +278,8 @@ def map_row(
             )
         base = root if mapping.audio_root is None else context.roots.get(mapping.audio_root, f"/{mapping.audio_root}")
         audio_rel = render(mapping.audio, fields)
+        if _NOT_TEXT.search(audio_rel):  # a lone surrogate (a JSON escape, an undecodable name): no file has it
+            raise _Refused("undecodable_text", f"audio path {_printable(audio_rel)!r} holds bytes that are not text")
         audio = os.path.normpath(audio_rel)
         if os.path.isabs(audio_rel) or audio.startswith("..") or not inside(base, os.path.join(base, audio)):
             raise _Refused("path_outside_root", f"audio path {audio_rel!r} escapes the corpus root {base}")
@@ -359,7 +361,42 @@ def resolve_roots(schema: DatasetSchema, dataset: str, roots: dict[str, str] | N
     return resolved
 
 
+#: a lone surrogate: a byte no codec could decode (a file name, kept by surrogateescape) or a bad JSON escape
+_NOT_TEXT = re.compile("[\ud800-\udfff]")
+
+
+def _printable(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8") if _NOT_TEXT.search(text) else text
+
+
+def _text_only(item: Record | Drop) -> Record | Drop:
+    """A record with a string that is not text (it could not be stored in the manifest, nor written
+    to a shard) becomes a drop (undecodable_text); a drop's own strings are made printable."""
+    if isinstance(item, Drop):
+        return replace(item, detail=_printable(item.detail), source=_printable(item.source), key=_printable(item.key))
+    for name, value in item.to_row().items():
+        strings = [value] if isinstance(value, str) else [v for v in (value or ()) if isinstance(v, str)] if isinstance(value, list) else []
+        if isinstance(value, list):
+            strings += [s for pair in value if isinstance(pair, tuple) for s in pair if isinstance(s, str)]
+        bad = next((s for s in strings if _NOT_TEXT.search(s)), None)
+        if bad is not None:
+            source = _printable(item.source)
+            return Drop(
+                STAGE, "undecodable_text",
+                f"{source}: {name} {_printable(bad)[:120]!r} holds bytes that are not text (undecodable, or a lone surrogate escape)",
+                dataset=item.dataset, key=_printable(item.key), source=source,
+            )
+    return item
+
+
 def ingest(schema: DatasetSchema, dataset: str, root: str, roots: dict[str, str] | None = None) -> Iterator[Record | Drop]:
+    """Every record (or drop) of the corpus at ``root``, in a deterministic order (see ``_ingest``);
+    nothing that is not text gets past it (``_text_only``)."""
+    for item in _ingest(schema, dataset, root, roots):
+        yield _text_only(item)
+
+
+def _ingest(schema: DatasetSchema, dataset: str, root: str, roots: dict[str, str] | None = None) -> Iterator[Record | Drop]:
     """Every record (or drop) of the corpus at ``root``, in a deterministic order.
 
     ``roots`` gives the extra roots the schema declares (e.g. ``common_voice``). Problems of joined

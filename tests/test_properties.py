@@ -13,13 +13,14 @@ import re
 import shutil
 import tempfile
 
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from pipelines import audio
 from pipelines.ingest import ingest
-from pipelines.record import Drop, Record
+from pipelines.record import ARROW_SCHEMA, Drop, Record
 from pipelines.stages import Sample, make_tagger
 from schemas.loader import parse
 from tag_builder.languages import LANGUAGE_TOKENS
@@ -60,6 +61,7 @@ PLAUSIBLE = [
     b"a1 hello world", b"a2 the second line", b"id,text", b"a1,hello there", b'a2,"quoted, text"', b"a1\tTAB text",
     b'{"id": "a1", "text": "json line"}', b'{"items": [{"id": "a2", "text": "x", "begin": 0.5, "length": 1}]}',
     b"\xef\xbb\xbfa1 bom", b"a1 <|en|> token", b"a1 ", b"a2 caf\xe9", b'a1,"never closed', b"\x00\x01\x02",
+    b'{"id": "a1", "text": "lone \\ud800 surrogate"}', b'{"id": "\\udcff", "text": "x"}', b'{"id": "a\\u0000", "text": "x"}',
 ]
 content = st.lists(st.one_of(st.binary(max_size=60), st.sampled_from(PLAUSIBLE)), max_size=12).flatmap(
     lambda parts: st.lists(st.sampled_from([b"\n", b"\r\n", b"\r", b""]), min_size=len(parts), max_size=len(parts)).map(
@@ -82,11 +84,14 @@ def _corpus(data: bytes) -> str:
 
 
 def _check_stage_outputs(items) -> None:
+    """What ingest gives can be stored as the manifest and the quarantine stores it, and tagged."""
     for item in items:
         assert isinstance(item, (Record, Drop)), item
         if isinstance(item, Drop):
             assert re.fullmatch(r"[a-z][a-z0-9_]*", item.reason) and item.detail and item.source, item
+            json.dumps(item.to_row(), ensure_ascii=False).encode("utf-8")
             continue
+        pa.Table.from_pylist([item.to_row()], schema=ARROW_SCHEMA)
         assert KEY.match(item.key), item.key
         tagged = TAG(Sample(item.replace(dataset="prop")))
         assert isinstance(tagged, (Sample, Drop))

@@ -163,6 +163,6 @@ def read(layout, root: str) -> Iterator[Row | Drop]:
                 for index, item in enumerate(ijson.items(handle, prefix, use_float=True)):
                     locator = f"{outer_locator}[{index}]" if head and head[-1][1] else outer_locator
                     yield from _rows(layout, item, steps[consumed:], file_fields, f"{relpath}:{locator}", ".")
-            except ijson.JSONError as exc:
+            except (ijson.JSONError, UnicodeDecodeError) as exc:  # bad bytes, or a lone surrogate escape
                 source = f"{relpath}:{outer_locator}[{index + 1}]"
                 yield Drop(STAGE, "json_unparsed", f"{source}: {exc}; the rest of this file is not read", source=source)
