@@ -38,9 +38,19 @@ def write_json_if_changed(path: str, value: Any) -> bool:
 
 
 def write_jsonl(path: str, rows) -> int:
-    lines = [json.dumps(row, sort_keys=True, ensure_ascii=False) for row in rows]
-    write_bytes(path, ("".join(line + "\n" for line in lines)).encode("utf-8"))
-    return len(lines)
+    """Stream ``rows`` (any iterable) into ``path`` atomically; returns how many were written."""
+    directory, name = os.path.split(path)
+    os.makedirs(directory or ".", exist_ok=True)
+    temporary = os.path.join(directory, f".{name}.tmp-{os.getpid()}")
+    count = 0
+    with open(temporary, "w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, sort_keys=True, ensure_ascii=False) + "\n")
+            count += 1
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+    return count
 
 
 def read_json(path: str) -> Any:

@@ -26,26 +26,39 @@ def finalize(out: str, remote: str | None = None) -> dict:
     missing = [u for u in plan.units if not mirror.fetch(outputs.unit_done_path(out, u))]
     if missing:
         raise IncompleteRun(f"{len(missing)} work unit(s) not finished (first: {missing[0]}); rerun to resume")
-    shards, quarantine = [], []
+    shards = []
     written: Counter = Counter()  # input records with a sample in the shards
     samples: Counter = Counter()  # samples in the shards (repeats made by weighting included)
     stats = Counters()
     for spec in plan.config["datasets"]:
         mirror.fetch(outputs.ingest_drops_path(out, spec["name"]))
-        quarantine.extend(read_jsonl(outputs.ingest_drops_path(out, spec["name"])))
-    if mirror.fetch(outputs.plan_drops_path(out)):  # duplicates (pipelines/duplicates.py); older plans have none
-        quarantine.extend(read_jsonl(outputs.plan_drops_path(out)))
+    has_plan_drops = mirror.fetch(outputs.plan_drops_path(out))  # duplicates (pipelines/duplicates.py)
     for unit in plan.units:
         done = read_json(outputs.unit_done_path(out, unit))
         shards.extend(done["shards"])
-        quarantine.extend(done["quarantine"])
         for shard in done["shards"]:
             shard_stats = Counters(shard["stats"])
-            stats = stats + shard_stats
+            stats += shard_stats
             written.update({k: int(v) for k, v in shard_stats.get("records_by_dataset").items()})
             samples.update({k: int(v) for k, v in shard_stats.get("samples_by_dataset").items()})
-    quarantined = Counter(row["dataset"] for row in quarantine)
-    reasons = Counter(f"{row['dataset']}/{row['stage']}/{row['reason']}" for row in quarantine)
+
+    quarantined: Counter = Counter()
+    reasons: Counter = Counter()
+
+    def quarantine_rows():
+        """Every refused record, streamed (never all in memory): ingest, planning, then each unit."""
+        sources = [read_jsonl(outputs.ingest_drops_path(out, spec["name"])) for spec in plan.config["datasets"]]
+        if has_plan_drops:
+            sources.append(read_jsonl(outputs.plan_drops_path(out)))
+        sources.append(row for unit in plan.units for row in read_json(outputs.unit_done_path(out, unit))["quarantine"])
+        for rows in sources:
+            for row in rows:
+                quarantined[row["dataset"]] += 1
+                reasons[f"{row['dataset']}/{row['stage']}/{row['reason']}"] += 1
+                yield row
+
+    write_jsonl(os.path.join(out, outputs.QUARANTINE), quarantine_rows())
+    failpoints.hit("before_index")
     per_dataset = {}
     for name, count in sorted(plan.inputs.items()):
         per_dataset[name] = {
@@ -58,7 +71,7 @@ def finalize(out: str, remote: str | None = None) -> dict:
     summary = {
         "input": sum(plan.inputs.values()),
         "written": sum(written.values()),
-        "quarantined": len(quarantine),
+        "quarantined": sum(quarantined.values()),
         "excluded": sum(plan.excluded.values()),
         "samples": sum(samples.values()),
         "datasets": per_dataset,
@@ -75,8 +88,6 @@ def finalize(out: str, remote: str | None = None) -> dict:
         "sample_rate": 16000,
         "shards": [{k: v for k, v in s.items() if k != "stats"} for s in shards],
     }
-    write_jsonl(os.path.join(out, outputs.QUARANTINE), quarantine)
-    failpoints.hit("before_index")
     write_json(os.path.join(out, outputs.STATS), {"total": stats.to_dict(), "shards": {s["path"]: s["stats"] for s in shards}})
     write_json(os.path.join(out, outputs.INDEX), index)
     for role in ("train", "eval"):  # training and evaluation sets, each with its own index
