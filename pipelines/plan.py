@@ -17,6 +17,7 @@ import os
 import shutil
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field, replace
+from functools import lru_cache
 from typing import Callable
 
 import pyarrow as pa
@@ -170,8 +171,23 @@ def ingest_dataset(spec: DatasetSpec, out: str, probe_durations: bool = True) ->
 def _dataset_fingerprint(spec: DatasetSpec, probe_durations: bool) -> str:
     text = loader.resolve(spec.schema).read_text(encoding="utf-8")
     extra = {name: location(path) for name, path in sorted(spec.roots.items())}
-    payload = json.dumps([spec.name, location(spec.root), spec.splits, probe_durations, text, extra])
+    payload = json.dumps([spec.name, location(spec.root), spec.splits, probe_durations, text, extra, _ingest_code()])
     return hashlib.sha256(payload.encode()).hexdigest()
+
+
+@lru_cache(maxsize=1)
+def _ingest_code() -> str:
+    """A hash of the code that turns a corpus into records (readers, templates, text normalization):
+    a manifest written by other code is not reused on resume."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    digest = hashlib.sha256()
+    for folder in ("", "layouts", "text"):
+        directory = os.path.join(package, folder)
+        for name in sorted(os.listdir(directory)):
+            if name.endswith(".py") and (folder or name in ("ingest.py", "templates.py", "record.py")):
+                with open(os.path.join(directory, name), "rb") as handle:
+                    digest.update(name.encode() + b"\0" + handle.read())
+    return digest.hexdigest()
 
 
 def location(root: str) -> str:
