@@ -278,6 +278,8 @@ def map_row(
             )
         base = root if mapping.audio_root is None else context.roots.get(mapping.audio_root, f"/{mapping.audio_root}")
         audio_rel = render(mapping.audio, fields)
+        if "\x00" in audio_rel:
+            raise _Refused("bad_path", f"audio path {audio_rel!r} holds a NUL character")
         if _NOT_TEXT.search(audio_rel):  # a lone surrogate (a JSON escape, an undecodable name): no file has it
             raise _Refused("undecodable_text", f"audio path {_printable(audio_rel)!r} holds bytes that are not text")
         audio = os.path.normpath(audio_rel)
