@@ -7,12 +7,12 @@ BIN := $(VENV)/bin
 ENGINE ?= ray
 PYTEST_ARGS ?=
 
-.PHONY: setup browser demo test clean
+.PHONY: setup browser speech demo test clean
 
 $(BIN)/audioprep: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[test,airflow]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test,airflow,longform]'
 	touch $@
 
 setup: $(BIN)/audioprep
@@ -33,7 +33,15 @@ browser:
 	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	else echo "chromium is missing and cannot be installed here (needs root and apt-get): the browser test will be skipped"; fi
 
-test: setup browser
+# espeak-ng for the aligner test and bench/aligner.py (words synthesized one by one, so every true
+# boundary is known): installed from Debian only when missing and when we may; otherwise skipped.
+speech:
+	@if command -v espeak-ng >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng; \
+	else echo "espeak-ng is missing and cannot be installed here (needs root and apt-get): the aligner tests on synthesized speech will be skipped"; fi
+
+test: setup browser speech
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:

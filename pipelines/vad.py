@@ -3,7 +3,7 @@
 Silero VAD's ONNX model (shipped inside the silero-vad wheel) run with onnxruntime: no torch is
 imported. Speech probability per 32 ms frame (512 samples at 16 kHz, with the 64-sample context the
 model expects), hysteresis thresholds, then ``cut_points``: windows of at most ``max_seconds`` whose
-ends lie in the middle of pauses, the longest pause available preferred. A stretch of speech longer
+ends lie in the middle of pauses (greedy: the last pause that keeps the window within the limit). A stretch of speech longer
 than the limit with no pause in it is refused (``no_pause``), never cut in the middle of a word.
 
 With ``windows.long_audio: vad`` in a schema, ingest (``pipelines.windows``) decodes each long
