@@ -15,6 +15,8 @@ from fixtures import audio_corpora as A
 from test_speech_corpora import counts, reasons, run, views
 
 from conftest import shared_corpus
+from pipelines.stats_report import _tag_sequences, load_run
+from pipelines.verify import verify
 
 SPEC = {  # section 4 of the spec, byte for byte
     "clotho": "<|startofanalysis|><|unknown|><|caption|><|en|><|notimestamps|><|caption_clotho|>",
@@ -201,6 +203,10 @@ def test_clotho_aqa_question_in_the_prompt_and_a_token_in_a_question_refused(tmp
         "clotho_aqa-Flipping_Pages-2-1b02c9a838": [("aqa", aqa.format(question="Is a book being read?"), "no")],
     }
     assert samples["clotho_aqa-Flipping_Pages-2-1b02c9a838"]["role"] == "eval"
+    # read back: verify accepts the question inside the prompt; statistics count the tags alone
+    assert verify(str(tmp_path / "out")).problems == []
+    assert _tag_sequences(load_run(str(tmp_path / "out"))) == [
+        {"prompt": "<|startofanalysis|><|en|><|question|><|answer|>", "tasks": ["aqa"], "views": 2, "tokens": 4, "in_vocabulary": True, "problem": None}]
     # a second annotator's identical answer is the same example: kept once
     assert reasons(quarantine) == [("plan", "duplicate_example", "clotho_aqa_train.csv:3"),
                                    ("tag", "special_token_in_text", "clotho_aqa_train.csv:4")]
@@ -293,6 +299,7 @@ def test_nsynth_note_analysis_and_instrument_from_one_audio(tmp_path):
             ("instrument", instrument, "synth lead")],
     }
     assert samples["nsynth-keyboard_electronic_001-060-100"]["role"] == "eval"
+    assert verify(str(tmp_path / "out")).problems == []  # the field tokens in the target are this task's own
     assert samples["nsynth-bass_synthetic_033-022-050"]["source"]["metadata"] == "nsynth-train/examples.json:bass_synthetic_033-022-050"
     assert quarantine == []
 
