@@ -70,6 +70,20 @@ def _check_span(path: str, total_seconds: float, offset: float, duration: float 
         )
 
 
+def _mp3_without_length_header(path: str) -> bool:
+    """An MP3 with no Xing/Info/VBRI frame: libsndfile estimates its length from the first frame's
+    bitrate and, for variable bitrate, stops reading there (a 5 s clip comes out as 2.4 s); FFmpeg
+    decodes the whole stream."""
+    with open(path, "rb") as handle:
+        head = handle.read(10)
+        start = 0
+        if head[:3] == b"ID3" and len(head) == 10:  # skip an ID3v2 tag (syncsafe size)
+            start = 10 + ((head[6] & 0x7F) << 21 | (head[7] & 0x7F) << 14 | (head[8] & 0x7F) << 7 | (head[9] & 0x7F))
+        handle.seek(start)
+        first = handle.read(4096)
+    return not any(tag in first for tag in (b"Xing", b"Info", b"VBRI"))
+
+
 def _check_riff(path: str) -> None:
     """A WAV whose data chunk declares more bytes than the file holds was cut off (libsndfile would
     quietly read what is there). Sizes 0 and 0xFFFFFFFF mean "unknown" (streamed writers): not checked."""
@@ -189,7 +203,7 @@ def load(
         raise AudioError("too_short", f"{path}: a span of {duration:.3f} s is shorter than the {min_seconds:g} s minimum")
     ext = os.path.splitext(path)[1].lower()
     try:
-        if ext in PYAV_EXTENSIONS:
+        if ext in PYAV_EXTENSIONS or (ext == ".mp3" and _mp3_without_length_header(path)):
             data, rate, passthrough = _read_pyav(path, offset, duration, max_seconds)
         else:
             try:

@@ -51,6 +51,8 @@ def check_hostile_run(out: Path, hostile) -> None:
     assert keys == {name: keys_ for name, keys_ in hostile.good.items()}
     assert all(KEY.match(key) for group in keys.values() for key in group)
     assert {k for k, s in samples.items() if s.get("flags") == ["silent"]} == hostile.silent
+    controls = samples["meta-m12"]  # control characters: removed from the target, kept in text_raw
+    assert (controls["tasks"][0]["target"], controls["text_raw"]) == ("bell and vertical tab", "bell\x07 and\x0bvertical tab")
     stats = json.loads((out / "stats.json").read_text())
     assert stats["total"]["samples_by_flag"] == {"audio/silent": len(hostile.silent)}
     assert summary["balanced"] is True
@@ -75,6 +77,23 @@ def test_hostile_corpora_on_beam_and_ray(hostile, tmp_path, engine):
     out = tmp_path / "out"
     run_pipeline(hostile.datasets, out, engine, min_seconds=MIN_SECONDS)
     check_hostile_run(out, hostile)
+
+
+def test_a_three_hour_file_is_refused_from_its_header_without_reading_its_audio(hostile):
+    """The sparse 3-hour WAV holds 345 MB of audio; refusing it reads a few kilobytes (/proc/self/io)."""
+    from pipelines import audio
+
+    path = next(str(Path(root) / "train" / "three_hours.wav") for name, root in hostile.datasets.items() if name.startswith("audio:"))
+    assert Path(path).stat().st_size > 300_000_000
+
+    def read_bytes() -> int:
+        return int(re.search(r"rchar: (\d+)", Path("/proc/self/io").read_text()).group(1))
+
+    before = read_bytes()
+    with pytest.raises(audio.AudioError) as error:
+        audio.load(path, max_seconds=30.0)
+    assert error.value.reason == "too_long" and "10800.00 s" in error.value.detail
+    assert read_bytes() - before < 1_000_000
 
 
 # -- duplicates: the rule, unit by unit ------------------------------------------------------------
@@ -157,3 +176,40 @@ def test_a_bad_schema_stops_the_run_before_any_work(tmp_path):
     assert result.returncode != 0
     assert "'asrr' is not allowed" in result.stdout + result.stderr and "line 9" in result.stdout + result.stderr
     assert not (tmp_path / "out" / "_work" / "ingest").exists()
+
+
+# -- audio whose header does not tell the truth --------------------------------------------------------
+
+
+def _mp3(path: Path, seconds: float, vbr: bool, xing: bool) -> None:
+    import av
+    import numpy as np
+
+    from pipelines.demo import synth
+
+    data = synth(seconds, 44100, seed=path.name)
+    with av.open(str(path), "w", format="mp3", options={"write_xing": "1" if xing else "0"}) as container:
+        stream = container.add_stream("libmp3lame", rate=44100, layout="mono")
+        if vbr:
+            stream.codec_context.qscale = 4
+            stream.codec_context.flags |= av.codec.context.Flags.qscale
+        else:
+            stream.bit_rate = 64000
+        for start in range(0, len(data), 1152):
+            frame = av.AudioFrame.from_ndarray(data[None, start : start + 1152].astype(np.float32), format="flt", layout="mono")
+            frame.sample_rate = 44100
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+
+
+@pytest.mark.parametrize("vbr, xing", [(True, False), (False, False), (True, True), (False, True)])
+def test_an_mp3_is_decoded_whole_with_or_without_a_length_header(tmp_path, vbr, xing):
+    """libsndfile stops a variable-bitrate MP3 without a Xing/Info frame at the length it guessed
+    from the first frame (5 s came out as 2.4 s): such files are decoded by FFmpeg instead."""
+    from pipelines import audio
+
+    path = tmp_path / "clip.mp3"
+    _mp3(path, 5.0, vbr, xing)
+    assert abs(audio.load(str(path)).seconds - 5.0) < 0.08

@@ -25,7 +25,7 @@ from pipelines.stages import Sample, make_tagger
 from schemas.loader import parse
 from tag_builder.languages import LANGUAGE_TOKENS
 from tag_builder.tasks import REGISTRY
-from tag_builder.views import TagError, build_view
+from tag_builder.views import TagError, build_view, check_view
 from tag_builder.vocabulary import is_token, split_tokens, time_token, token_spellings
 
 EXAMPLES = int(os.environ.get("AUDIOPREP_FUZZ_EXAMPLES", "60"))
@@ -99,6 +99,7 @@ def _check_stage_outputs(items) -> None:
             for view in tagged.views:
                 assert all(is_token(t) for t in split_tokens(view.prompt))
                 assert not token_spellings(view.target)
+                check_view(view.task, view.prompt, view.target)
 
 
 @pytest.mark.parametrize("kind", sorted(LAYOUTS))
@@ -193,6 +194,7 @@ def test_any_view_is_built_or_refused_with_a_reason(task, target, audio_language
     except TagError as exc:
         assert re.fullmatch(r"[a-z][a-z0-9_]*", exc.reason)
         return
+    check_view(view.task, view.prompt, view.target)  # what `audioprep verify` checks when it reads a shard back
     head = view.prompt.split("<|question|>")[0] if "<|question|>" in view.prompt else view.prompt
     assert all(is_token(t) for t in split_tokens(head))
     allowed = REGISTRY[task].target_tokens()
