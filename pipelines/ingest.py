@@ -221,6 +221,7 @@ class Context:
     joins: list[JoinTable] = field(default_factory=list)
     audio: AudioIndex | None = None
     check_files: bool = True
+    folders: dict[str, str] = field(default_factory=dict)  # resolved folders, for ``inside``
 
 
 def _exclude_and_derive(schema: DatasetSchema, fields: dict[str, str]) -> None:
@@ -283,7 +284,7 @@ def map_row(
         if _NOT_TEXT.search(audio_rel):  # a lone surrogate (a JSON escape, an undecodable name): no file has it
             raise _Refused("undecodable_text", f"audio path {_printable(audio_rel)!r} holds bytes that are not text")
         audio = os.path.normpath(audio_rel)
-        if os.path.isabs(audio_rel) or audio.startswith("..") or not inside(base, os.path.join(base, audio)):
+        if os.path.isabs(audio_rel) or audio.startswith("..") or not inside(base, os.path.join(base, audio), context.folders):
             raise _Refused("path_outside_root", f"audio path {audio_rel!r} escapes the corpus root {base}")
         if context.check_files and context.audio is None and not os.path.isfile(os.path.join(base, audio)):
             raise _Refused("audio_missing", f"no audio file {audio_rel} under {base}")

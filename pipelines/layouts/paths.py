@@ -55,10 +55,22 @@ def path_fields(relpath: str) -> dict[str, str]:
     return {"path": relpath, "dir": directory or ".", "name": name, "stem": os.path.splitext(name)[0]}
 
 
-def inside(root: str, path: str) -> bool:
-    """True when ``path`` (after resolving symlinks) lies inside ``root``."""
-    real_root = os.path.realpath(root)
-    real = os.path.realpath(path)
+def inside(root: str, path: str, folders: dict[str, str] | None = None) -> bool:
+    """True when ``path`` (after resolving symlinks) lies inside ``root``.
+
+    ``folders`` (optional) caches the resolved folders across calls, so that a caller checking
+    many files of the same folders (ingest) resolves each folder once and each file with one lstat.
+    """
+    if folders is None:
+        real_root, real = os.path.realpath(root), os.path.realpath(path)
+    else:
+        real_root = folders.get(root) or folders.setdefault(root, os.path.realpath(root))
+        directory, name = os.path.split(path)
+        if name in ("", ".", "..") or os.path.islink(path):
+            real = os.path.realpath(path)
+        else:
+            real_dir = folders.get(directory) or folders.setdefault(directory, os.path.realpath(directory))
+            real = os.path.join(real_dir, name)
     return real == real_root or real.startswith(real_root + os.sep)
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 from typing import Iterator
 
 from pipelines.record import Drop
@@ -11,6 +12,8 @@ from . import Row
 from .paths import match_files
 
 STAGE = "ingest"
+#: bytes the codec could not decode, kept as lone surrogates by errors="surrogateescape"
+_UNDECODED = re.compile("[\udc80-\udcff]")
 
 
 def _encoding(name: str) -> str:
@@ -51,7 +54,7 @@ def read(layout, root: str) -> Iterator[Row | Drop]:
                             source=source,
                         )
                         continue
-                    if any("\udc80" <= ch <= "\udcff" for cell in cells for ch in cell):
+                    if any(_UNDECODED.search(cell) for cell in cells):
                         yield Drop(STAGE, "undecodable_line", f"{source}: not {layout.encoding}", source=source)
                         continue
                     yield Row({**file_fields, **dict(zip(columns, cells)), "line": str(reader.line_num)}, source)
