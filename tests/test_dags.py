@@ -26,9 +26,11 @@ AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 
 DAGBAG_SCRIPT = r"""
 import json, sys, time
-start = time.monotonic()
+from airflow.configuration import conf
 from airflow.dag_processing.dagbag import DagBag
+start = time.monotonic()
 bag = DagBag(dag_folder=sys.argv[1], safe_mode=False)
+seconds = time.monotonic() - start
 dags = {}
 for dag_id, dag in bag.dags.items():
     dag.check_cycle()
@@ -37,7 +39,8 @@ for dag_id, dag in bag.dags.items():
         "params": sorted(dag.params),
         "tasks": {t.task_id: {"upstream": sorted(t.upstream_task_ids), "trigger_rule": getattr(t.trigger_rule, "value", t.trigger_rule)} for t in dag.tasks},
     }
-print(json.dumps({"import_errors": bag.import_errors, "dags": dags, "seconds": time.monotonic() - start}))
+timeout = conf.getfloat("core", "dagbag_import_timeout")
+print(json.dumps({"import_errors": bag.import_errors, "dags": dags, "seconds": seconds, "timeout": timeout}))
 """
 
 
@@ -107,7 +110,8 @@ def test_dagbag_imports_every_dag_without_errors_or_cycles(tmp_path):
     assert bag["import_errors"] == {}
     files = sorted(p.name for p in DAGS.glob("*.py"))
     assert sorted({Path(d["fileloc"]).name for d in bag["dags"].values()}) == files
-    assert bag["seconds"] < 10, f"parsing dags/ took {bag['seconds']:.1f} s: keep heavy imports inside the tasks"
+    # Airflow gives up on a file after dagbag_import_timeout (30 s); stay far below it even on a busy machine
+    assert bag["seconds"] < bag["timeout"] / 3, f"parsing dags/ took {bag['seconds']:.1f} s: keep heavy imports inside the tasks"
     dag = bag["dags"][DAG_ID]
     assert {"corpora", "config_file", "only", "out", "engine", "workers", "beam_runner", "beam_args", "ray_address", "dry_run", "publish_to"} <= set(dag["params"])
     tasks = dag["tasks"]
