@@ -10,9 +10,8 @@ read back from a shard; ``tag_sequence`` is a prompt with the question left out 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import re
+from dataclasses import dataclass
 
 from .languages import NO_SPEECH_TOKEN, language_token
 from .tasks import REGISTRY, TEXT_FORM_TOKENS, Task

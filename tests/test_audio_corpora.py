@@ -304,14 +304,17 @@ def test_nsynth_note_analysis_and_instrument_from_one_audio(tmp_path):
     assert quarantine == []
 
 
-def test_gtzan_first_thirty_seconds_short_and_corrupt_files_quarantined(tmp_path):
+def test_gtzan_a_hair_over_thirty_seconds_kept_as_one_window_and_a_corrupt_file_quarantined(tmp_path):
     root = tmp_path / "gtzan"
     A.write_gtzan(str(root))
     summary, samples, quarantine = run(tmp_path, "gtzan", str(root))
-    assert views(samples) == {"gtzan-hiphop_00042-58db9e5408": [("music_genre", SOUND + "<|song_meta|>", "hip hop")]}
-    assert samples["gtzan-hiphop_00042-58db9e5408"]["_frames"] == 480000
-    assert reasons(quarantine) == [("audio", "span_beyond_end", "genres/blues/blues.00000.au"),
-                                   ("audio", "undecodable", "genres/jazz/jazz.00054.wav")]
+    genre = SOUND + "<|song_meta|>"
+    assert views(samples) == {"gtzan-blues_00000-eb55916ee1": [("music_genre", genre, "blues")],
+                              "gtzan-hiphop_00042-58db9e5408-w0000000": [("music_genre", genre, "hip hop")]}
+    hiphop = samples["gtzan-hiphop_00042-58db9e5408-w0000000"]  # 30.01 s: the first 30 s, the last 0.01 s left out
+    assert (hiphop["_frames"], hiphop["source"]["offset"], hiphop["source"]["duration"]) == (480000, 0.0, 30.0)
+    assert samples["gtzan-blues_00000-eb55916ee1"]["_frames"] == 472000  # 29.5 s, whole
+    assert reasons(quarantine) == [("audio", "undecodable", "genres/jazz/jazz.00054.wav")]
 
 
 def test_musiccaps_segments_and_audioset_eval_held_out(tmp_path):
@@ -333,7 +336,7 @@ def test_fma_multi_row_header_and_zero_padded_audio_names(tmp_path):
     A.write_fma(str(root))
     summary, samples, quarantine = run(tmp_path, "fma", str(root))
     genre = SOUND + "<|song_meta|>"
-    assert views(samples) == {"fma-140": [("music_genre", genre, "folk")], "fma-2": [("music_genre", genre, "hip hop")]}
-    assert samples["fma-2"]["license"] == "Attribution-NonCommercial-ShareAlike 3.0 International"
-    assert samples["fma-140"]["role"] == "eval" and samples["fma-2"]["_frames"] == 480000
+    assert views(samples) == {"fma-140-w0000000": [("music_genre", genre, "folk")], "fma-2-w0000000": [("music_genre", genre, "hip hop")]}
+    assert samples["fma-2-w0000000"]["license"] == "Attribution-NonCommercial-ShareAlike 3.0 International"
+    assert samples["fma-140-w0000000"]["role"] == "eval" and samples["fma-2-w0000000"]["_frames"] == 480000
     assert reasons(quarantine) == [("ingest", "audio_missing", "fma_metadata/tracks.csv:7"), ("ingest", "no_top_genre", "fma_metadata/tracks.csv:5")]
