@@ -28,7 +28,7 @@ def srwt_capable(schema, aligner_languages: frozenset[str]) -> bool:
     """A speech corpus SRWT can be turned on for: it ships word times, or its language has an aligner."""
     if schema.language is None and schema.record.language is None:
         return False
-    has_text = any(b.task in ("asr", "asr_overlap") for b in schema.tasks)
+    has_text = any(b.task == "asr" for b in schema.tasks)  # not asr_overlap: one timeline per speaker
     return has_text and (schema.words is not None or schema.text_language in aligner_languages)
 
 

@@ -105,6 +105,7 @@ def pack(segments: list[Record], policy: Windows) -> Iterator[Record | Drop]:
                 gap < -EPSILON  # overlaps the window: a new window starts with it
                 or (policy.gaps == "split" and gap > policy.max_gap + EPSILON)
                 or seg_end - window[0].offset > limit + EPSILON
+                or (segment.labels, segment.captions) != (window[0].labels, window[0].captions)  # one label per window
             )
             if closes:
                 yield from _emit(window, starts)

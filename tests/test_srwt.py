@@ -232,3 +232,23 @@ def test_timit_wrd_files_in_samples(tmp_path):
             ("srwt", "<|0.00|>She<|0.36|>had<|0.65|>your<|0.72|>dark<|1.02|>suit.<|1.32|><|sil|><|2.25|>"),
         ],
     }
+
+
+def test_which_corpora_srwt_turns_on_for():
+    from pipelines.timestamps import srwt_capable
+    from schemas.loader import load
+
+    english = frozenset({"en"})
+    assert [n for n in ("librispeech", "gigaspeech", "tedlium3", "aishell1", "clotho", "librimix") if srwt_capable(load(n), english)] == [
+        "librispeech", "gigaspeech", "tedlium3",
+    ]  # Mandarin needs a CTC model; sound has no transcript; overlapped speech has no single timeline
+    assert srwt_capable(load("aishell1"), frozenset({"en", "zh"}))
+
+
+def test_a_schema_cannot_bind_srwt(tmp_path):
+    from schemas.loader import SchemaError, load
+
+    path = tmp_path / "bad.yaml"
+    path.write_text(MFA_SCHEMA.replace("tasks: [{task: asr}]", "tasks: [{task: srwt}]"), encoding="utf-8")
+    with pytest.raises(SchemaError, match="task srwt is turned on per run"):
+        load(str(path))

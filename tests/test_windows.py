@@ -51,6 +51,13 @@ def test_gaps_kept_as_silence_and_chinese_joined_without_space():
     assert (window.text, window.duration, window.spans) == ("面条机", 12.0, ((0.0, 4.0), (9.0, 12.0)))
 
 
+def test_segments_with_different_labels_are_never_packed_together():
+    segments = [_segment(0, 0.0, 2.0, "i am so happy"), _segment(1, 2.2, 2.0, "leave me alone"), _segment(2, 4.3, 1.0, "go")]
+    segments = [s.replace(labels={"emotion": e}) for s, e in zip(segments, ("joy", "anger", "anger"))]
+    out = list(pack_windows(segments, Windows()))
+    assert [(r.offset, r.text, r.labels["emotion"]) for r in out] == [(0.0, "i am so happy", "joy"), (2.2, "leave me alone go", "anger")]
+
+
 def test_fixed_windows_keep_labels_and_refuse_transcripts():
     clip = Record(dataset="scenes", split="train", role="train", key="scenes-park", audio="park.wav", seconds=65.0,
                   labels={"scene": "park"}, source="park.wav")
