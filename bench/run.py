@@ -1,0 +1,635 @@
+#!/usr/bin/env python
+"""audioprep benchmark: throughput against the codec bound, memory against corpus size, lhotse.
+
+    .venv/bin/python bench/run.py [--hours 2] [--out bench/results] [--quick] [--skip-lhotse]
+
+Steps (each measured as a separate process tree: wall time, CPU of every descendant, peak RSS):
+1. a synthetic corpus of HOURS of audio in LibriSpeech layout, a third each 16 kHz mono FLAC,
+   44.1 kHz stereo WAV and 48 kHz stereo MP3 (bench/corpus.py; cached under bench/work/);
+2. the codec bound: one process, a tight loop over the same files calling the pipeline's own
+   ``pipelines.audio.load`` (decode, downmix, soxr HQ to 16 kHz) and ``encode_flac``, appending to
+   one tar; best of two passes;
+3. ingest speed: ``pipelines.plan.write_manifest`` over a table corpus whose rows give durations;
+4. ``audioprep run`` on the local engine (1 process), Ray and Beam with 1 and 2 workers;
+5. memory scaling: the same run on 1x, 4x and 16x the corpus (hard-linked copies under new keys);
+6. lhotse in its own venv (bench/work/lhotse-venv) on the same corpus (bench/lhotse_job.py).
+Writes OUT/results.json and OUT/results.md and prints the tables. bench/README.md explains them.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+from datetime import datetime, timezone
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(BENCH)
+sys.path.insert(0, ROOT)
+
+from bench import corpus as corpora  # noqa: E402
+from bench import measure  # noqa: E402
+
+LHOTSE_VENV = "lhotse-venv"
+TORCH_PIN = "torch==2.13.0"  # a CPU wheel of this version lies on the development machine
+ENV = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONUNBUFFERED": "1", "TQDM_DISABLE": "1"}
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+# ---------------------------------------------------------------- in-process jobs (subprocess modes)
+
+
+def codec_loop(files_json: str, tar_path: str, passes: int) -> None:
+    """The codec bound: decode -> mono -> 16 kHz -> FLAC -> tar, nothing else. Prints JSON."""
+    from pipelines import audio
+
+    with open(files_json, encoding="utf-8") as handle:
+        files = json.load(handle)
+    best = None
+    for _ in range(passes):
+        formats: dict[str, dict] = {}
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        with open(tar_path, "wb") as raw, tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            for path in files:
+                c = time.process_time()
+                clip = audio.load(path)
+                flac = audio.encode_flac(clip)
+                info = tarfile.TarInfo(os.path.basename(path) + ".flac")
+                info.size, info.mtime = len(flac), 0
+                tar.addfile(info, io.BytesIO(flac))
+                ext = os.path.splitext(path)[1][1:]
+                entry = formats.setdefault(ext, {"files": 0, "seconds": 0.0, "cpu_s": 0.0})
+                entry["files"] += 1
+                entry["seconds"] += clip.seconds
+                entry["cpu_s"] += time.process_time() - c
+        result = {
+            "cpu_s": time.process_time() - cpu0,
+            "wall_s": time.perf_counter() - wall0,
+            "seconds": sum(f["seconds"] for f in formats.values()),
+            "bytes": os.path.getsize(tar_path),
+            "formats": formats,
+        }
+        if best is None or result["cpu_s"] < best["cpu_s"]:
+            best = result
+    print(json.dumps(best))
+
+
+def ingest_job(schema_path: str, root: str, out: str) -> None:
+    """Ingest speed: a metadata-only corpus (durations in a column) into its Parquet manifest."""
+    from schemas import loader
+
+    from pipelines.config import DatasetSpec
+    from pipelines.plan import write_manifest
+
+    schema = loader.load(schema_path)
+    spec = DatasetSpec(name="table_durations", schema=schema_path, root=root)
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    counts = write_manifest(schema, spec, out, probe_durations=False)
+    print(json.dumps({
+        "records": counts["records"], "drops": counts["drops"], "unknown_seconds": counts["unknown_seconds"],
+        "cpu_s": time.process_time() - cpu0, "wall_s": time.perf_counter() - wall0,
+    }))
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def machine() -> dict:
+    import psutil
+
+    model = platform.processor()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    versions = {"python": platform.python_version()}
+    for name in ("numpy", "soundfile", "soxr", "av", "pyarrow", "ray", "apache_beam", "psutil"):
+        try:
+            versions[name] = __import__(name).__version__
+        except Exception:  # noqa: BLE001 - a missing library is reported as such
+            versions[name] = None
+    try:
+        import soundfile
+
+        versions["libsndfile"] = soundfile.__libsndfile_version__
+    except Exception:  # noqa: BLE001
+        pass
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    except OSError:
+        commit = None
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "os": platform.platform(),
+        "versions": versions,
+        "commit": commit,
+    }
+
+
+def load_now() -> dict:
+    load1, load5, _ = os.getloadavg()
+    return {"load1": round(load1, 2), "load5": round(load5, 2), "at": datetime.now(timezone.utc).strftime("%H:%M:%S")}
+
+
+def busy_others(seconds: float = 1.0) -> float:
+    """CPU cores used by processes outside this tree over ``seconds`` (a loaded machine skews numbers)."""
+    import psutil
+
+    mine = {os.getpid()} | {p.pid for p in psutil.Process().children(recursive=True)}
+    procs = [p for p in psutil.process_iter() if p.pid not in mine]
+    for p in procs:
+        try:
+            p.cpu_percent(None)
+        except psutil.Error:
+            pass
+    time.sleep(seconds)
+    total = 0.0
+    for p in procs:
+        try:
+            total += p.cpu_percent(None)
+        except psutil.Error:
+            pass
+    return round(total / 100.0, 2)
+
+
+def shard_bytes(out: str) -> int:
+    with open(os.path.join(out, "index.json"), encoding="utf-8") as handle:
+        return sum(s["bytes"] for s in json.load(handle)["shards"])
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.work = os.path.abspath(args.work)
+        self.logs = os.path.join(self.work, "logs")
+        os.makedirs(self.logs, exist_ok=True)
+        self.results: dict = {}
+
+    def timed(self, name: str, command: list[str], **kwargs) -> measure.Measured:
+        before = busy_others(0.5)
+        result = measure.run(command, os.path.join(self.logs, f"{name}.log"), cwd=ROOT, env=ENV, **kwargs).check()
+        result.samples = [before]
+        return result
+
+    # -------------------------------------------------------------- the codec bound
+
+    def codec_bound(self, info: dict) -> dict:
+        files = corpora.audio_files(info)
+        listing = os.path.join(self.work, "codec-files.json")
+        with open(listing, "w", encoding="utf-8") as handle:
+            json.dump(files, handle)
+        tar_path = os.path.join(self.work, "codec-loop.tar")
+        log(f"codec bound: tight loop over {len(files)} files (best of 2 passes)")
+        run = self.timed("codec", [sys.executable, os.path.join(BENCH, "run.py"), "--_codec-loop", listing, tar_path, "2"])
+        loop = json.loads(open(run.log, encoding="utf-8").read().strip().splitlines()[-1])
+        os.remove(tar_path)
+        row = {
+            "name": "codec bound (1 process, in-loop)",
+            "workers": 1,
+            "wall_s": loop["wall_s"],
+            "cpu_s": loop["cpu_s"],
+            "audio_s": loop["seconds"],
+            "bytes": loop["bytes"],
+            "peak_rss_mb": run.peak_rss_mb,
+            "peak_rss_mb_by_kind": run.peak_by_kind,
+            "process_cpu_s": run.cpu_s,
+            "formats": {
+                ext: {**f, "x_per_cpu_s": f["seconds"] / f["cpu_s"]} for ext, f in loop["formats"].items()
+            },
+            "busy_others": run.samples[0],
+        }
+        return _derive(row)
+
+    # -------------------------------------------------------------- ingest
+
+    def ingest(self, records: int, flac_root: str) -> dict:
+        root = corpora.build_table_corpus(os.path.join(self.work, f"table-{records}"), records, flac_root)
+        out = os.path.join(self.work, "ingest-out")
+        shutil.rmtree(out, ignore_errors=True)
+        log(f"ingest: {records} table rows with a duration column (no audio read)")
+        run = self.timed("ingest", [sys.executable, os.path.join(BENCH, "run.py"), "--_ingest",
+                                    os.path.join(BENCH, "schemas", "table_durations.yaml"), root, out])
+        job = json.loads(open(run.log, encoding="utf-8").read().strip().splitlines()[-1])
+        shutil.rmtree(out, ignore_errors=True)
+        return {
+            "records": job["records"],
+            "drops": job["drops"],
+            "unknown_durations": job["unknown_seconds"],
+            "wall_s": job["wall_s"],
+            "cpu_s": job["cpu_s"],
+            "records_per_s": job["records"] / job["wall_s"],
+            "records_per_cpu_s": job["records"] / job["cpu_s"],
+            "process_wall_s": run.wall_s,
+            "peak_rss_mb": run.peak_rss_mb,
+            "peak_rss_mb_by_kind": run.peak_by_kind,
+            "how": "pipelines.plan.write_manifest(schema, spec, out, probe_durations=False), in one process; "
+                   "durations come from the table's duration column (schema record.duration), so nothing is probed",
+        }
+
+    # -------------------------------------------------------------- the pipeline
+
+    def pipeline(self, info: dict, engine: str, workers: int, label: str) -> dict:
+        out = os.path.join(self.work, f"out-{label}")
+        shutil.rmtree(out, ignore_errors=True)
+        f = info["formats"]
+        command = [
+            sys.executable, "-m", "pipelines.cli", "run",
+            "--dataset", f"librispeech={f['flac']['root']}",
+            "--dataset", f"libri_wav:{os.path.join(BENCH, 'schemas', 'libri_wav.yaml')}={f['wav']['root']}",
+            "--dataset", f"libri_mp3:{os.path.join(BENCH, 'schemas', 'libri_mp3.yaml')}={f['mp3']['root']}",
+            "--out", out, "--engine", engine, "--workers", str(workers),
+            "--shard-max-samples", str(self.args.shard_samples), "--overwrite",
+        ]
+        log(f"pipeline {label}: {engine}, {workers} worker(s), {sum(x['seconds'] for x in f.values()) / 3600:.2f} h")
+        run = self.timed(label, command)
+        with open(os.path.join(out, "summary.json"), encoding="utf-8") as handle:
+            summary = json.load(handle)
+        if summary["quarantined"]:
+            raise RuntimeError(f"{label}: {summary['quarantined']} records quarantined: {summary['quarantine_reasons']}")
+        row = {
+            "name": f"{engine}, {workers} worker{'s' if workers > 1 else ''}",
+            "engine": engine,
+            "workers": workers,
+            "wall_s": run.wall_s,
+            "cpu_s": run.cpu_s,
+            "audio_s": summary["seconds"],
+            "samples": summary["written"],
+            "bytes": shard_bytes(out),
+            "peak_rss_mb": run.peak_rss_mb,
+            "peak_rss_mb_by_kind": run.peak_by_kind,
+            "processes": run.processes,
+            "busy_others": run.samples[0],
+        }
+        if not self.args.keep:
+            shutil.rmtree(out, ignore_errors=True)
+        return _derive(row)
+
+    # -------------------------------------------------------------- lhotse
+
+    def lhotse_python(self) -> str:
+        venv = os.path.join(self.work, LHOTSE_VENV)
+        python = os.path.join(venv, "bin", "python")
+        check = [python, "-c", "import lhotse, scipy, torch; print(lhotse.__version__, torch.__version__, scipy.__version__)"]
+        if os.path.exists(python) and subprocess.run(check, capture_output=True).returncode == 0:
+            return python
+        log(f"creating {venv} ({TORCH_PIN}, lhotse, scipy)")
+        subprocess.run([sys.executable, "-m", "venv", "--clear", venv], check=True)
+        pip = [python, "-m", "pip", "install", "--quiet"]
+        # torch first and pinned: an unpinned torch would be a multi-GB CUDA build
+        subprocess.run(pip + [TORCH_PIN], check=True)
+        # lhotse 1.33 imports urllib3 without declaring it; scipy is its resampler without torchaudio
+        subprocess.run(pip + [TORCH_PIN, "lhotse", "scipy", "urllib3"], check=True)
+        subprocess.run(check, check=True)
+        return python
+
+    def lhotse(self, info: dict, jobs: int, label: str) -> dict:
+        python = self.lhotse_python()
+        out = os.path.join(self.work, f"out-{label}")
+        shutil.rmtree(out, ignore_errors=True)
+        corpus_json = os.path.join(self.work, f"{label}-corpus.json")
+        with open(corpus_json, "w", encoding="utf-8") as handle:
+            json.dump({**info, "formats": {k: {**v, "root": os.path.abspath(v["root"])} for k, v in info["formats"].items()}}, handle)
+        log(f"lhotse {label}: {jobs} job(s)")
+        run = self.timed(label, [python, os.path.join(BENCH, "lhotse_job.py"), corpus_json, out, str(jobs), str(self.args.shard_samples)])
+        job = json.loads(open(run.log, encoding="utf-8").read().strip().splitlines()[-1])
+        if not self.args.keep:
+            shutil.rmtree(out, ignore_errors=True)
+        return _derive({
+            "name": f"lhotse, {jobs} job{'s' if jobs > 1 else ''}",
+            "engine": "lhotse",
+            "workers": jobs,
+            "wall_s": run.wall_s,
+            "cpu_s": run.cpu_s,
+            "audio_s": job["seconds"],
+            "samples": job["cuts"],
+            "bytes": job["bytes"],
+            "peak_rss_mb": run.peak_rss_mb,
+            "peak_rss_mb_by_kind": run.peak_by_kind,
+            "processes": run.processes,
+            "steps_s": {k: job[k] for k in ("import_s", "prepare_s", "export_s")},
+            "lhotse": job["lhotse"],
+            "busy_others": run.samples[0],
+        })
+
+
+def _derive(row: dict) -> dict:
+    row["audio_h_per_wall_h"] = row["audio_s"] / row["wall_s"]
+    row["audio_s_per_cpu_s"] = row["audio_s"] / row["cpu_s"]
+    row["shard_mb_per_s"] = row["bytes"] / 2**20 / row["wall_s"]
+    return row
+
+
+def _marginal(small: dict, large: dict) -> dict:
+    """Throughput on the extra audio between two sizes: start-up and other fixed costs cancel out."""
+    audio = large["audio_s"] - small["audio_s"]
+    cpu, wall = large["cpu_s"] - small["cpu_s"], large["wall_s"] - small["wall_s"]
+    return {
+        "audio_s_per_cpu_s": audio / cpu if cpu > 0 and audio > 0 else None,
+        "audio_h_per_wall_h": audio / wall if wall > 0 and audio > 0 else None,
+    }
+
+
+# ---------------------------------------------------------------- report
+
+
+def _fmt(value, digits=2) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return str(value)
+
+
+def markdown(results: dict) -> str:
+    r = results
+    lines = [f"# audioprep benchmark ({r['started']})", ""]
+    m = r["machine"]
+    lines += [
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB; {m['os']}; commit {m['commit']}.",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items() if v) + ".",
+        f"lhotse side: {r.get('lhotse_env') or 'not run'}.",
+        f"Load: {r['load']['start']} at start, {r['load'].get('end')} at end; "
+        f"{'**the machine was loaded by other work while measuring**' if r['loaded'] else 'machine otherwise idle'}"
+        f" (other processes' cores in use before each run: {r['load']['busy_others_max']} at most).",
+        f"Corpus: {r['corpus']['hours']} h requested, {r['corpus']['audio_h']:.3f} h in {r['corpus']['clips']} clips "
+        "(a third each 16 kHz mono FLAC, 44.1 kHz stereo WAV, 48 kHz stereo MP3), "
+        f"shards of {r['shard_samples']} samples.",
+        "",
+        "## Targets",
+        "",
+        "| target | value | goal | met |",
+        "|---|---:|---:|---|",
+    ]
+    for t in r["targets"]:
+        lines.append(f"| {t['name']} | {_fmt(t['value'])} | {t['goal']} | {'yes' if t['met'] else ('no' if t['met'] is False else '-')} |")
+    lines += [
+        "",
+        "## Throughput (1x corpus)",
+        "",
+        "| run | wall s | CPU s (tree) | audio h / wall h | audio s / CPU s | ratio to codec bound | shard MB/s | peak RSS MB (tree) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in r["runs"]:
+        lines.append(
+            f"| {row['name']} | {_fmt(row['wall_s'])} | {_fmt(row['cpu_s'])} | {_fmt(row['audio_h_per_wall_h'], 0)} | "
+            f"{_fmt(row['audio_s_per_cpu_s'], 0)} | {_fmt(row['efficiency'])} | {_fmt(row['shard_mb_per_s'], 1)} | {_fmt(row['peak_rss_mb'], 0)} |"
+        )
+    codec = r["codec_bound"]
+    lines += ["", "Codec bound per source format (in-loop CPU):", "",
+              "| source | files | audio s | CPU s | audio s / CPU s |", "|---|---:|---:|---:|---:|"]
+    for ext, f in codec["formats"].items():
+        lines.append(f"| {ext} | {f['files']} | {_fmt(f['seconds'], 1)} | {_fmt(f['cpu_s'])} | {_fmt(f['x_per_cpu_s'], 0)} |")
+    ing = r["ingest"]
+    lines += [
+        "",
+        f"Ingest: {ing['records']:,} records in {ing['wall_s']:.2f} s = **{ing['records_per_s']:,.0f} records/s** "
+        f"({ing['records_per_cpu_s']:,.0f} per CPU second, one process; {ing['how']}).",
+    ]
+    if r.get("derived"):
+        sizes = sorted({k for d in r["derived"].values() for k in d["efficiency"] if k != "steady"}, key=lambda k: int(k[:-1]))
+        lines += ["", "## Derived, per engine (2 workers; \"steady\" = the extra audio between the smallest and the largest "
+                  "corpus, where start-up and other fixed costs cancel)", "",
+                  "| engine | " + " | ".join(f"efficiency {k}" for k in sizes) + " | efficiency steady | "
+                  + " | ".join(f"2w/1w {k}" for k in sizes) + " | 2w/1w steady | peak RSS growth |",
+                  "|---|" + "---:|" * (2 * len(sizes) + 3)]
+        for engine, d in r["derived"].items():
+            cells = [_fmt(d["efficiency"].get(k)) for k in sizes] + [_fmt(d["efficiency"].get("steady"))]
+            cells += [_fmt(d["scaling_2_workers"].get(k)) for k in sizes] + [_fmt(d["scaling_2_workers"].get("steady"))]
+            growth = d.get("peak_rss_growth")
+            cells.append("-" if growth is None else f"{growth:+.1%}")
+            lines.append(f"| {engine} | " + " | ".join(cells) + " |")
+    if r.get("scaling"):
+        lines += ["", "## Memory against corpus size", "",
+                  "| engine | workers | size | audio h | wall s | CPU s | audio s / CPU s | peak RSS MB (tree) |", "|---|---:|---|---:|---:|---:|---:|---:|"]
+        for row in r["scaling"]:
+            lines.append(
+                f"| {row['engine']} | {row['workers']} | {row['scale']} | {_fmt(row['audio_s'] / 3600, 2)} | {_fmt(row['wall_s'])} | "
+                f"{_fmt(row['cpu_s'])} | {_fmt(row['audio_s_per_cpu_s'], 0)} | {_fmt(row['peak_rss_mb'], 0)} |"
+            )
+    if r.get("lhotse_runs"):
+        lines += ["", "## lhotse on the same work", "",
+                  "| size | lhotse jobs | lhotse wall s | lhotse CPU s | ours | our wall s | our CPU s | wall ratio (ours / lhotse) | CPU ratio |",
+                  "|---|---:|---:|---:|---|---:|---:|---:|---:|"]
+        for c in r["lhotse_comparison"]:
+            lines.append(
+                f"| {c['scale']} | {c['jobs']} | {_fmt(c['lhotse_wall_s'])} | {_fmt(c['lhotse_cpu_s'])} | {c['ours']} | "
+                f"{_fmt(c['our_wall_s'])} | {_fmt(c['our_cpu_s'])} | {_fmt(c['wall_ratio'])} | {_fmt(c['cpu_ratio'])} |"
+            )
+    lines += ["", "See bench/README.md for what each run does and where the time goes.", ""]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- main
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--hours", type=float, default=2.0, help="hours of audio in the 1x corpus (default 2)")
+    parser.add_argument("--out", default=os.path.join(BENCH, "results"), help="where results.json and results.md go")
+    parser.add_argument("--work", default=os.path.join(BENCH, "work"), help="corpora, outputs, logs, the lhotse venv")
+    parser.add_argument("--engines", default="ray,beam", help="engines to measure (ray, beam)")
+    parser.add_argument("--shard-samples", type=int, default=50, help="samples per shard (a work unit is 90%% of it)")
+    parser.add_argument("--scales", default="1,4,16", help="corpus multiples for the memory runs")
+    parser.add_argument("--ingest-records", type=int, default=None, help="table rows for ingest (default 100,000 per hour, at least 2,000)")
+    parser.add_argument("--quick", action="store_true", help="skip lhotse and the scaling runs (a smoke test)")
+    parser.add_argument("--skip-lhotse", action="store_true")
+    parser.add_argument("--keep", action="store_true", help="keep the outputs of each run under --work")
+    parser.add_argument("--_codec-loop", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--_ingest", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args._codec_loop:
+        codec_loop(args._codec_loop[0], args._codec_loop[1], int(args._codec_loop[2]))
+        return 0
+    if args._ingest:
+        ingest_job(*args._ingest)
+        return 0
+
+    started = datetime.now(timezone.utc)
+    engines = [e for e in args.engines.split(",") if e]
+    bench = Bench(args)
+    load_start = load_now()
+    log(f"load average {load_start['load1']} (1 min), {load_start['load5']} (5 min)")
+    info = corpora.build_corpus(os.path.join(bench.work, f"corpus-{args.hours:g}h"), args.hours, log=log)
+    audio_s = sum(f["seconds"] for f in info["formats"].values())
+
+    codec = bench.codec_bound(info)
+    codec["efficiency"] = 1.0
+    ingest_records = args.ingest_records or max(2000, int(100_000 * args.hours))
+    ingest = bench.ingest(ingest_records, info["formats"]["flac"]["root"])
+
+    runs = [codec]
+    by_key: dict[tuple, dict] = {}
+    local = bench.pipeline(info, "local", 1, "local-1")
+    runs.append(local)
+    for engine in engines:
+        for workers in (1, 2):
+            row = bench.pipeline(info, engine, workers, f"{engine}-{workers}")
+            runs.append(row)
+            by_key[(engine, workers, 1)] = row
+    for row in runs:
+        row["efficiency"] = row["audio_s_per_cpu_s"] / codec["audio_s_per_cpu_s"]
+
+    scaling = []
+    scales = [int(s) for s in args.scales.split(",")]
+    second = scales[1] if len(scales) > 1 else None
+    if not args.quick:
+        for engine in engines:
+            for scale in scales:
+                if (engine, 2, scale) not in by_key:
+                    big = corpora.scaled_corpus(info, os.path.join(bench.work, f"corpus-{args.hours:g}h-x{scale}"), scale)
+                    by_key[(engine, 2, scale)] = bench.pipeline(big, engine, 2, f"{engine}-2-x{scale}")
+                scaling.append({**by_key[(engine, 2, scale)], "scale": f"{scale}x"})
+            if second:  # 1 worker at the second size too: the 2-worker scaling with start-up amortized
+                big = corpora.scaled_corpus(info, os.path.join(bench.work, f"corpus-{args.hours:g}h-x{second}"), second)
+                by_key[(engine, 1, second)] = bench.pipeline(big, engine, 1, f"{engine}-1-x{second}")
+                scaling.append({**by_key[(engine, 1, second)], "scale": f"{second}x"})
+        for row in scaling:
+            row["efficiency"] = row["audio_s_per_cpu_s"] / codec["audio_s_per_cpu_s"]
+
+    lhotse_runs, comparison, lhotse_env = [], [], None
+    if not args.quick and not args.skip_lhotse:
+        for jobs in (1, 2):
+            row = bench.lhotse(info, jobs, f"lhotse-{jobs}")
+            row["efficiency"] = row["audio_s_per_cpu_s"] / codec["audio_s_per_cpu_s"]
+            by_key[("lhotse", jobs, 1)] = row
+            lhotse_runs.append({**row, "scale": "1x"})
+            runs.append(row)
+        if second:
+            big = corpora.scaled_corpus(info, os.path.join(bench.work, f"corpus-{args.hours:g}h-x{second}"), second)
+            row = bench.lhotse(big, 2, f"lhotse-2-x{second}")
+            row["efficiency"] = row["audio_s_per_cpu_s"] / codec["audio_s_per_cpu_s"]
+            by_key[("lhotse", 2, second)] = row
+            lhotse_runs.append({**row, "scale": f"{second}x"})
+        lhotse_env = subprocess.run(
+            [bench.lhotse_python(), "-c", "import lhotse, torch, scipy; print(f'lhotse {lhotse.__version__}, torch {torch.__version__}, "
+             "scipy {scipy.__version__}, no torchaudio (scipy resample_poly)')"],
+            capture_output=True, text=True,
+        ).stdout.strip()
+        for lh in lhotse_runs:
+            scale = int(lh["scale"][:-1])
+            for engine in engines:
+                ours = by_key.get((engine, lh["workers"], scale))
+                if ours is not None:
+                    comparison.append({
+                        "scale": lh["scale"], "jobs": lh["workers"], "ours": ours["name"], "engine": engine,
+                        "lhotse_wall_s": lh["wall_s"], "lhotse_cpu_s": lh["cpu_s"],
+                        "our_wall_s": ours["wall_s"], "our_cpu_s": ours["cpu_s"],
+                        "wall_ratio": ours["wall_s"] / lh["wall_s"], "cpu_ratio": ours["cpu_s"] / lh["cpu_s"],
+                    })
+
+    # derived figures per engine, at every size measured: end to end, and steady state (the extra
+    # audio between the smallest and largest size, where start-up and other fixed costs cancel)
+    derived: dict[str, dict] = {}
+    for engine in engines + (["lhotse"] if lhotse_runs else []):
+        d: dict = {"efficiency": {}, "scaling_2_workers": {}, "peak_rss_mb": {}}
+        for scale in scales:
+            two = by_key.get((engine, 2, scale))
+            one = by_key.get((engine, 1, scale))
+            if two:
+                d["efficiency"][f"{scale}x"] = two["audio_s_per_cpu_s"] / codec["audio_s_per_cpu_s"]
+                d["peak_rss_mb"][f"{scale}x"] = two["peak_rss_mb"]
+            if one and two:
+                d["scaling_2_workers"][f"{scale}x"] = two["audio_h_per_wall_h"] / one["audio_h_per_wall_h"]
+        present = [s for s in scales if (engine, 2, s) in by_key]
+        if len(present) > 1:
+            m = _marginal(by_key[(engine, 2, present[0])], by_key[(engine, 2, present[-1])])
+            if m["audio_s_per_cpu_s"]:
+                d["efficiency"]["steady"] = m["audio_s_per_cpu_s"] / codec["audio_s_per_cpu_s"]
+        both = [s for s in scales if (engine, 1, s) in by_key and (engine, 2, s) in by_key]
+        if len(both) > 1:
+            one_m = _marginal(by_key[(engine, 1, both[0])], by_key[(engine, 1, both[-1])])
+            two_m = _marginal(by_key[(engine, 2, both[0])], by_key[(engine, 2, both[-1])])
+            if one_m["audio_h_per_wall_h"] and two_m["audio_h_per_wall_h"]:
+                d["scaling_2_workers"]["steady"] = two_m["audio_h_per_wall_h"] / one_m["audio_h_per_wall_h"]
+        known = list(d["peak_rss_mb"].values())
+        d["peak_rss_growth"] = max(known) / min(known) - 1.0 if len(known) > 1 else None
+        derived[engine] = d
+
+    # headline figures: the CLI's default engine (Ray), end to end at the largest size measured for
+    # each figure (start-up costs matter less there); every other figure is in the tables
+    head = "ray" if "ray" in engines else engines[0]
+    hd = derived[head]
+    eff_at = max((k for k in hd["efficiency"] if k != "steady"), key=lambda k: int(k[:-1]))
+    sc_at = max((k for k in hd["scaling_2_workers"] if k != "steady"), key=lambda k: int(k[:-1]))
+    cpu_efficiency = hd["efficiency"][eff_at]
+    scaling_2 = hd["scaling_2_workers"][sc_at]
+    peak = {k: hd["peak_rss_mb"].get(k) for k in ("1x", "4x", "16x")}
+    peak.update(hd["peak_rss_mb"])
+    flat = hd["peak_rss_growth"]
+    head_cmp = max((c for c in comparison if c["engine"] == head and c["jobs"] == 2), key=lambda c: int(c["scale"][:-1]), default=None)
+    load_end = load_now()
+    busy_max = max(row.get("busy_others") or 0.0 for row in runs + scaling + lhotse_runs)
+    loaded = load_start["load1"] > 1.0 or busy_max > 0.3
+    targets = [{"name": f"CPU efficiency ({head}, 2 workers, {eff_at} corpus)", "value": cpu_efficiency, "goal": ">= 0.8", "met": cpu_efficiency >= 0.8}]
+    if "steady" in hd["efficiency"]:
+        targets.append({"name": f"CPU efficiency ({head}, steady state)", "value": hd["efficiency"]["steady"], "goal": ">= 0.8", "met": hd["efficiency"]["steady"] >= 0.8})
+    targets.append({"name": f"2 workers / 1 worker wall throughput ({head}, {sc_at} corpus)", "value": scaling_2, "goal": ">= 1.7", "met": scaling_2 >= 1.7})
+    if "steady" in hd["scaling_2_workers"]:
+        s2 = hd["scaling_2_workers"]["steady"]
+        targets.append({"name": f"2 workers / 1 worker ({head}, steady state)", "value": s2, "goal": ">= 1.7", "met": s2 >= 1.7})
+    targets.append({"name": f"peak RSS growth from 1x to the largest corpus ({head})", "value": flat, "goal": "<= 0.10", "met": None if flat is None else flat <= 0.10})
+    if head_cmp:
+        targets.append({"name": f"wall time ours / lhotse ({head}, 2 workers, {head_cmp['scale']} corpus)", "value": head_cmp["wall_ratio"], "goal": "< 1", "met": head_cmp["wall_ratio"] < 1})
+    per_core = ingest["records_per_cpu_s"]
+    targets.append({"name": "ingest records per CPU second (one process)", "value": per_core, "goal": ">= 50,000", "met": per_core >= 50_000})
+
+    results = {
+        "started": started.strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine(),
+        "lhotse_env": lhotse_env,
+        "loaded": loaded,
+        "load": {"start": load_start, "end": load_end, "busy_others_max": busy_max},
+        "corpus": {
+            "hours": args.hours, "audio_h": audio_s / 3600,
+            "clips": sum(f["clips"] for f in info["formats"].values()),
+            "formats": {k: {kk: vv for kk, vv in v.items() if kk != "root"} for k, v in info["formats"].items()},
+        },
+        "shard_samples": args.shard_samples,
+        "headline_engine": head,
+        "cpu_efficiency": cpu_efficiency,
+        "cpu_efficiency_at": eff_at,
+        "scaling_2_workers": scaling_2,
+        "scaling_2_workers_at": sc_at,
+        "peak_rss_mb": peak,
+        "peak_rss_growth": flat,
+        "lhotse_ratio": head_cmp["wall_ratio"] if head_cmp else None,
+        "lhotse_ratio_at": head_cmp["scale"] if head_cmp else None,
+        "ingest_records_per_s": ingest["records_per_s"],
+        "ingest_records_per_cpu_s": per_core,
+        "targets": targets,
+        "derived": derived,
+        "codec_bound": codec,
+        "ingest": ingest,
+        "runs": runs,
+        "scaling": scaling,
+        "lhotse_runs": lhotse_runs,
+        "lhotse_comparison": comparison,
+    }
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "results.json"), "w", encoding="utf-8") as handle:
+        json.dump(results, handle, indent=1, default=str)
+    text = markdown(results)
+    with open(os.path.join(args.out, "results.md"), "w", encoding="utf-8") as handle:
+        handle.write(text)
+    print(text)
+    log(f"results in {args.out} ({(datetime.now(timezone.utc) - started).total_seconds():.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""bench/run.py runs at a tiny size and writes results.json with every figure the issue asks for.
+
+Speed is not asserted here (the machine running the tests may be busy): only that each figure is
+present and sane. The real measurement is `python bench/run.py` (bench/README.md).
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_bench_runs_at_a_tiny_size(tmp_path):
+    out, work = tmp_path / "results", tmp_path / "work"
+    result = subprocess.run(
+        [sys.executable, str(PROJECT / "bench" / "run.py"), "--hours", "0.02", "--quick",
+         "--out", str(out), "--work", str(work), "--ingest-records", "2000"],
+        cwd=PROJECT, capture_output=True, text=True, timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    results = json.loads((out / "results.json").read_text())
+    for key in ("cpu_efficiency", "scaling_2_workers", "peak_rss_mb", "lhotse_ratio", "ingest_records_per_s"):
+        assert key in results, key
+    assert 0 < results["cpu_efficiency"] < 2
+    assert 0 < results["scaling_2_workers"] < 3
+    assert set(results["peak_rss_mb"]) >= {"1x", "4x", "16x"}
+    assert results["peak_rss_mb"]["1x"] > 10  # a Python process tree is at least this big
+    assert results["lhotse_ratio"] is None  # --quick skips lhotse
+    assert results["ingest_records_per_s"] > 0 and results["ingest"]["records"] == 2000
+    assert results["ingest"]["unknown_durations"] == 0  # durations came from the table, nothing probed
+
+    codec = results["codec_bound"]
+    assert set(codec["formats"]) == {"flac", "wav", "mp3"}
+    assert codec["audio_s"] > 0.9 * 0.02 * 3600
+    names = {row["name"] for row in results["runs"]}
+    assert {"ray, 1 worker", "ray, 2 workers", "beam, 1 worker", "beam, 2 workers"} <= names
+    for row in results["runs"]:
+        # every run wrote all the audio of the corpus and was measured over its process tree
+        assert abs(row["audio_s"] - codec["audio_s"]) < 1.0, row["name"]
+        assert row["cpu_s"] > 0 and row["wall_s"] > 0 and row["peak_rss_mb"] > 0
+        assert row["shard_mb_per_s"] > 0
+    machine = results["machine"]
+    assert machine["cores"] >= 1 and machine["versions"]["python"]
+    assert (out / "results.md").read_text().startswith("# audioprep benchmark")
