@@ -372,16 +372,22 @@ def _printable(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8") if _NOT_TEXT.search(text) else text
 
 
+def _strings(value) -> Iterator[str]:
+    """Every string in a manifest row's value (a string, a list of them, a list of pairs)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for part in value:
+            yield from _strings(part)
+
+
 def _text_only(item: Record | Drop) -> Record | Drop:
     """A record with a string that is not text (it could not be stored in the manifest, nor written
     to a shard) becomes a drop (undecodable_text); a drop's own strings are made printable."""
     if isinstance(item, Drop):
         return replace(item, detail=_printable(item.detail), source=_printable(item.source), key=_printable(item.key))
     for name, value in item.to_row().items():
-        strings = [value] if isinstance(value, str) else [v for v in (value or ()) if isinstance(v, str)] if isinstance(value, list) else []
-        if isinstance(value, list):
-            strings += [s for pair in value if isinstance(pair, tuple) for s in pair if isinstance(s, str)]
-        bad = next((s for s in strings if _NOT_TEXT.search(s)), None)
+        bad = next((s for s in _strings(value) if _NOT_TEXT.search(s)), None)
         if bad is not None:
             source = _printable(item.source)
             return Drop(

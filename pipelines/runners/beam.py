@@ -55,6 +55,8 @@ def _fail_fast_when_a_worker_dies() -> None:
     its thread raises and the pipeline then waits forever. Exit at once instead, saying so; finished
     units are kept and the dead worker's unit left no shard under a final name, so rerunning resumes."""
     previous = threading.excepthook
+    if getattr(previous, "audioprep", False):
+        return  # installed by an earlier run in this process
 
     def hook(args) -> None:
         if args.exc_type is RuntimeError and "Worker subprocess exited" in str(args.exc_value):
@@ -66,6 +68,7 @@ def _fail_fast_when_a_worker_dies() -> None:
             os._exit(WORKER_DIED)
         previous(args)
 
+    hook.audioprep = True
     threading.excepthook = hook
 
 
