@@ -69,7 +69,7 @@ def make_window(segments: list[Record]) -> Record:
     joiner = _joiner(first.text_language)
     words = tuple(
         (word, round(s.offset - start + a, 6), round(s.offset - start + b, 6)) for s in segments for word, a, b in s.words
-    )
+    ) if all(s.words or not s.text for s in segments) else ()  # partly timed: the aligner times the whole window
     meta = {k: v for k, v in first.meta.items() if all(s.meta.get(k) == v for s in segments)}
     meta["segments"] = ",".join(s.key for s in segments) if len(segments) <= 8 else f"{first.key}..{last.key} ({len(segments)})"
     return first.replace(

@@ -20,8 +20,8 @@ def _segment(i: int, offset: float, duration: float, text: str, audio: str = "ta
 def test_packing_exact_windows():
     segments = [
         _segment(0, 10.0, 12.0, "one two", words=[("one", 0.5, 1.0), ("two", 11.0, 11.5)]),
-        _segment(1, 22.5, 6.0, "three"),
-        _segment(2, 29.0, 5.0, "four"),  # 10.0 .. 34.0: 24 s, fits
+        _segment(1, 22.5, 6.0, "three", words=[("three", 0.5, 1.0)]),
+        _segment(2, 29.0, 5.0, "four", words=[("four", 1.0, 2.0)]),  # 10.0 .. 34.0: 24 s, fits
         _segment(3, 36.0, 2.0, "five"),  # gap of 2 s > max_gap 1 s: split
         _segment(4, 38.5, 31.0, "six"),  # longer than 30 s: quarantined with its length
         _segment(5, 70.0, 20.0, "seven"),
@@ -37,11 +37,17 @@ def test_packing_exact_windows():
         ("talks-talks_a-w0009050", 90.5, 10.0, "eight"),
     ]
     assert windows[0].spans == ((0.0, 12.0), (12.5, 18.5), (19.0, 24.0))
-    assert windows[0].words == (("one", 0.5, 1.0), ("two", 11.0, 11.5))
+    assert windows[0].words == (("one", 0.5, 1.0), ("two", 11.0, 11.5), ("three", 13.0, 13.5), ("four", 20.0, 21.0))
     assert windows[0].text_raw == "ONE TWO THREE FOUR"
     assert windows[0].meta["segments"] == "talks-s0000,talks-s0001,talks-s0002"
     assert [(d.stage, d.reason, d.key) for d in drops] == [("window", "segment_too_long", "talks-s0004")]
     assert "31.00 s is longer than the 30 s" in drops[0].detail
+
+
+def test_a_window_only_partly_timed_by_the_corpus_is_left_to_the_aligner():
+    segments = [_segment(0, 0.0, 2.0, "one", words=[("one", 0.1, 0.5)]), _segment(1, 2.2, 2.0, "two")]
+    (window,) = pack_windows(segments, Windows())
+    assert (window.text, window.words) == ("one two", ())
 
 
 def test_gaps_kept_as_silence_and_chinese_joined_without_space():
