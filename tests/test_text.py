@@ -100,7 +100,7 @@ def test_every_step_is_named_and_explain_shows_what_it_did():
     names = [s.name for s in steps_for("zh", Normalize(markup={"<SIL>": ""}))]
     assert names == [
         "strip_controls", "nfkc", "map_markup", "no_special_tokens", "no_unmapped_markup", "fold_whitespace",
-        "chinese_punctuation", "cjk_spacing", "to_simplified", "not_empty",
+        "chinese_punctuation", "cjk_spacing", "to_simplified", "recheck_markup", "not_empty",
     ]
     assert "to_simplified" not in [s.name for s in steps_for("zh_tr", Normalize())]
     trace = {t.step: t for t in explain("我們 今天, 去 公園", "zh").trace}

@@ -63,6 +63,11 @@ def _special_tokens(text: str) -> Problem | None:
     return ("special_token_in_text", f"transcript spells special tokens {sorted(set(spellings))}") if spellings else None
 
 
+def _recheck(text: str) -> Problem | None:
+    """The punctuation and spacing steps can close up a spelling ('<| ,>' -> '<|,>'): check again."""
+    return _special_tokens(text) or _unmapped(text)
+
+
 def _not_empty(text: str) -> Problem | None:
     return None if text else ("empty_transcript", "nothing is left of the transcript after normalization")
 
@@ -97,6 +102,7 @@ def _steps_for(language: str, rules_json: str) -> tuple[Step, ...]:
         steps.append(Step("to_simplified", chinese.to_simplified))
     elif language == "zh" and rules.chinese == "traditional_tag":
         steps.append(Step("tag_traditional", language=_traditional_tag))
+    steps.append(Step("recheck_markup", check=_recheck))
     steps.append(Step("not_empty", check=_not_empty))
     return tuple(steps)
 
