@@ -114,10 +114,12 @@ def test_any_bytes_give_records_or_drops_never_an_exception(kind, data):
     _check_stage_outputs(items)
 
 
+def _nested(children):
+    return st.lists(children, max_size=4) | st.dictionaries(st.sampled_from(["id", "text", "items", "begin", "length", "x"]), children, max_size=5)
+
+
 json_values = st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=20)),
-    lambda children: st.one_of(st.lists(children, max_size=4), st.dictionaries(st.sampled_from(["id", "text", "items", "begin", "length", "x"]), children, max_size=5)),
-    max_leaves=20,
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=20)), _nested, max_leaves=20
 )
 
 
