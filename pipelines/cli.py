@@ -345,6 +345,7 @@ def ingest(
     from .plan import ingest_dataset
     from .record import Drop
     from .stages import Sample, check_language, make_tagger
+    from .windows import pack_windows
 
     specs = _specs(dataset)
     if not dry_run and out is None:
@@ -362,7 +363,8 @@ def ingest(
         shown, total = 0, 0
         reasons: dict[str, int] = {}
         try:
-            for item in ingest_records(schema, spec.name, spec.root, spec.roots):
+            # windows as the manifest will hold them (docs/long-form.md); a dry run decodes nothing (no VAD)
+            for item in pack_windows(ingest_records(schema, spec.name, spec.root, spec.roots), schema.windows):
                 total += 1
                 if not isinstance(item, Drop):
                     item = tagger(Sample(item))
