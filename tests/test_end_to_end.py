@@ -135,8 +135,8 @@ def test_real_samples_end_to_end_on_ray(tmp_path):
     clotho = shared_corpus("clotho")
     out = tmp_path / "out"
     summary = run_pipeline({"librispeech": str(libri), "clotho": str(clotho)}, out, engine="ray")
-    assert summary["datasets"]["librispeech"] == {"input": 14, "written": 14, "quarantined": 0}
-    assert summary["datasets"]["clotho"] == {"input": 3, "written": 3, "quarantined": 0}
+    assert summary["datasets"]["librispeech"] == {"input": 14, "written": 14, "quarantined": 0, "excluded": 0, "samples": 14}
+    assert summary["datasets"]["clotho"] == {"input": 3, "written": 3, "quarantined": 0, "excluded": 0, "samples": 3}
     samples = read_samples(out)
     flipping = next(s for k, s in samples.items() if k.startswith("clotho-Flipping_Pages-"))
     assert flipping["meta"]["source"]["audio"] == "evaluation/Flipping Pages.wav"
