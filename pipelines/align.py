@@ -31,10 +31,18 @@ class AlignError(ValueError):
         self.detail = detail
 
 
+#: English clitics written as words of their own (TED-LIUM's "i 've", "it 's"), with the reduced
+#: pronunciations of the contracted forms; the CMU dictionary lacks most of them as separate words.
+CLITICS = {"'s": "Z", "'ve": "V", "'re": "ER", "'ll": "L", "'d": "D", "'m": "M", "'t": "T", "n't": "N T"}
+
+
 def _dictionary_word(unit: str) -> str:
-    """A transcript unit as the CMU dictionary spells it: lower case, letters, digits and apostrophes."""
-    word = "".join(c for c in unit.lower() if c.isalnum() or c in "'’").replace("’", "'")
-    return word.strip("'") if word.strip("'") else word
+    """A transcript unit as the CMU dictionary spells it: lower case, letters, digits and apostrophes
+    (quotes around a word dropped; a clitic of its own keeps its apostrophe)."""
+    word = "".join(c for c in unit.lower() if c.isalnum() or c in "'’").replace("’", "'").rstrip("'")
+    if word in CLITICS:
+        return word
+    return word.lstrip("'") or word
 
 
 class PocketsphinxAligner:
@@ -60,7 +68,11 @@ class PocketsphinxAligner:
                 raise AlignError(
                     "aligner_missing", "the English aligner needs pocketsphinx: pip install 'audioprep[longform]'"
                 ) from None
-            self._decoder = Decoder(samprate=16000, **self.OPTIONS)
+            decoder = Decoder(samprate=16000, **self.OPTIONS)
+            for clitic, phones in CLITICS.items():  # the fixed table above, never a guess per word
+                if decoder.lookup_word(clitic) is None:
+                    decoder.add_word(clitic, phones, True)
+            self._decoder = decoder
 
     def align(self, samples: np.ndarray, text: str, language: str = "en") -> tuple[tuple[str, float, float], ...]:
         """(unit, start, end) for every unit of ``text`` in 16 kHz int16 ``samples``, seconds from their start."""

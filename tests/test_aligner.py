@@ -66,6 +66,17 @@ def test_units_keep_the_transcripts_spelling_and_punctuation(aligner):
     assert max(abs(a - t[1]) for (_, a, _), t in zip(found, truth)) < 0.2
 
 
+@needs_espeak
+def test_clitics_written_apart_are_units_of_their_own(aligner):
+    samples, truth = bench.build_utterance(["i've", "been", "photographing", "it"], np.random.default_rng(2), {})
+    found = aligner.align(samples, "i 've been photographing it", "en")  # TED-LIUM's tokenization
+    assert [u for u, _, _ in found] == ["i", "'ve", "been", "photographing", "it"]
+    (_, i_start, i_end), (_, ve_start, ve_end) = found[:2]
+    assert i_end == ve_start and abs(i_start - truth[0][1]) < 0.05 and abs(ve_end - truth[0][2]) < 0.05
+    quoted = aligner.align(samples, "'i've' been photographing it", "en")  # quotes are not part of the word
+    assert quoted[0][0] == "'i've'" and abs(quoted[0][2] - truth[0][2]) < 0.05
+
+
 def _energy(samples: np.ndarray, hop: int = 160) -> np.ndarray:
     frames = len(samples) // hop
     x = samples[: frames * hop].astype(np.float32).reshape(frames, hop)
