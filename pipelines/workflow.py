@@ -286,7 +286,7 @@ def plan_run(run: dict, ingested: list[dict]) -> dict:
 def shard_run(run: dict) -> dict:
     """Prepare and shard the plan's pending units on the run's engine; finished units are skipped."""
     from .plan import Plan
-    from .runners import pending_units, run_units
+    from .runners import run_units
 
     config, options, mirror = run_config(run), engine_options(run), _mirror(run)
     out = config.local_out

@@ -48,6 +48,15 @@ def audioprep(*args: str, check: bool = True, env: dict | None = None) -> subpro
     return result
 
 
+def published(out: Path) -> dict[str, bytes]:
+    """What a reader can see: every file but the _work folder and temporary dot-files."""
+    return {
+        p.relative_to(out).as_posix(): p.read_bytes()
+        for p in sorted(out.rglob("*"))
+        if p.is_file() and not p.relative_to(out).as_posix().startswith("_work/") and not p.name.startswith(".")
+    }
+
+
 @pytest.fixture(scope="session")
 def demo_corpora(tmp_path_factory) -> dict[str, str]:
     return write_demo(str(tmp_path_factory.mktemp("demo")))

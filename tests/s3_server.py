@@ -3,7 +3,6 @@ in front of it that injects faults: 503 answers, dropped connections, failed mul
 from __future__ import annotations
 
 import http.client
-import os
 import socket
 import subprocess
 import sys

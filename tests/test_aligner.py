@@ -8,9 +8,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
-import os
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,7 +16,6 @@ import soundfile as sf
 import webdataset as wds
 
 from pipelines.align import AlignError, PocketsphinxAligner
-from pipelines.srwt import match_key
 
 from conftest import PROJECT, audioprep, shared_corpus
 

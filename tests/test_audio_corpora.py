@@ -7,9 +7,7 @@ of ../shared/spec/qwen-audio-format.md).
 """
 from __future__ import annotations
 
-import shutil
 
-import pytest
 
 from fixtures import audio_corpora as A
 from test_speech_corpora import counts, reasons, run, views

@@ -10,23 +10,13 @@ import webdataset as wds
 
 from pipelines.verify import verify
 
-from conftest import audioprep, run_pipeline, shared_corpus
+from conftest import audioprep, published, run_pipeline, shared_corpus
 
 PROMPTS = {
     "librispeech": "<|startoftranscript|><|en|><|transcribe|><|en|><|notimestamps|><|wo_itn|>",
     "clotho": "<|startofanalysis|><|unknown|><|caption|><|en|><|notimestamps|><|caption_clotho|>",
     "cochlscene": "<|startofanalysis|><|unknown|><|keyword|><|en|><|notimestamps|><|scene|>",
 }
-
-
-def output_files(out: Path) -> dict[str, bytes]:
-    """Everything a run publishes (not its _work folder), by relative path."""
-    files = {}
-    for path in sorted(out.rglob("*")):
-        rel = path.relative_to(out).as_posix()
-        if path.is_file() and not rel.startswith("_work/"):
-            files[rel] = path.read_bytes()
-    return files
 
 
 def read_samples(out: Path) -> dict[str, dict]:
@@ -119,12 +109,12 @@ def test_beam_and_ray_write_byte_identical_output(demo_corpora, tmp_path, local_
     beam_out, ray_out = tmp_path / "beam", tmp_path / "ray"
     audioprep("run", *[f"--dataset={n}={r}" for n, r in demo_corpora.items()], "--out", str(beam_out), "--engine", "beam", "--workers", "2", "--shard-max-samples", "10")
     audioprep("run", *[f"--dataset={n}={r}" for n, r in demo_corpora.items()], "--out", str(ray_out), "--engine", "ray", "--workers", "2", "--shard-max-samples", "10")
-    beam_files, ray_files = output_files(beam_out), output_files(ray_out)
+    beam_files, ray_files = published(beam_out), published(ray_out)
     assert any(p.endswith(".tar") for p in beam_files)
     assert beam_files.keys() == ray_files.keys()
     assert [p for p in beam_files if beam_files[p] != ray_files[p]] == []
     # and the same as the in-process loop
-    local = output_files(local_run)
+    local = published(local_run)
     assert {p: local[p] for p in local if p.endswith(".tar")} == {p: beam_files[p] for p in beam_files if p.endswith(".tar")}
     assert audioprep("verify", str(beam_out)).returncode == 0
 

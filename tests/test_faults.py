@@ -17,17 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import audioprep
+from conftest import audioprep, published
 
 ARGS = ("--shard-max-samples", "4", "--workers", "2")
-
-
-def published(out: Path) -> dict[str, bytes]:
-    return {
-        p.relative_to(out).as_posix(): p.read_bytes()
-        for p in sorted(out.rglob("*"))
-        if p.is_file() and not p.relative_to(out).as_posix().startswith("_work/") and not p.name.startswith(".")
-    }
 
 
 def _run(corpora, out: Path, engine: str, env: dict | None = None, preexec=None) -> subprocess.CompletedProcess:

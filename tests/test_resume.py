@@ -12,18 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import audioprep
+from conftest import audioprep, published
 
 ARGS = ("--shard-max-samples", "4", "--workers", "2")
-
-
-def published(out: Path) -> dict[str, bytes]:
-    """What a reader can see: every file but the _work folder and temporary dot-files."""
-    return {
-        p.relative_to(out).as_posix(): p.read_bytes()
-        for p in sorted(out.rglob("*"))
-        if p.is_file() and not p.relative_to(out).as_posix().startswith("_work/") and not p.name.startswith(".")
-    }
 
 
 def _run(demo_corpora, out: Path, engine: str, failpoint: str | None = None) -> subprocess.CompletedProcess:

@@ -16,7 +16,7 @@ import webdataset as wds
 
 from fixtures import speech_corpora as F
 from pipelines.ingest import ingest
-from pipelines.record import Drop, Record
+from pipelines.record import Record
 from schemas.loader import load
 
 from conftest import audioprep, run_pipeline, shared_corpus
