@@ -9,15 +9,21 @@ PYTEST_ARGS ?=
 
 .PHONY: setup browser speech demo test clean
 
-$(BIN)/audioprep: pyproject.toml constraints.txt
+# the pipeline alone (what `make demo` needs) ...
+$(VENV)/.core: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e .
+	touch $@
+
+# ... and every extra the tests exercise: test tools, Airflow, the long-form aligner and VAD
+$(VENV)/.all: $(VENV)/.core
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[test,airflow,longform]'
 	touch $@
 
-setup: $(BIN)/audioprep
+setup: $(VENV)/.all
 
-demo: setup
+demo: $(VENV)/.core
 	$(BIN)/audioprep demo demo-corpora
 	$(BIN)/audioprep run --dataset librispeech=demo-corpora/LibriSpeech \
 	                     --dataset clotho=demo-corpora/clotho \
@@ -41,7 +47,7 @@ speech:
 	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng; \
 	else echo "espeak-ng is missing and cannot be installed here (needs root and apt-get): the aligner tests on synthesized speech will be skipped"; fi
 
-test: setup browser speech
+test: $(VENV)/.all browser speech
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:

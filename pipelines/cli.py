@@ -240,12 +240,14 @@ def _print_plan(plan) -> None:
 
 
 def _print_summary(summary: dict) -> None:
-    table = Table(title="records", show_lines=False)
-    for column in ("dataset", "input", "written", "quarantined"):
-        table.add_column(column, justify="left" if column == "dataset" else "right")
+    table = Table(title="records (input = written + quarantined + excluded by weighting)", show_lines=False)
+    columns = ("input", "written", "quarantined", "excluded", "samples")
+    table.add_column("dataset")
+    for column in columns:
+        table.add_column(column, justify="right")
     for name, counts in summary["datasets"].items():
-        table.add_row(name, str(counts["input"]), str(counts["written"]), str(counts["quarantined"]))
-    table.add_row("[bold]all", str(summary["input"]), str(summary["written"]), str(summary["quarantined"]))
+        table.add_row(name, *(str(counts.get(c, 0)) for c in columns))
+    table.add_row("[bold]all", *(str(summary.get(c, 0)) for c in columns))
     console.print(table)
     console.print(f"{summary['shards']} shards, {summary['seconds'] / 3600:.3f} h of audio")
     if summary["quarantine_reasons"]:
