@@ -376,6 +376,12 @@ class Normalize(Strict):
         description="repair UTF-8 text once decoded as Windows-1252/Latin-1 and re-encoded ('heâ\\x80\\x99s' -> 'he’s'), "
         "before any other step",
     )
+    numbers: Literal["keep", "spoken"] = Field(
+        "keep",
+        description="keep: digits stay as the corpus wrote them (the default: never rewritten unless asked); "
+        "spoken: standalone numbers are spelled out as cardinals in the text's language (num2words; cn2an for "
+        "Chinese). Spelling numbers out makes a spoken-form transcript, so it needs text_form: spoken",
+    )
     chinese: Literal["simplified", "traditional_tag", "keep"] = Field(
         "simplified",
         description="text declared zh: simplified converts Traditional characters to Simplified (OpenCC t2s); "
@@ -485,6 +491,11 @@ class DatasetSchema(Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> "DatasetSchema":
+        if self.normalize.numbers == "spoken" and self.text_form != "spoken":
+            raise ValueError(
+                "normalize.numbers: spoken writes numbers as words, a spoken-form transcript: declare `text_form: spoken` "
+                "(never convert written form into spoken form under an <|itn|> tag)"
+            )
         for binding in self.tasks:
             task = REGISTRY[binding.task]
             if getattr(task, "timestamps", False):

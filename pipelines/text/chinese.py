@@ -27,6 +27,11 @@ def to_simplified(text: str) -> str:
     return _converter("t2s").convert(text) if _HAN.search(text) else text
 
 
+def to_traditional(text: str) -> str:
+    """Simplified characters to Traditional (OpenCC s2t)."""
+    return _converter("s2t").convert(text) if _HAN.search(text) else text
+
+
 def _changed(before: str, after: str) -> int:
     return sum(a != b for a, b in zip(before, after)) + abs(len(before) - len(after))
 

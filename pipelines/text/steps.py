@@ -13,7 +13,7 @@ from typing import Callable
 from schemas.model import Normalize
 from tag_builder.vocabulary import token_spellings
 
-from . import basic, chinese, markup, punctuation
+from . import basic, chinese, markup, numbers, punctuation
 
 Problem = tuple[str, str]  # (reason, detail)
 
@@ -97,6 +97,8 @@ def _steps_for(language: str, rules_json: str) -> tuple[Step, ...]:
         steps.append(Step("lower_case", basic.lower))
     elif rules.case == "lower_all_caps":
         steps.append(Step("lower_all_caps", basic.lower_all_caps))
+    if rules.numbers == "spoken":
+        steps.append(Step("spell_numbers", numbers.speller(language)))
     steps.extend(LANGUAGE_STEPS.get(language, ()))
     if language == "zh" and rules.chinese == "simplified":  # declared zh_tr is kept as it is
         steps.append(Step("to_simplified", chinese.to_simplified))
