@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 ENGINE ?= ray
 PYTEST_ARGS ?=
 
-.PHONY: setup browser speech demo test clean
+.PHONY: setup browser speech demo test test-ctc clean
 
 # the pipeline alone (what `make demo` needs) ...
 $(VENV)/.core: pyproject.toml constraints.txt
@@ -47,8 +47,22 @@ speech:
 	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng; \
 	else echo "espeak-ng is missing and cannot be installed here (needs root and apt-get): the aligner tests on synthesized speech will be skipped"; fi
 
-test: $(VENV)/.all browser speech
+# The CTC aligner's extra (torch 2.14.1 + torchaudio 2.11.0: CUDA builds of about 5 GB that run on the
+# CPU) cannot share .venv, where silero-vad needs the CPU torch 2.13.0: its test runs in a venv of its own.
+CTC_VENV ?= .venv-ctc
+$(CTC_VENV)/.ready: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(CTC_VENV)
+	$(CTC_VENV)/bin/pip install --quiet --upgrade pip
+	grep -v -E '^(torch|torchaudio|silero-vad|onnxruntime)==' constraints.txt > $(CTC_VENV)/constraints.txt
+	printf 'torch==2.14.1\ntorchaudio==2.11.0\n' >> $(CTC_VENV)/constraints.txt
+	$(CTC_VENV)/bin/pip install --quiet -c $(CTC_VENV)/constraints.txt -e '.[test,ctc]'
+	touch $@
+
+test-ctc: $(CTC_VENV)/.ready
+	$(CTC_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/test_aligner.py -k ctc
+
+test: $(VENV)/.all browser speech test-ctc
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) demo-corpora out
+	rm -rf $(VENV) $(CTC_VENV) demo-corpora out
