@@ -68,6 +68,7 @@ class RunConfig:
     shard_max_samples: int = DEFAULT_SHARD_MAX_SAMPLES
     shards_multiple_of: int | None = None  # number of training shards: a multiple of this (ranks)
     temperature: float | None = None  # temperature sampling over corpus sizes (1 = proportional)
+    task_weights: dict = field(default_factory=dict)  # task -> {"cap_hours": h or None, "repeat": r}
     max_seconds: float = audio.MAX_SECONDS
     min_seconds: float = audio.MIN_SECONDS  # shorter clips are quarantined (too_short)
     probe_durations: bool = True  # read audio headers at ingest where the corpus gives no duration

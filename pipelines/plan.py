@@ -201,8 +201,12 @@ def iter_manifest(path: str):
             yield Record.from_row(row)
 
 
-def mix_factors(config: RunConfig, train_seconds: dict[str, float]) -> dict[str, float]:
-    """Expected copies per training record of each dataset: temperature x repeat, then capped."""
+def mix_factors(
+    config: RunConfig, train_seconds: dict[str, float], dataset_tasks: dict[str, set[str]] | None = None
+) -> dict[str, float]:
+    """Expected copies per training record of each dataset: temperature x repeat, then capped, then
+    the task weights (``task_weights``): a task's repeat and cap apply to every corpus feeding it, and
+    a corpus feeding several weighted tasks takes the smallest of their factors, so no cap is passed."""
     total = sum(train_seconds.values())
     factors = {}
     if config.temperature and total > 0:
@@ -217,6 +221,19 @@ def mix_factors(config: RunConfig, train_seconds: dict[str, float]) -> dict[str,
         if spec.cap_hours is not None and seconds > 0:
             factor = min(factor, spec.cap_hours * 3600 / seconds)
         result[spec.name] = factor
+    if config.task_weights and dataset_tasks:
+        task_factor = {}
+        for task, weight in config.task_weights.items():
+            feeding = [name for name, tasks in dataset_tasks.items() if task in tasks]
+            hours = sum(train_seconds.get(name, 0.0) * result[name] for name in feeding) / 3600
+            factor = weight.get("repeat", 1.0)
+            if weight.get("cap_hours") is not None and hours * factor > weight["cap_hours"]:
+                factor = weight["cap_hours"] / hours
+            task_factor[task] = factor
+        for name, tasks in dataset_tasks.items():
+            weighted = [task_factor[t] for t in tasks if t in task_factor]
+            if weighted:
+                result[name] *= min(weighted)
     return result
 
 
@@ -283,7 +300,11 @@ def make_plan(config: RunConfig, progress: Callable[[str], None] = lambda _: Non
     for spec in config.datasets:
         progress(f"ingest {spec.name} from {spec.root}")
         counts[spec.name] = ingest_dataset(spec, out, config.probe_durations)
-    factors = mix_factors(config, {name: c["train_seconds"] for name, c in counts.items()})
+    factors = mix_factors(
+        config,
+        {name: c["train_seconds"] for name, c in counts.items()},
+        {spec.name: {binding.task for binding in schemas[spec.name].tasks} for spec in config.datasets},
+    )
     expected: Counter = Counter()
     for name, c in counts.items():
         for group, n in c["groups"].items():
@@ -296,7 +317,7 @@ def make_plan(config: RunConfig, progress: Callable[[str], None] = lambda _: Non
     os.makedirs(units_dir)
     files = _UnitFiles(out)
     excluded: Counter = Counter()
-    planned = {name: Counter() for name in counts}
+    planned = {name: Counter({"train_hours": 0.0, "train_samples": 0, "eval_hours": 0.0, "eval_samples": 0}) for name in counts}
     progress("look for duplicates within and across corpora")
     duplicates = Duplicates(
         {s.name: {None: location(s.root), **{k: location(v) for k, v in s.roots.items()}} for s in config.datasets},

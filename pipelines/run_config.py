@@ -6,6 +6,9 @@ seed: 0
 temperature: null              # e.g. 2.0: temperature sampling over corpus hours (training only)
 shards: {max_bytes: 1000000000, max_samples: 2000, multiple_of: 8}
 engine: {name: ray, workers: 2, ray_address: null, beam_args: []}
+tasks:                         # optional per-task weights over every corpus feeding the task
+  scene: {repeat: 2}
+  asr: {cap_hours: 1000}
 datasets:
   - name: librispeech          # schema defaults to the name
     root: /data/LibriSpeech
@@ -25,6 +28,8 @@ from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from tag_builder.tasks import REGISTRY
 
 from . import audio
 from .config import DEFAULT_SHARD_MAX_BYTES, DEFAULT_SHARD_MAX_SAMPLES, DatasetSpec, EngineOptions, RunConfig
@@ -60,6 +65,14 @@ class EngineEntry(_Strict):
     beam_args: list[str] = Field(default_factory=list)
 
 
+TaskName = Literal[tuple(REGISTRY)]  # type: ignore[valid-type]
+
+
+class TaskWeight(_Strict):
+    cap_hours: float | None = Field(None, gt=0, description="at most this many hours of training audio feed the task")
+    repeat: float = Field(1.0, gt=0, description="up- (>1) or downsample (<1) every corpus feeding the task")
+
+
 class RunConfigFile(_Strict):
     out: str
     seed: int = 0
@@ -69,6 +82,7 @@ class RunConfigFile(_Strict):
     shards: ShardOptions = Field(default_factory=ShardOptions)
     engine: EngineEntry = Field(default_factory=EngineEntry)
     datasets: list[DatasetEntry] = Field(min_length=1)
+    tasks: dict[TaskName, TaskWeight] = Field(default_factory=dict, description="per-task weights (training data)")
     sil_threshold: float = Field(0.3, gt=0, description="SRWT: a pause longer than this (seconds) is a <|sil|> unit")
     ctc_models: dict[str, str] = Field(default_factory=dict, description="SRWT: language -> TorchScript CTC model file (ctc extra)")
 
@@ -115,6 +129,7 @@ def load_run_config(path: str | Path) -> tuple[RunConfig, EngineOptions]:
         shard_max_samples=model.shards.max_samples,
         shards_multiple_of=model.shards.multiple_of,
         temperature=model.temperature,
+        task_weights={task: weight.model_dump() for task, weight in sorted(model.tasks.items())},
         probe_durations=model.probe_durations,
         sil_threshold=model.sil_threshold,
         ctc_models={language: _relative(base, path) for language, path in model.ctc_models.items()},

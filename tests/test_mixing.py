@@ -117,3 +117,42 @@ def test_plan_flag_prints_hours_and_writes_no_shards(demo_corpora, tmp_path):
     result = audioprep("run", *[f"--dataset={n}={r}" for n, r in demo_corpora.items()], "--out", str(out), "--plan", env={"COLUMNS": "200"})
     assert "planned mix" in result.stderr and "caption_clotho" in result.stderr
     assert not list(out.rglob("*.tar")) and not (out / "index.json").exists()
+
+
+def test_task_weights_apply_to_every_corpus_feeding_the_task():
+    config = RunConfig(
+        datasets=(DatasetSpec("speech_a", "x", "/"), DatasetSpec("speech_b", "x", "/"), DatasetSpec("scenes", "x", "/"), DatasetSpec("meld", "x", "/")),
+        out="o",
+        task_weights={"asr": {"cap_hours": 3.0, "repeat": 1.0}, "scene": {"cap_hours": None, "repeat": 2.0}},
+    )
+    tasks = {"speech_a": {"asr"}, "speech_b": {"asr"}, "scenes": {"scene"}, "meld": {"asr", "emotion"}}
+    seconds = {"speech_a": 2 * 3600.0, "speech_b": 2 * 3600.0, "scenes": 3600.0, "meld": 2 * 3600.0}
+    factors = mix_factors(config, seconds, tasks)
+    # 6 h feed asr, capped at 3 h: every corpus feeding asr (meld too) is halved; scenes are doubled
+    assert factors == {"speech_a": 0.5, "speech_b": 0.5, "scenes": 2.0, "meld": 0.5}
+    assert sum(seconds[n] * factors[n] for n in ("speech_a", "speech_b", "meld")) / 3600 == pytest.approx(3.0)
+
+
+def test_task_weights_in_a_run_config_file_and_a_real_plan(tmp_path, demo_corpora):
+    path = _config_file(
+        tmp_path,
+        demo_corpora,
+        """
+out: out
+tasks:
+  scene: {{repeat: 2}}
+  caption_clotho: {{cap_hours: 0.002}}
+datasets:
+  - {{name: clotho, root: {clotho}}}
+  - {{name: cochlscene, root: {cochlscene}}}
+""",
+    )
+    config, _ = load_run_config(path)
+    assert config.task_weights == {"caption_clotho": {"cap_hours": 0.002, "repeat": 1.0}, "scene": {"cap_hours": None, "repeat": 2.0}}
+    plan = make_plan(config)
+    assert plan.mix["cochlscene"]["factor"] == 2.0
+    assert plan.mix["clotho"]["train_hours"] < plan.mix["clotho"]["available_train_hours"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("out: o\ntasks: {scenes: {repeat: 2}}\ndatasets: [{name: clotho, root: x}]\n")
+    with pytest.raises(RunConfigError, match="tasks.scenes"):
+        load_run_config(bad)
