@@ -123,8 +123,12 @@ class JsonLayout(Strict):
     kind: Literal["json"]
     files: Patterns = Field(description="path pattern of the JSON files, e.g. 'GigaSpeech.json'; or a list of patterns, read in order")
     lines: bool = Field(False, description="JSON Lines: one document per line, `records` applies inside each")
-    records: str = Field("", description="path of the record items, e.g. 'audios[*].segments[*]'; '' = the document")
-    fields: dict[str, str] = Field(default_factory=dict, description="field name -> path from the record item")
+    records: str = Field(
+        "", description="path of the record items, e.g. 'audios[*].segments[*]'; '{*}' object members; '*' either; '' = the document"
+    )
+    fields: dict[str, str] = Field(
+        default_factory=dict, description="field name -> path from the record item ('^.' steps out; a number picks a list item)"
+    )
     list_joiner: str = Field(" ", description="how a list of scalars becomes one field: its items joined by this")
     member_field: str = Field(
         "member", pattern=r"^[A-Za-z_]\w*$", description="with `{*}` steps: the field holding the member's name"

@@ -6,6 +6,7 @@ The tag sequences of the published evaluations are spelled out byte for byte in 
 of ../shared/spec/qwen-audio-format.md).
 """
 from __future__ import annotations
+import pytest
 
 
 
@@ -89,14 +90,15 @@ def test_ravdess_labels_from_file_names_and_gender_from_actor_parity(tmp_path):
     assert quarantine == []
 
 
-def test_vocalsound_published_prompt_and_gender(tmp_path):
+@pytest.mark.parametrize("keyed", [False, True], ids=["meta-list-of-rows", "meta-keyed-by-speaker"])
+def test_vocalsound_published_prompt_gender_and_age(tmp_path, keyed):
     root = tmp_path / "vocalsound_16k"
-    A.write_vocalsound(str(root))
+    A.write_vocalsound(str(root), meta_keyed_by_speaker=keyed)
     summary, samples, quarantine = run(tmp_path, "vocalsound", str(root))
     vsc = SPEC["vocalsound_vsc"]
     assert views(samples) == {
-        "vocalsound-f0003_0_cough": [("vocal_sound", vsc, "cough"), ("speaker_meta", META, "gender: female")],
-        "vocalsound-f0004_0_throatclearing": [("vocal_sound", vsc, "throat clearing"), ("speaker_meta", META, "gender: female")],
+        "vocalsound-f0003_0_cough": [("vocal_sound", vsc, "cough"), ("speaker_meta", META, "gender: female, age: 23")],
+        "vocalsound-f0004_0_throatclearing": [("vocal_sound", vsc, "throat clearing"), ("speaker_meta", META, "gender: female, age: 57")],
         "vocalsound-m0101_0_laughter": [("vocal_sound", vsc, "laughter"), ("speaker_meta", META, "gender: male")],
     }
     assert samples["vocalsound-f0004_0_throatclearing"]["role"] == "eval"

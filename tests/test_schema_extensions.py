@@ -90,3 +90,30 @@ tasks: [{task: sound_event, source: labels.pairs}]
 """)
     assert [(r.split, r.labels) for r in items if isinstance(r, Record)] == [("train", {"pairs": "a=x; b=y z"}), ("test", {"pairs": ""})]
     assert [(d.reason, d.source) for d in items if isinstance(d, Drop)] == [("derive_unmatched", "meta.csv:4")]
+
+
+def test_a_bare_star_reads_rows_shipped_as_a_list_or_as_an_object_and_numbers_pick_cells(tmp_path):
+    rows = [["a", "Female", 23], ["b", "Male", "40"]]
+    (tmp_path / "meta").mkdir()
+    for split, document in (("train", rows), ("test", {row[0]: row for row in rows})):
+        (tmp_path / "meta" / f"{split}.json").write_text(json.dumps(document))
+    for name in "ab":
+        (tmp_path / f"{name}.wav").write_bytes(b"x")
+    items = _run(tmp_path, """
+layout: {kind: json, files: "meta/{split:train|test}.json", records: "*", fields: {id: "0", age: "2", gone: "7"}}
+record: {key: "{split}-{id}", audio: "{id}.wav", labels: {age: "{age}"}}
+tasks: [{task: sound_event, source: labels.age}]
+""")
+    assert [(r.key, r.labels, r.source) for r in items] == [
+        ("toy-test-a", {"age": "23"}, "meta/test.json:a"),  # an object of rows keyed by id
+        ("toy-test-b", {"age": "40"}, "meta/test.json:b"),
+        ("toy-train-a", {"age": "23"}, "meta/train.json:[0]"),  # a list of rows
+        ("toy-train-b", {"age": "40"}, "meta/train.json:[1]"),
+    ]
+    # a cell past the end of a row is no field: a template using it fails on that row, naming it
+    [drop, *_] = _run(tmp_path, """
+layout: {kind: json, files: "meta/{split:train}.json", records: "*", fields: {id: "0", gone: "7"}}
+record: {key: "{id}", audio: "{id}.wav", labels: {age: "{gone}"}}
+tasks: [{task: sound_event, source: labels.age}]
+""")
+    assert isinstance(drop, Drop) and (drop.reason, drop.source) == ("missing_field", "meta/train.json:[0]")

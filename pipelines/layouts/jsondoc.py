@@ -2,7 +2,10 @@
 
 ``audios[*].segments[*]``: member names separated by dots, ``[*]`` for every item of an array,
 ``{*}`` for every member of an object (its name becomes the field ``member_field``: NSynth's
-``examples.json`` is one object keyed by note name, selected by ``records: "{*}"``).
+``examples.json`` is one object keyed by note name, selected by ``records: "{*}"``), and a bare ``*``
+for either, whichever the document holds (a table of rows shipped as a list of lists or as an object
+of lists keyed by id reads the same). In ``fields`` paths a number picks an item of a list
+(``"2"``: the third cell of a row that is a JSON array).
 The document is streamed with ijson over the first ``[*]`` level, so one item of that level (one
 recording with its segments) is in memory at a time, never the whole file. A record's fields are
 the scalar members of its item and of every enclosing item (inner names win), lists of scalars
@@ -21,8 +24,9 @@ from . import Row
 from .paths import match_files
 
 STAGE = "ingest"
-_STEP = re.compile(r"^([A-Za-z_][\w-]*)?(\[\*\]|\{\*\})?$")
+_STEP = re.compile(r"^([A-Za-z_][\w-]*)?(\[\*\]|\{\*\}|\*)?$")
 MEMBERS = "members"  # a step over the members of an object (``{*}``); True: over the items of an array
+EITHER = "either"  # ``*``: the items of an array or the members of an object, whichever is there
 
 
 def parse_records_path(path: str) -> tuple[tuple[str, bool | str], ...]:
@@ -34,8 +38,9 @@ def parse_records_path(path: str) -> tuple[tuple[str, bool | str], ...]:
     for part in path.split("."):
         match = _STEP.match(part)
         if match is None or not part:
-            raise ValueError(f"records path {path!r}: {part!r} is not 'name', 'name[*]', '[*]', 'name{{*}}' or '{{*}}'")
-        steps.append((match.group(1) or "", MEMBERS if match.group(2) == "{*}" else match.group(2) is not None))
+            raise ValueError(f"records path {path!r}: {part!r} is not 'name', 'name[*]', '[*]', 'name{{*}}', '{{*}}' or '*'")
+        kind = match.group(2)
+        steps.append((match.group(1) or "", MEMBERS if kind == "{*}" else EITHER if kind == "*" else kind is not None))
     return tuple(steps)
 
 
@@ -70,9 +75,14 @@ def _lookup(stack: list, path: str):
         return None
     value = stack[level]
     for name in path.split("."):
-        if not isinstance(value, dict) or name not in value:
+        if isinstance(value, list) and name.isdigit():  # a cell of a row shipped as an array
+            if int(name) >= len(value):
+                return None
+            value = value[int(name)]
+        elif isinstance(value, dict) and name in value:
+            value = value[name]
+        else:
             return None
-        value = value[name]
     return value
 
 
@@ -86,6 +96,8 @@ def _walk(node, steps, stack: list, locator: str, member_field: str = "member"):
         return
     child = node.get(name) if name else node
     where = f"{locator}.{name}" if name and locator else (name or locator)
+    if iterate == EITHER:
+        iterate = MEMBERS if isinstance(child, dict) else True
     if iterate == MEMBERS:
         if not isinstance(child, dict):
             return
@@ -100,9 +112,9 @@ def _walk(node, steps, stack: list, locator: str, member_field: str = "member"):
         yield from _walk(child, rest, stack + [node], where, member_field)
 
 
-def _rows(layout, document, steps, file_fields, source_prefix: str, sep: str) -> Iterator[Row]:
+def _rows(layout, document, steps, file_fields, source_prefix: str, sep: str, outer: list | None = None) -> Iterator[Row]:
     joiner = getattr(layout, "list_joiner", " ")
-    for items, locator in _walk(document, steps, [], "", getattr(layout, "member_field", "member")):
+    for items, locator in _walk(document, steps, outer or [], "", getattr(layout, "member_field", "member")):
         fields = dict(file_fields)
         for item in items:
             fields.update(_members(item, joiner))
@@ -119,12 +131,23 @@ def _stream_prefix(steps) -> tuple[str, int]:
     for index, (name, iterate) in enumerate(steps):
         if name:
             prefix.append(name)
-        if iterate == MEMBERS:
-            return ".".join(prefix), index + 1  # streamed with ijson.kvitems
+        if iterate in (MEMBERS, EITHER):
+            return ".".join(prefix), index + 1  # streamed with ijson.kvitems (EITHER: once the container is known)
         if iterate:
             prefix.append("item")
             return ".".join(prefix), index + 1
     return ".".join(prefix), len(steps)
+
+
+def _container_at(handle, prefix: str, ijson) -> str | None:
+    """``MEMBERS`` if the value at ``prefix`` is an object, ``True`` if an array (the stream is rewound)."""
+    try:
+        for at, event, _ in ijson.parse(handle):
+            if at == prefix and event in ("start_map", "start_array"):
+                return MEMBERS if event == "start_map" else True
+        return None
+    finally:
+        handle.seek(0)
 
 
 def read(layout, root: str) -> Iterator[Row | Drop]:
@@ -153,15 +176,21 @@ def read(layout, root: str) -> Iterator[Row | Drop]:
         with open(path, "rb") as handle:
             index = -1
             try:
-                if head and head[-1][1] == MEMBERS:  # one member of the object at a time
+                level = head[-1][1] if head else False
+                if level == EITHER:
+                    level = _container_at(handle, prefix, ijson)
+                if level == MEMBERS:  # one member of the object at a time
                     member_field = getattr(layout, "member_field", "member")
                     for index, (key, item) in enumerate(ijson.kvitems(handle, prefix, use_float=True)):
                         locator = f"{outer_locator}.{key}" if outer_locator else key
-                        yield from _rows(layout, {member_field: key, **item} if isinstance(item, dict) else item,
-                                         steps[consumed:], file_fields, f"{relpath}:{locator}", ".")
+                        yield from _rows(layout, item, steps[consumed:], file_fields, f"{relpath}:{locator}", ".",
+                                         outer=[{member_field: key}])
                     continue
-                for index, item in enumerate(ijson.items(handle, prefix, use_float=True)):
-                    locator = f"{outer_locator}[{index}]" if head and head[-1][1] else outer_locator
+                if level is None:  # ``*`` over a value that is neither an object nor an array: no records
+                    continue
+                item_prefix = f"{prefix}.item" if prefix else "item"
+                for index, item in enumerate(ijson.items(handle, item_prefix if head and head[-1][1] == EITHER else prefix, use_float=True)):
+                    locator = f"{outer_locator}[{index}]" if level else outer_locator
                     yield from _rows(layout, item, steps[consumed:], file_fields, f"{relpath}:{locator}", ".")
             except (ijson.JSONError, UnicodeDecodeError) as exc:  # bad bytes, or a lone surrogate escape
                 source = f"{relpath}:{outer_locator}[{index + 1}]"
