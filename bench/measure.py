@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import sys
 import resource
 import signal
 import subprocess
@@ -48,6 +49,7 @@ class Measured:
     processes: int  # distinct processes seen in the tree
     log: str
     peak_by_kind: dict = field(default_factory=dict)  # kind of process -> peak RSS MB (summed per kind)
+    cpu_by_kind: dict = field(default_factory=dict)  # kind of process -> CPU s (sampled, summed per kind)
     samples: list = field(default_factory=list)
 
     def check(self) -> "Measured":
@@ -157,7 +159,13 @@ def run(command: list[str], log: str, cwd: str | None = None, env: dict | None =
     cpu_sampled = sum(sampled.values())
     cpu = max(cpu, cpu_sampled)
     by_kind = {k: round(v / 2**20, 1) for k, v in sorted(peak_kind.items(), key=lambda kv: -kv[1])}
-    return Measured(command, returncode, end - start, cpu, peak / 2**20, len(seen), log, by_kind)
+    cpu_kind: dict[str, float] = {}
+    for (pid, _), seconds in sampled.items():
+        cpu_kind[kinds.get(pid, "?")] = cpu_kind.get(kinds.get(pid, "?"), 0.0) + seconds
+        if os.environ.get("BENCH_PER_PROCESS"):
+            print(pid, kinds.get(pid), round(seconds, 2), file=sys.stderr)
+    cpu_kind = {k: round(v, 2) for k, v in sorted(cpu_kind.items(), key=lambda kv: -kv[1])}
+    return Measured(command, returncode, end - start, cpu, peak / 2**20, len(seen), log, by_kind, cpu_kind)
 
 
 def _kind(proc: psutil.Process) -> str:

@@ -138,3 +138,19 @@ def test_german_transcripts_under_an_english_schema_are_quarantined_end_to_end(t
     manifest = pq.read_table(out / "manifests" / "librispeech.parquet").to_pylist()  # raw beside normalized
     assert {r["key"]: (r["text"], r["text_raw"]) for r in manifest}["librispeech-100-5000-0001"] == (
         "der schnelle braune fuchs springt über den faulen hund", lines["100-5000-0001"])
+
+
+def test_the_cached_model_gives_langids_own_answers_and_a_damaged_cache_is_rebuilt(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUDIOPREP_CACHE", str(tmp_path))
+    language_check.identifier.cache_clear()
+    try:
+        built = [check(text, declared) for text, declared, _, _ in VERDICTS]  # from langid's model string
+        [cached_file] = list(tmp_path.glob("langid-*.npz"))
+        language_check.identifier.cache_clear()
+        assert [check(text, declared) for text, declared, _, _ in VERDICTS] == built  # from the cache
+        cached_file.write_bytes(b"not an npz")
+        language_check.identifier.cache_clear()
+        assert [check(text, declared) for text, declared, _, _ in VERDICTS] == built
+        assert cached_file.stat().st_size > 1_000_000  # rebuilt
+    finally:
+        language_check.identifier.cache_clear()
