@@ -122,10 +122,13 @@ def identifier():
 
     try:
         path = _cache_path(model)
-        if os.path.exists(path):
+    except OSError:
+        path = None
+    if path is not None and os.path.exists(path):
+        try:
             return _load(path)
-    except (OSError, ValueError, KeyError):
-        path = None  # unreadable or damaged: rebuilt below
+        except Exception:  # noqa: BLE001 - a damaged or foreign file (bad zip, wrong arrays): rebuilt below
+            pass
     found = LanguageIdentifier.from_modelstring(model, norm_probs=False)
     found.set_languages(sorted(set(LANGID_CODE.values())))
     if path is not None:
