@@ -381,11 +381,29 @@ def _strings(value) -> Iterator[str]:
             yield from _strings(part)
 
 
+
+def _holds_non_text(values) -> bool:
+    """Whether any string among ``values`` (nested in lists, tuples and dicts) holds a lone surrogate."""
+    stack, texts = list(values), []
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            texts.append(value)
+        elif isinstance(value, (list, tuple)):
+            stack.extend(value)
+        elif isinstance(value, dict):
+            stack.extend(value)
+            stack.extend(value.values())
+    return _NOT_TEXT.search("\n".join(texts)) is not None
+
+
 def _text_only(item: Record | Drop) -> Record | Drop:
     """A record with a string that is not text (it could not be stored in the manifest, nor written
     to a shard) becomes a drop (undecodable_text); a drop's own strings are made printable."""
     if isinstance(item, Drop):
         return replace(item, detail=_printable(item.detail), source=_printable(item.source), key=_printable(item.key))
+    if not _holds_non_text(item.__dict__.values()):
+        return item  # the common case: one search over every string of the record
     for name, value in item.to_row().items():
         bad = next((s for s in _strings(value) if _NOT_TEXT.search(s)), None)
         if bad is not None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
-import io
 import os
 import tarfile
 from dataclasses import dataclass, field
@@ -65,23 +64,33 @@ def sample_json(sample: Sample) -> dict:
     }
 
 
-class _HashingFile(io.RawIOBase):
+class _TarStream:
+    """The bytes of a tar file written straight to ``handle`` and hashed on the way: each member is
+    its header (``TarInfo.tobuf``, PAX format) and its data padded to 512 bytes, written as two
+    writes; closing adds what ``tarfile`` adds (two zero blocks, padding to a 10 KiB record), so the
+    bytes are the ones ``tarfile.TarFile.addfile`` would give, without its copy loop through a file
+    object in 16 KiB chunks (a third of the shard writer's time)."""
+
     def __init__(self, handle):
         self.handle = handle
         self.sha256 = hashlib.sha256()
         self.size = 0
 
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data) -> int:
+    def _write(self, data: bytes) -> None:
         self.handle.write(data)
         self.sha256.update(data)
         self.size += len(data)
-        return len(data)
 
-    def tell(self) -> int:
-        return self.size
+    def add(self, name: str, data: bytes) -> None:
+        self._write(_member(name, len(data)).tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
+        self._write(data)
+        if len(data) % TAR_BLOCK:
+            self._write(b"\0" * (TAR_BLOCK - len(data) % TAR_BLOCK))
+
+    def finish(self) -> None:
+        self._write(b"\0" * (2 * TAR_BLOCK))
+        if self.size % tarfile.RECORDSIZE:
+            self._write(b"\0" * (tarfile.RECORDSIZE - self.size % tarfile.RECORDSIZE))
 
 
 @dataclass
@@ -131,9 +140,8 @@ class ShardWriter:
         self.max_bytes, self.max_samples = max_bytes, max_samples
         self.group = outputs.group_of_unit(unit)
         self.done: list[ShardInfo] = []
-        self._tar: tarfile.TarFile | None = None
+        self._tar: _TarStream | None = None
         self._file = None
-        self._hasher: _HashingFile | None = None
         self._info: ShardInfo | None = None
 
     def _open(self) -> None:
@@ -141,8 +149,7 @@ class ShardWriter:
         final = os.path.join(self.out, relpath)
         os.makedirs(os.path.dirname(final), exist_ok=True)
         self._file = open(outputs.partial_path(final), "wb")
-        self._hasher = _HashingFile(self._file)
-        self._tar = tarfile.open(fileobj=self._hasher, mode="w", format=tarfile.PAX_FORMAT)
+        self._tar = _TarStream(self._file)
         self._info = ShardInfo(relpath, self.group)
 
     def _failed(self, exc: OSError) -> ShardWriteError:
@@ -160,11 +167,11 @@ class ShardWriter:
         info = self._info
         final = os.path.join(self.out, info.path)
         try:
-            self._tar.close()
+            self._tar.finish()
             self._file.flush()
             os.fsync(self._file.fileno())
             self._file.close()
-            info.bytes, info.sha256 = self._hasher.size, self._hasher.sha256.hexdigest()
+            info.bytes, info.sha256 = self._tar.size, self._tar.sha256.hexdigest()
             os.replace(outputs.partial_path(final), final)
         except OSError as exc:
             raise self._failed(exc) from exc
@@ -173,21 +180,21 @@ class ShardWriter:
             os.remove(final)
         failpoints.hit("shard_published")
         self.done.append(info)
-        self._tar = self._file = self._hasher = self._info = None
+        self._tar = self._file = self._info = None
 
     def write(self, sample: Sample) -> None:
         key = sample.record.key
         meta = json.dumps(sample_json(sample), sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         size = _member_bytes(f"{key}.flac", len(sample.flac)) + _member_bytes(f"{key}.json", len(meta))
         if self._info is not None and self._info.samples and (
-            self._info.samples >= self.max_samples or self._hasher.size + size > self.max_bytes
+            self._info.samples >= self.max_samples or self._tar.size + size > self.max_bytes
         ):
             self._close()
         try:
             if self._tar is None:
                 self._open()
-            self._tar.addfile(_member(f"{key}.flac", len(sample.flac)), io.BytesIO(sample.flac))
-            self._tar.addfile(_member(f"{key}.json", len(meta)), io.BytesIO(meta))
+            self._tar.add(f"{key}.flac", sample.flac)
+            self._tar.add(f"{key}.json", meta)
         except OSError as exc:
             raise self._failed(exc) from exc
         info = self._info
@@ -216,4 +223,4 @@ class ShardWriter:
                 os.remove(outputs.partial_path(final))
             except FileNotFoundError:
                 pass
-            self._tar = self._file = self._hasher = self._info = None
+            self._tar = self._file = self._info = None

@@ -54,6 +54,32 @@ def test_same_samples_same_bytes_and_fixed_member_metadata(tmp_path):
     assert {(m.mtime, m.uid, m.gid, m.uname, m.mode) for m in members} == {(0, 0, 0, "", 0o644)}
 
 
+def test_shard_bytes_are_what_tarfile_writes_for_the_same_members(tmp_path):
+    """The writer streams headers and data itself; the result is byte for byte Python's tarfile
+    (PAX format) for the same members, long and non-ASCII names included, and its sha256 is the file's."""
+    import hashlib
+    import io
+
+    from pipelines.shards import _member
+
+    samples = [_sample(i) for i in range(3)]
+    long_key = "toy-" + "x" * 120  # a name past the 100 bytes of a ustar header: a PAX header
+    samples.append(Sample(samples[0].record.replace(key=long_key), samples[0].views, samples[0].flac, samples[0].frames))
+    samples.append(Sample(samples[1].record.replace(key="toy-äöü"), samples[1].views, samples[1].flac, samples[1].frames))
+    [shard] = _write(tmp_path, samples)
+    data = (tmp_path / shard.path).read_bytes()
+    assert hashlib.sha256(data).hexdigest() == shard.sha256 and len(data) == shard.bytes
+    reference = io.BytesIO()
+    with tarfile.open(fileobj=reference, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        with tarfile.open(tmp_path / shard.path) as written:
+            for member in written.getmembers():
+                payload = written.extractfile(member).read()
+                tar.addfile(_member(member.name, len(payload)), io.BytesIO(payload))
+    assert data == reference.getvalue()
+    assert [m for m in tarfile.open(tmp_path / shard.path).getnames() if "x" * 120 in m or "äöü" in m] == [
+        f"{long_key}.flac", f"{long_key}.json", "toy-äöü.flac", "toy-äöü.json"]
+
+
 def test_no_partial_shard_under_a_final_name(tmp_path):
     writer = ShardWriter(str(tmp_path), "train.00000", 10**9, 1000)
     writer.write(_sample(0))

@@ -76,9 +76,21 @@ def _traditional_tag(text: str) -> str:
     return "zh_tr" if chinese.is_traditional(text) else "zh"
 
 
+#: (language, id(rules)) -> (rules, steps): the hot path looks a schema's steps up by identity (a
+#: schema's rules are one object for a whole corpus); holding ``rules`` keeps its id from being reused
+_BY_IDENTITY: dict[tuple[str, int], tuple[Normalize, tuple[Step, ...]]] = {}
+
+
 def steps_for(language: str, rules: Normalize) -> tuple[Step, ...]:
     """Every step a text in ``language`` goes through under ``rules``, in order (built once per pair)."""
-    return _steps_for(language, rules.model_dump_json())
+    found = _BY_IDENTITY.get((language, id(rules)))
+    if found is not None and found[0] is rules:
+        return found[1]
+    steps = _steps_for(language, rules.model_dump_json())  # equal rules of another schema share the steps
+    if len(_BY_IDENTITY) >= 1024:
+        _BY_IDENTITY.clear()
+    _BY_IDENTITY[(language, id(rules))] = (rules, steps)
+    return steps
 
 
 @lru_cache(maxsize=128)
