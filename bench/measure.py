@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import sys
 import resource
 import signal
 import subprocess
@@ -162,8 +161,6 @@ def run(command: list[str], log: str, cwd: str | None = None, env: dict | None =
     cpu_kind: dict[str, float] = {}
     for (pid, _), seconds in sampled.items():
         cpu_kind[kinds.get(pid, "?")] = cpu_kind.get(kinds.get(pid, "?"), 0.0) + seconds
-        if os.environ.get("BENCH_PER_PROCESS"):
-            print(pid, kinds.get(pid), round(seconds, 2), file=sys.stderr)
     cpu_kind = {k: round(v, 2) for k, v in sorted(cpu_kind.items(), key=lambda kv: -kv[1])}
     return Measured(command, returncode, end - start, cpu, peak / 2**20, len(seen), log, by_kind, cpu_kind)
 

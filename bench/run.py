@@ -207,6 +207,7 @@ class Bench:
             "bytes": loop["bytes"],
             "peak_rss_mb": run.peak_rss_mb,
             "peak_rss_mb_by_kind": run.peak_by_kind,
+            "cpu_s_by_kind": run.cpu_by_kind,
             "process_cpu_s": run.cpu_s,
             "formats": {
                 ext: {**f, "x_per_cpu_s": f["seconds"] / f["cpu_s"]} for ext, f in loop["formats"].items()
@@ -237,6 +238,7 @@ class Bench:
             "process_wall_s": run.wall_s,
             "peak_rss_mb": run.peak_rss_mb,
             "peak_rss_mb_by_kind": run.peak_by_kind,
+            "cpu_s_by_kind": run.cpu_by_kind,
             "how": "pipelines.plan.write_manifest(schema, spec, out, probe_durations=False), in one process; "
                    "durations come from the table's duration column (schema record.duration), so nothing is probed",
         }
@@ -272,6 +274,7 @@ class Bench:
             "bytes": shard_bytes(out),
             "peak_rss_mb": run.peak_rss_mb,
             "peak_rss_mb_by_kind": run.peak_by_kind,
+            "cpu_s_by_kind": run.cpu_by_kind,
             "processes": run.processes,
             "busy_others": run.samples[0],
         }
@@ -320,6 +323,7 @@ class Bench:
             "bytes": job["bytes"],
             "peak_rss_mb": run.peak_rss_mb,
             "peak_rss_mb_by_kind": run.peak_by_kind,
+            "cpu_s_by_kind": run.cpu_by_kind,
             "processes": run.processes,
             "steps_s": {k: job[k] for k in ("import_s", "prepare_s", "export_s")},
             "lhotse": job["lhotse"],
@@ -421,6 +425,21 @@ def markdown(results: dict) -> str:
                 f"| {row['engine']} | {row['workers']} | {row['scale']} | {_fmt(row['audio_s'] / 3600, 2)} | {_fmt(row['wall_s'])} | "
                 f"{_fmt(row['cpu_s'])} | {_fmt(row['audio_s_per_cpu_s'], 0)} | {_fmt(row['peak_rss_mb'], 0)} |"
             )
+    largest = {}
+    for row in r.get("scaling") or []:
+        if row["workers"] == 2 and row.get("cpu_s_by_kind") and (
+                row["engine"] not in largest or int(row["scale"][:-1]) > int(largest[row["engine"]]["scale"][:-1])):
+            largest[row["engine"]] = row
+    if largest:
+        lines += ["", "## CPU by kind of process (2 workers, the largest corpus)", "",
+                  "Sampled per process every 0.2 s (a process's last interval is missed), so the sum is a little "
+                  "below the tree's CPU.", "",
+                  "| engine | size | codec bound CPU s for this audio | process | CPU s |", "|---|---|---:|---|---:|"]
+        for engine, row in largest.items():
+            bound = row["audio_s"] / codec["audio_s_per_cpu_s"]
+            for kind, seconds in row["cpu_s_by_kind"].items():
+                if seconds >= 0.05:
+                    lines.append(f"| {engine} | {row['scale']} | {_fmt(bound, 1)} | `{kind}` | {_fmt(seconds)} |")
     if r.get("lhotse_runs"):
         lines += ["", "## lhotse on the same work", "",
                   "| size | lhotse jobs | lhotse wall s | lhotse CPU s | ours | our wall s | our CPU s | wall ratio (ours / lhotse) | CPU ratio |",

@@ -117,7 +117,7 @@ def run(
     from .plan import PlanError, make_plan
     from .remote import RemoteError
     from .run_config import RunConfigError, load_run_config
-    from .runners import ENGINES, pending_units, run_units, warm_up, watch_progress
+    from .runners import ENGINES, run_units, watch_progress
     from .shards import ShardWriteError
 
     if config_file is not None:
@@ -160,19 +160,15 @@ def run(
         _fail("--overwrite does not delete objects in a bucket: choose a new s3:// prefix instead")
     if overwrite and os.path.exists(config.out):
         shutil.rmtree(config.out)
-    engine_options = {"beam_args": list(options.beam_args), "ray_address": options.ray_address, "remote": config.remote}
-    cancel = (lambda: None) if plan_only else warm_up(options.engine, options.workers, engine_options)
     try:
         plan = make_plan(config, progress=lambda msg: console.print(f"[dim]{msg}[/]"))
     except (SchemaError, PlanError, FileNotFoundError, RemoteError) as exc:
-        cancel()
         _fail(str(exc))
     _print_plan(plan)
     if plan_only:
         return
     local = config.local_out
-    if not pending_units(local, plan.units):
-        cancel()  # everything is done already: no engine to run
+    engine_options = {"beam_args": list(options.beam_args), "ray_address": options.ray_address, "remote": config.remote}
     with _progress() as progress:
         task = progress.add_task(f"prepare and shard ({options.engine})", total=len(plan.units))
         stop = watch_progress(local, plan.units, lambda done: progress.update(task, completed=done))

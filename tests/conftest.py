@@ -48,6 +48,21 @@ def audioprep(*args: str, check: bool = True, env: dict | None = None) -> subpro
     return result
 
 
+#: small shards and two workers: several units per group, so crashes land between units and within them
+CRASH_ARGS = ("--shard-max-samples", "4", "--workers", "2")
+
+
+def run_in_own_session(corpora: dict[str, str], out: Path, engine: str, env: dict | None = None, preexec=None) -> subprocess.CompletedProcess:
+    """`audioprep run` over ``corpora`` in a session of its own: a failpoint kills every process of the
+    run's session (``AUDIOPREP_FAILPOINT`` in ``env``; none by default), never pytest."""
+    command = [str(Path(sys.executable).with_name("audioprep")), "run", *[f"--dataset={n}={r}" for n, r in corpora.items()],
+               "--out", str(out), "--engine", engine, *CRASH_ARGS]
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=600, start_new_session=True,
+        env={**os.environ, "AUDIOPREP_FAILPOINT": "", "COLUMNS": "400", **(env or {})}, preexec_fn=preexec,
+    )
+
+
 def published(out: Path) -> dict[str, bytes]:
     """What a reader can see: every file but the _work folder and temporary dot-files."""
     return {

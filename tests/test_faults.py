@@ -6,29 +6,19 @@ the one worker process that reaches the point, once (``AUDIOPREP_FAILPOINT_ONCE`
 Disk full is a real 3 MiB tmpfs mounted for the test (root can mount; skipped, saying so, elsewhere);
 the file size limit is a real RLIMIT_FSIZE on the run's process (EFBIG), which needs no privilege.
 """
-import os
 import re
 import resource
 import signal
 import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
 import pytest
 
-from conftest import audioprep, published
-
-ARGS = ("--shard-max-samples", "4", "--workers", "2")
-
+from conftest import audioprep, published, run_in_own_session
 
 def _run(corpora, out: Path, engine: str, env: dict | None = None, preexec=None) -> subprocess.CompletedProcess:
-    command = [str(Path(sys.executable).with_name("audioprep")), "run", *[f"--dataset={n}={r}" for n, r in corpora.items()],
-               "--out", str(out), "--engine", engine, *ARGS]
-    return subprocess.run(
-        command, capture_output=True, text=True, timeout=600, start_new_session=True,
-        env={**os.environ, "AUDIOPREP_FAILPOINT": "", "COLUMNS": "400", **(env or {})}, preexec_fn=preexec,
-    )
+    return run_in_own_session(corpora, out, engine, env, preexec)
 
 
 @pytest.fixture(scope="module")

@@ -3,25 +3,17 @@
 The kill is a real SIGKILL of every process of the run (driver, Ray or Beam workers), triggered at
 precise points through ``AUDIOPREP_FAILPOINT`` (pipelines/failpoints.py).
 """
-import os
 import signal
 import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
 import pytest
 
-from conftest import audioprep, published
-
-ARGS = ("--shard-max-samples", "4", "--workers", "2")
-
+from conftest import audioprep, published, run_in_own_session
 
 def _run(demo_corpora, out: Path, engine: str, failpoint: str | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "AUDIOPREP_FAILPOINT": failpoint or ""}
-    command = [str(Path(sys.executable).with_name("audioprep")), "run", *[f"--dataset={n}={r}" for n, r in demo_corpora.items()], "--out", str(out), "--engine", engine, *ARGS]
-    # a session of its own: the failpoint kills every process of the run's session, never pytest
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=600, start_new_session=True)
+    return run_in_own_session(demo_corpora, out, engine, {"AUDIOPREP_FAILPOINT": failpoint or ""})
 
 
 @pytest.fixture(scope="module")

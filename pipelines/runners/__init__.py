@@ -40,17 +40,6 @@ def watch_progress(out: str, units: list[str], advance: Callable[[int], None]) -
     return finish
 
 
-def warm_up(engine: str, workers: int, options: dict) -> Callable[[], None]:
-    """Start the engine's local services in the background while the caller plans (Ray: ``ray.init``
-    overlaps ingest); returns ``cancel``, to call when no ``run_units`` follows."""
-    if engine != "ray":
-        return lambda: None
-    from .ray import cancel, warm_up as start
-
-    start(workers, options)
-    return cancel
-
-
 def run_units(engine: str, out: str, units: list[str], workers: int, options: dict) -> None:
     todo = pending_units(out, units)
     if not todo:
