@@ -161,7 +161,10 @@ def run(
     if overwrite and os.path.exists(config.out):
         shutil.rmtree(config.out)
     try:
-        plan = make_plan(config, progress=lambda msg: console.print(f"[dim]{msg}[/]"))
+        # datasets are ingested side by side, one process each, up to the workers and this machine's
+        # cores (the local engine is one process by design)
+        processes = 1 if options.engine == "local" else min(options.workers, os.cpu_count() or 1)
+        plan = make_plan(config, progress=lambda msg: console.print(f"[dim]{msg}[/]"), processes=processes)
     except (SchemaError, PlanError, FileNotFoundError, RemoteError) as exc:
         _fail(str(exc))
     _print_plan(plan)

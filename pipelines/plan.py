@@ -278,8 +278,33 @@ def _units_per_group(config: RunConfig, expected: dict[str, float]) -> dict[str,
     return units
 
 
-def make_plan(config: RunConfig, progress: Callable[[str], None] = lambda _: None) -> Plan:
-    """Ingest, weight and partition, or reuse the plan already in ``config.out`` when it is the same work."""
+def ingest_all(config: RunConfig, out: str, progress: Callable[[str], None], processes: int = 1) -> dict[str, dict]:
+    """``ingest_dataset`` for every dataset of the run, in ``processes`` processes when there are
+    several datasets (each writes its own manifest, so the result is the same as one after another)."""
+    specs = list(config.datasets)
+    processes = max(1, min(processes, len(specs)))
+    if processes == 1:
+        counts = {}
+        for spec in specs:
+            progress(f"ingest {spec.name} from {spec.root}")
+            counts[spec.name] = ingest_dataset(spec, out, config.probe_durations)
+        return counts
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # spawn, not fork: the caller may hold threads (progress display, an engine's client)
+    with ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {}
+        for spec in specs:
+            progress(f"ingest {spec.name} from {spec.root}")
+            futures[spec.name] = pool.submit(ingest_dataset, spec, out, config.probe_durations)
+        return {name: future.result() for name, future in futures.items()}
+
+
+def make_plan(config: RunConfig, progress: Callable[[str], None] = lambda _: None, processes: int = 1) -> Plan:
+    """Ingest, weight and partition, or reuse the plan already in ``config.out`` when it is the same work.
+
+    ``processes``: how many datasets are ingested at once (the run's worker count on one machine)."""
     out = config.local_out
     mirror = Mirror(out, config.remote)
     schemas = load_schemas(config)
@@ -296,10 +321,7 @@ def make_plan(config: RunConfig, progress: Callable[[str], None] = lambda _: Non
         mirror.fetch(outputs.ingest_done_path(out, spec.name))
         mirror.fetch(outputs.manifest_path(out, spec.name))
         mirror.fetch(outputs.ingest_drops_path(out, spec.name))
-    counts = {}
-    for spec in config.datasets:
-        progress(f"ingest {spec.name} from {spec.root}")
-        counts[spec.name] = ingest_dataset(spec, out, config.probe_durations)
+    counts = ingest_all(config, out, progress, processes)
     factors = mix_factors(
         config,
         {name: c["train_seconds"] for name, c in counts.items()},

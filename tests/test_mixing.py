@@ -156,3 +156,17 @@ datasets:
     bad.write_text("out: o\ntasks: {scenes: {repeat: 2}}\ndatasets: [{name: clotho, root: x}]\n")
     with pytest.raises(RunConfigError, match="tasks.scenes"):
         load_run_config(bad)
+
+
+def test_datasets_ingested_side_by_side_plan_the_same_bytes_and_name_a_failing_corpus(demo_corpora, tmp_path):
+    specs = tuple(DatasetSpec(name, name, root) for name, root in sorted(demo_corpora.items()))
+    plans = {}
+    for processes in (1, 2):
+        out = tmp_path / f"out-{processes}"
+        plans[processes] = make_plan(RunConfig(datasets=specs, out=str(out), shard_max_samples=20), processes=processes)
+        plans[processes] = {p.relative_to(out).as_posix(): p.read_bytes().replace(str(out).encode(), b"OUT")
+                            for p in sorted(out.rglob("*")) if p.is_file()}  # plan.json names its folder
+    assert plans[1] == plans[2] and any(path.startswith("manifests/") for path in plans[1])
+    broken = specs + (DatasetSpec("missing", "librispeech", str(tmp_path / "no-such-corpus")),)
+    with pytest.raises(FileNotFoundError, match="no-such-corpus.*'missing'"):  # raised in its process, re-raised here
+        make_plan(RunConfig(datasets=broken, out=str(tmp_path / "out-broken")), processes=2)
