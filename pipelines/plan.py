@@ -290,10 +290,13 @@ def ingest_all(config: RunConfig, out: str, progress: Callable[[str], None], pro
             counts[spec.name] = ingest_dataset(spec, out, config.probe_durations)
         return counts
     import multiprocessing
+    import threading
     from concurrent.futures import ProcessPoolExecutor
 
-    # spawn, not fork: the caller may hold threads (progress display, an engine's client)
-    with ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context("spawn")) as pool:
+    # fork when this process runs no other thread (a child then costs nothing to start); spawn when
+    # one runs (an engine's client, a progress display), as forking a threaded process is unsafe
+    method = "fork" if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    with ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context(method)) as pool:
         futures = {}
         for spec in specs:
             progress(f"ingest {spec.name} from {spec.root}")
