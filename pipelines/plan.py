@@ -196,9 +196,15 @@ def location(root: str) -> str:
 
 
 def iter_manifest(path: str):
+    for _, record in iter_manifest_rows(path):
+        yield record
+
+
+def iter_manifest_rows(path: str):
+    """(manifest row, its record) for every row of a manifest, streamed in batches."""
     for batch in pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS):
         for row in batch.to_pylist():
-            yield Record.from_row(row)
+            yield row, Record.from_row(row)
 
 
 def mix_factors(
@@ -351,7 +357,7 @@ def make_plan(config: RunConfig, progress: Callable[[str], None] = lambda _: Non
     plan_drops: list[dict] = []
     for spec in config.datasets:
         tasks = sorted({binding.task for binding in schemas[spec.name].tasks})
-        for record in iter_manifest(outputs.manifest_path(out, spec.name)):
+        for row, record in iter_manifest_rows(outputs.manifest_path(out, spec.name)):
             duplicate = duplicates.check(spec.name, record)
             if duplicate is not None:  # quarantined by the plan: the first occurrence is kept
                 plan_drops.append(duplicate.to_row())
@@ -367,10 +373,11 @@ def make_plan(config: RunConfig, progress: Callable[[str], None] = lambda _: Non
             for task in tasks:
                 planned[spec.name][f"task:{task}"] += seconds
             for copy in range(n):
-                item = record if copy == 0 else record.replace(key=f"{record.key}-r{copy}", copy=copy)
-                rank = order_key(config.seed, item.key)
+                # the record itself as its manifest row was read (the same JSON as its to_row()); repeats renamed
+                item = row if copy == 0 else {**row, "key": f"{record.key}-r{copy}", "copy": copy}
+                rank = order_key(config.seed, item["key"])
                 unit = outputs.unit_id(group, jump_bucket(int(rank, 16), units_per_group[group]))
-                files.add(unit, json.dumps({"order": rank, "record": item.to_row()}, ensure_ascii=False) + "\n")
+                files.add(unit, json.dumps({"order": rank, "record": item}, ensure_ascii=False) + "\n")
     files.close()
     write_jsonl(outputs.plan_drops_path(out), plan_drops)
     units = [outputs.unit_id(g, n) for g, count in units_per_group.items() for n in range(count)]

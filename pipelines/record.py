@@ -68,17 +68,38 @@ class Record:
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> "Record":
-        values = dict(row)
-        values["captions"] = tuple(values.get("captions") or ())
-        values["labels"] = dict(values.get("labels") or ())
-        values["meta"] = dict(values.get("meta") or ())
-        values["words"] = tuple((w["word"], w["start"], w["end"]) if isinstance(w, dict) else tuple(w) for w in values.get("words") or ())
-        values["spans"] = tuple((s["start"], s["end"]) if isinstance(s, dict) else tuple(s) for s in values.get("spans") or ())
-        return cls(**values)
+        """A record from a manifest row (``to_row``'s shape; missing optional columns get defaults).
+
+        Filled in directly, as ``replace`` does: the dataclass constructor costs more than the rest
+        of reading a row, and the manifest is read twice at planning and once per unit."""
+        unknown = row.keys() - _FIELD_SET
+        if unknown:
+            raise TypeError(f"Record has no field {sorted(unknown)[0]!r}")
+        values = dict(_DEFAULTS)
+        values.update(row)
+        missing = [name for name in _REQUIRED if values[name] is _REQUIRED_MARK]
+        if missing:
+            raise TypeError(f"a Record needs {', '.join(missing)}")
+        values["captions"] = tuple(values["captions"] or ())
+        values["labels"] = dict(values["labels"] or ())
+        values["meta"] = dict(values["meta"] or ())
+        values["words"] = tuple((w["word"], w["start"], w["end"]) if isinstance(w, dict) else tuple(w) for w in values["words"] or ())
+        values["spans"] = tuple((s["start"], s["end"]) if isinstance(s, dict) else tuple(s) for s in values["spans"] or ())
+        new = object.__new__(cls)
+        new.__dict__.update(values)
+        return new
 
 
 _RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(Record))
 _FIELD_SET = frozenset(_RECORD_FIELDS)
+_REQUIRED_MARK = object()
+#: every field in declaration order with its default (containers are rebuilt per record by from_row)
+_DEFAULTS = {
+    f.name: f.default if f.default is not dataclasses.MISSING
+    else f.default_factory() if f.default_factory is not dataclasses.MISSING else _REQUIRED_MARK
+    for f in dataclasses.fields(Record)
+}
+_REQUIRED = tuple(name for name, value in _DEFAULTS.items() if value is _REQUIRED_MARK)
 
 
 @dataclass(frozen=True)

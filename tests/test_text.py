@@ -1,6 +1,8 @@
 """Text normalization: every corpus style, the real transcripts, properties, the stage, the command."""
 from __future__ import annotations
 
+import dataclasses
+
 import pyarrow as pa
 import pytest
 from hypothesis import given, settings
@@ -231,3 +233,25 @@ def test_text_explain_command_shows_each_step():
     assert "lower_case" in libri.stdout and "text (en): stuff it into you" in libri.stdout
     refused = audioprep("text", "explain", "<SIL>", "--lang", "en", check=False)
     assert refused.returncode == 1 and "unmapped_markup" in refused.stdout
+
+
+def test_records_rebuilt_from_manifest_rows_and_replaced_are_whole_records():
+    """``from_row`` and ``replace`` fill a record without its constructor: every field round-trips,
+    defaults fill missing columns, and unknown or missing required fields are refused like the
+    constructor refuses them."""
+    full = _record(text="a b", captions=("c",), labels={"k": "v"}, meta={"m": "1"}, words=(("a", 0.0, 0.5),),
+                   spans=((0.0, 1.0),), duration=2.0, offset=1.5, speaker="s1", copy=2, translation="x", translation_language="de")
+    table = pa.Table.from_pylist([full.to_row()], schema=ARROW_SCHEMA)
+    back = Record.from_row(table.to_pylist()[0])
+    assert back == full and back.to_row() == full.to_row() and hash(back.key) == hash(full.key)
+    assert Record.from_row({"dataset": "d", "split": "s", "role": "train", "key": "k", "audio": "a"}) == Record("d", "s", "train", "k", "a")
+    with pytest.raises(TypeError, match="needs audio"):
+        Record.from_row({"dataset": "d", "split": "s", "role": "train", "key": "k"})
+    with pytest.raises(TypeError, match="no field 'colour'"):
+        Record.from_row({**full.to_row(), "colour": "red"})
+    renamed = full.replace(key="toy-1-r1", copy=1)
+    assert (renamed.key, renamed.copy, renamed.text, full.key) == ("toy-1-r1", 1, "a b", "toy-1")
+    with pytest.raises(TypeError, match="no field 'colour'"):
+        full.replace(colour="red")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        renamed.key = "other"  # still frozen
