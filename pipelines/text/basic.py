@@ -7,7 +7,6 @@ import unicodedata
 
 #: Zero-width and bidirectional formatting characters (category Cf, which NFKC keeps).
 _INVISIBLE = re.compile(r"[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]")
-_SPACE = re.compile(r"\s+")
 #: Typographic single and double quotes -> ASCII (German „…“, English “…”, apostrophes ’).
 _QUOTES = str.maketrans({"‘": "'", "’": "'", "‚": "'", "‛": "'", "“": '"', "”": '"', "„": '"', "‟": '"'})
 
@@ -27,7 +26,8 @@ def nfkc(text: str) -> str:
 
 
 def fold_whitespace(text: str) -> str:
-    return _SPACE.sub(" ", text).strip()
+    """Runs of whitespace to one space, none at the ends (``str.split`` splits where ``\\s`` matches)."""
+    return " ".join(text.split())
 
 
 def straight_quotes(text: str) -> str:
