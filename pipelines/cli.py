@@ -120,6 +120,11 @@ def run(
     from .runners import ENGINES, run_units, watch_progress
     from .shards import ShardWriteError
 
+    beam_args = list(ctx.args)
+    if config_file is not None and str(config_file).startswith("-"):
+        # a pipeline option after `--` lands in the CONFIG argument when no config file is given
+        beam_args.insert(0, str(config_file))
+        config_file = None
     if config_file is not None:
         if dataset:
             _fail("give either a run config file or --dataset flags, not both")
@@ -144,7 +149,7 @@ def run(
         engine=engine or options.engine,
         workers=workers or options.workers,
         ray_address=ray_address or options.ray_address,
-        beam_args=tuple(ctx.args) or options.beam_args,
+        beam_args=tuple(beam_args) or options.beam_args,
     )
     if work_dir is not None:
         config = replace(config, work_dir=str(work_dir))

@@ -119,6 +119,17 @@ def test_beam_and_ray_write_byte_identical_output(demo_corpora, tmp_path, local_
     assert audioprep("verify", str(beam_out)).returncode == 0
 
 
+def test_beam_pipeline_options_after_the_double_dash_reach_beam(demo_corpora, tmp_path):
+    """`audioprep run --dataset ... -- --beam_option=...`: the options after `--` go to Beam (they are
+    not taken for the CONFIG argument): a bad value is Beam's error, a good one runs."""
+    datasets = [f"--dataset=librispeech={demo_corpora['librispeech']}"]
+    refused = audioprep("run", *datasets, "--out", str(tmp_path / "bad"), "--engine", "beam", "--", "--direct_running_mode=sideways", check=False)
+    assert refused.returncode != 0 and "sideways" in refused.stderr + refused.stdout
+    assert "not both" not in refused.stderr + refused.stdout
+    audioprep("run", *datasets, "--out", str(tmp_path / "good"), "--engine", "beam", "--", "--direct_running_mode=in_memory")
+    assert json.loads((tmp_path / "good" / "summary.json").read_text())["balanced"]
+
+
 @pytest.mark.slow
 def test_real_samples_end_to_end_on_ray(tmp_path):
     libri = shared_corpus("librispeech", "LibriSpeech")
