@@ -66,7 +66,11 @@ def cache_dir() -> str:
     explicit = os.environ.get("AUDIOPREP_CACHE")
     if explicit:
         return explicit
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    base = os.environ.get("XDG_CACHE_HOME")
+    if not base:
+        home = os.path.expanduser("~")
+        # no home (a container user without a passwd entry): the temp folder, never a "~" folder in cwd
+        base = os.path.join(tempfile.gettempdir() if home.startswith("~") else home, ".cache")
     return os.path.join(base, "audioprep")
 
 

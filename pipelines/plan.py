@@ -165,6 +165,7 @@ def ingest_dataset(spec: DatasetSpec, out: str, probe_durations: bool = True) ->
     counts = write_manifest(schema, view, out, probe_durations and not remote)
     done = {"dataset": spec.name, "fingerprint": fingerprint, **counts}
     write_json(done_path, done)
+    failpoints.hit("dataset_ingested")
     return done
 
 
@@ -298,6 +299,7 @@ def ingest_all(config: RunConfig, out: str, progress: Callable[[str], None], pro
     import multiprocessing
     import threading
     from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
     # fork when this process runs no other thread (a child then costs nothing to start); spawn when
     # one runs (an engine's client, a progress display), as forking a threaded process is unsafe
@@ -307,7 +309,16 @@ def ingest_all(config: RunConfig, out: str, progress: Callable[[str], None], pro
         for spec in specs:
             progress(f"ingest {spec.name} from {spec.root}")
             futures[spec.name] = pool.submit(ingest_dataset, spec, out, config.probe_durations)
-        return {name: future.result() for name, future in futures.items()}
+        counts = {}
+        for name, future in futures.items():
+            try:
+                counts[name] = future.result()
+            except BrokenProcessPool as exc:  # killed (out of memory?) or crashed in native code
+                raise PlanError(
+                    f"ingesting {name} (or a corpus beside it) stopped: its process died ({exc}); "
+                    "rerun with --workers 1 to ingest one corpus at a time in this process"
+                ) from exc
+        return counts
 
 
 def make_plan(config: RunConfig, progress: Callable[[str], None] = lambda _: None, processes: int = 1) -> Plan:
