@@ -381,7 +381,6 @@ def _strings(value) -> Iterator[str]:
             yield from _strings(part)
 
 
-
 def _holds_non_text(values) -> bool:
     """Whether any string among ``values`` (nested in lists, tuples and dicts) holds a lone surrogate."""
     stack, texts = list(values), []
