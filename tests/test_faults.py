@@ -17,14 +17,10 @@ import pytest
 
 from conftest import audioprep, published, run_in_own_session
 
-def _run(corpora, out: Path, engine: str, env: dict | None = None, preexec=None) -> subprocess.CompletedProcess:
-    return run_in_own_session(corpora, out, engine, env, preexec)
-
-
 @pytest.fixture(scope="module")
 def reference(demo_corpora, tmp_path_factory):
     out = tmp_path_factory.mktemp("faults-reference") / "out"
-    result = _run(demo_corpora, out, "local")
+    result = run_in_own_session(demo_corpora, out, "local")
     assert result.returncode == 0, result.stderr
     return published(out)
 
@@ -52,7 +48,7 @@ def _no_truncated_shard(out: Path, reference: dict[str, bytes], killed: bool = F
 def test_ray_retries_a_killed_worker_and_the_output_is_byte_identical(demo_corpora, reference, tmp_path):
     marker = tmp_path / "killed"
     env = {"AUDIOPREP_FAILPOINT": "sample_written:3:process", "AUDIOPREP_FAILPOINT_ONCE": str(marker)}
-    result = _run(demo_corpora, tmp_path / "out", "ray", env)
+    result = run_in_own_session(demo_corpora, tmp_path / "out", "ray", env)
     assert marker.exists(), "no worker was killed: the failpoint never fired"
     assert result.returncode == 0, result.stderr[-3000:]
     assert "worker died or was killed" in result.stdout + result.stderr  # Ray saw the death and retried the unit
@@ -66,13 +62,13 @@ def test_beam_stops_at_once_when_a_worker_dies_and_the_rerun_is_byte_identical(d
     the run exits with status 75 saying so; rerunning resumes. Distributed Beam runners retry bundles."""
     out, marker = tmp_path / "out", tmp_path / "killed"
     env = {"AUDIOPREP_FAILPOINT": "sample_written:3:process", "AUDIOPREP_FAILPOINT_ONCE": str(marker)}
-    crashed = _run(demo_corpora, out, "beam", env)
+    crashed = run_in_own_session(demo_corpora, out, "beam", env)
     assert marker.exists()
     assert crashed.returncode == 75, crashed.stderr[-3000:]
     assert "a Beam worker process died" in crashed.stderr and "rerun the same command to resume" in crashed.stderr
     assert not (out / "summary.json").exists()
     _no_truncated_shard(out, reference, killed=True)
-    resumed = _run(demo_corpora, out, "beam")
+    resumed = run_in_own_session(demo_corpora, out, "beam")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert published(out) == reference
     assert not _partials(out)
@@ -94,14 +90,14 @@ def _file_size_limit(limit: int):
 
 def test_a_file_size_limit_mid_shard_publishes_nothing_truncated_and_says_so(demo_corpora, reference, tmp_path):
     out = tmp_path / "out"
-    failed = _run(demo_corpora, out, "local", preexec=_file_size_limit(1 << 20))  # shards grow past 1 MiB
+    failed = run_in_own_session(demo_corpora, out, "local", preexec=_file_size_limit(1 << 20))  # shards grow past 1 MiB
     message = _words(failed.stdout + failed.stderr)
     assert failed.returncode == 1, message[-3000:]
     assert re.search(r"writing shard \S+/shard-\d{5}-\d{3}\.tar failed: the file size limit was reached", message), message[-3000:]
     assert "its partial file was removed and no shard was published under that name" in message
     assert not (out / "summary.json").exists()
     _no_truncated_shard(out, reference)
-    resumed = _run(demo_corpora, out, "local")
+    resumed = run_in_own_session(demo_corpora, out, "local")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert published(out) == reference
 
@@ -120,13 +116,13 @@ def small_disk(tmp_path):
 
 def test_a_full_disk_mid_shard_publishes_nothing_truncated_and_says_so(demo_corpora, reference, small_disk):
     out = small_disk / "out"
-    failed = _run(demo_corpora, out, "local")
+    failed = run_in_own_session(demo_corpora, out, "local")
     message = _words(failed.stdout + failed.stderr)
     assert failed.returncode == 1, message[-3000:]
     assert re.search(r"writing shard \S+/shard-\d{5}-\d{3}\.tar failed: the disk is full \(No space left on device\)", message), message[-3000:]
     assert "no shard was published under that name" in message
     _no_truncated_shard(out, reference)
     subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
-    resumed = _run(demo_corpora, out, "local")
+    resumed = run_in_own_session(demo_corpora, out, "local")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert published(out) == reference
