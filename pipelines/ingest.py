@@ -19,7 +19,7 @@ from tag_builder.languages import LANGUAGE_TOKENS
 
 from .keys import sample_key
 from .layouts import Row, read_rows
-from .layouts.paths import compile_pattern, inside, match_files, path_fields
+from .layouts.paths import compile_pattern, locate, match_files, path_fields
 from .record import Drop, Record
 from .text import normalize_record
 from .templates import MissingField, fields_of, render
@@ -284,9 +284,11 @@ def map_row(
         if _NOT_TEXT.search(audio_rel):  # a lone surrogate (a JSON escape, an undecodable name): no file has it
             raise _Refused("undecodable_text", f"audio path {_printable(audio_rel)!r} holds bytes that are not text")
         audio = os.path.normpath(audio_rel)
-        if os.path.isabs(audio_rel) or audio.startswith("..") or not inside(base, os.path.join(base, audio), context.folders):
+        escapes = os.path.isabs(audio_rel) or audio.startswith("..")
+        within, is_file = (False, False) if escapes else locate(base, os.path.join(base, audio), context.folders)
+        if not within:
             raise _Refused("path_outside_root", f"audio path {audio_rel!r} escapes the corpus root {base}")
-        if context.check_files and context.audio is None and not os.path.isfile(os.path.join(base, audio)):
+        if context.check_files and context.audio is None and not is_file:
             raise _Refused("audio_missing", f"no audio file {audio_rel} under {base}")
         offset = _number(mapping.offset, fields, "offset")
         duration = _number(mapping.duration, fields, "duration")
@@ -317,12 +319,12 @@ def map_row(
             text_language=_language(text_language, "text language"),
             text_form=schema.text_form,
             text=_value(mapping.text, fields, "text") if mapping.text is not None else None,
-            captions=tuple(render(c, fields) for c in mapping.captions),
-            labels={name: _value(t, fields, f"labels.{name}") for name, t in mapping.labels.items()},
+            captions=tuple([render(c, fields) for c in mapping.captions]),
+            labels={name: _value(t, fields, f"labels.{name}") for name, t in mapping.labels.items()} if mapping.labels else {},
             speaker=render(mapping.speaker, fields) or None if mapping.speaker else None,
             license=(render(mapping.license, fields) or schema.license) if mapping.license else schema.license,
             source=row.source,
-            meta={name: v for name, t in mapping.meta.items() if (v := render(t, fields))},
+            meta={name: v for name, t in mapping.meta.items() if (v := render(t, fields))} if mapping.meta else {},
             seconds=duration if duration is not None else _number(mapping.seconds, fields, "seconds"),
             audio_root=mapping.audio_root,
             translation=_value(mapping.translation, fields, "translation") if mapping.translation is not None else None,
@@ -383,7 +385,12 @@ def _strings(value) -> Iterator[str]:
 
 def _holds_non_text(values) -> bool:
     """Whether any string among ``values`` (nested in lists, tuples and dicts) holds a lone surrogate."""
-    stack, texts = list(values), []
+    texts, stack = [], []
+    for value in values:  # a record's own fields: strings, numbers, None and (mostly empty) containers
+        if isinstance(value, str):
+            texts.append(value)
+        elif value and isinstance(value, (list, tuple, dict)):
+            stack.append(value)
     while stack:
         value = stack.pop()
         if isinstance(value, str):

@@ -20,7 +20,6 @@ from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from typing import Callable
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from schemas import loader
@@ -33,7 +32,7 @@ from .config import DatasetSpec, RunConfig
 from .duplicates import Duplicates
 from .ingest import ingest
 from .keys import jump_bucket, order_key, unit_fraction
-from .record import ARROW_SCHEMA, Drop, Record
+from .record import ARROW_SCHEMA, Drop, Record, records_table
 from .remote import Mirror, is_remote
 from .windows import pack_windows
 from .sources import local_view
@@ -88,7 +87,7 @@ def write_manifest(schema: DatasetSchema, spec: DatasetSpec, out: str, probe_dur
     drops: list[dict] = []
     groups: Counter = Counter()
     train_seconds, unknown = 0.0, 0
-    batch: list[dict] = []
+    batch: list[Record] = []
     temporary = path + ".partial"
     with pq.ParquetWriter(temporary, ARROW_SCHEMA, compression="zstd") as writer:
         probe = _prober(spec, root) if probe_durations else None
@@ -111,12 +110,12 @@ def write_manifest(schema: DatasetSchema, spec: DatasetSpec, out: str, probe_dur
             elif item.role == "train":
                 train_seconds += item.seconds
             groups[outputs.group_of(item.role, item.dataset, item.split)] += 1
-            batch.append(item.to_row())
+            batch.append(item)
             if len(batch) >= BATCH_ROWS:
-                writer.write_table(pa.Table.from_pylist(batch, schema=ARROW_SCHEMA))
+                writer.write_table(records_table(batch))
                 batch.clear()
         if batch:
-            writer.write_table(pa.Table.from_pylist(batch, schema=ARROW_SCHEMA))
+            writer.write_table(records_table(batch))
     os.replace(temporary, path)
     write_jsonl(outputs.ingest_drops_path(out, spec.name), drops)
     return {

@@ -2,7 +2,7 @@
 import os
 
 from pipelines.ingest import ingest
-from pipelines.layouts.paths import match_files
+from pipelines.layouts.paths import locate, match_files
 from pipelines.record import Drop, Record
 from schemas.loader import load, parse
 
@@ -69,6 +69,27 @@ def test_path_escaping_the_root_is_refused_and_never_read(tmp_path):
     schema = _lines_schema(tmp_path, audio="{id}.wav")
     drops = list(ingest(schema, "toy", str(root)))
     assert [d.reason for d in drops] == ["path_outside_root", "path_outside_root"]
+
+
+def test_locate_says_where_a_path_leads_and_whether_it_is_a_file(tmp_path):
+    """Ingest's check of every audio path: (inside the root after symlinks, a regular file), one
+    lstat for a plain file; the folders it resolved are cached across calls."""
+    root, outside = tmp_path / "corpus", tmp_path / "outside"
+    (root / "a").mkdir(parents=True)
+    outside.mkdir()
+    (root / "a" / "x.wav").write_bytes(b"x")
+    (outside / "y.wav").write_bytes(b"y")
+    os.symlink(root / "a" / "x.wav", root / "a" / "link_in.wav")
+    os.symlink(outside / "y.wav", root / "a" / "link_out.wav")
+    os.symlink(outside, root / "b")
+    folders: dict[str, str] = {}
+    found = {name: locate(str(root), str(root / name), folders) for name in
+             ["a/x.wav", "a/link_in.wav", "a/link_out.wav", "b/y.wav", "b/gone.wav", "a", "a/gone.wav"]}
+    assert found == {
+        "a/x.wav": (True, True), "a/link_in.wav": (True, True), "a/link_out.wav": (False, True),
+        "b/y.wav": (False, True), "b/gone.wav": (False, False), "a": (True, False), "a/gone.wav": (True, False),
+    }
+    assert folders[str(root / "b")] == os.path.realpath(outside)
 
 
 def test_unknown_split_is_a_drop_naming_the_allowed_ones(tmp_path):

@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from pipelines.record import ARROW_SCHEMA, Drop, Record
+from pipelines.record import ARROW_SCHEMA, Drop, Record, records_table
+from pipelines.text import basic, punctuation
 from pipelines.stages import Sample, make_tagger
 from pipelines.text import explain, normalize_record, normalize_text, steps_for
 from schemas.loader import load
@@ -255,3 +256,27 @@ def test_records_rebuilt_from_manifest_rows_and_replaced_are_whole_records():
         full.replace(colour="red")
     with pytest.raises(dataclasses.FrozenInstanceError):
         renamed.key = "other"  # still frozen
+
+
+def test_the_manifest_table_built_by_columns_is_the_table_of_the_rows():
+    """``records_table`` (how ingest writes the manifest) gives exactly the table of ``to_row``'s rows:
+    maps in key order whatever order they were filled in, tuples as lists and structs, nulls kept."""
+    records = [
+        _record(),
+        _record(text="a b", captions=("c", "d"), labels={"z": "1", "a": "2"}, meta={"m": "1"}, words=(("a", 0.0, 0.5), ("b", 0.5, 1.0)),
+                spans=((0.0, 1.0),), duration=2.0, offset=1.5, channel=1, speaker="s1", copy=2, translation="x", translation_language="de"),
+    ]
+    table = records_table(records)
+    assert table.equals(pa.Table.from_pylist([r.to_row() for r in records], schema=ARROW_SCHEMA))
+    assert table.column("labels").to_pylist()[1] == [("a", "2"), ("z", "1")]
+    assert [Record.from_row(row) for row in table.to_pylist()] == records
+    assert records_table([]).num_rows == 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=TEXTS)
+def test_the_fast_paths_of_the_spacing_and_quote_steps_change_nothing(text):
+    """``latin_spacing`` and ``straight_quotes`` skip texts they cannot change; the result is the full rule's."""
+    full_spacing = punctuation._LATIN_AFTER.sub(r"\1", punctuation._LATIN_BEFORE.sub(r"\1", text))
+    assert punctuation.latin_spacing(text) == full_spacing
+    assert basic.straight_quotes(text) == text.translate(basic._QUOTES)

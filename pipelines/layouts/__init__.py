@@ -6,14 +6,12 @@ Readers know nothing about any particular corpus; the schema says everything cor
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable, Iterator, NamedTuple
 
 from pipelines.record import Drop
 
 
-@dataclass(frozen=True)
-class Row:
+class Row(NamedTuple):  # a tuple: made once per metadata row, at a third of a dataclass's cost
     fields: dict[str, str]
     source: str  # "path/to/file:line" or the matched path
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Iterator
@@ -55,22 +56,29 @@ def path_fields(relpath: str) -> dict[str, str]:
     return {"path": relpath, "dir": directory or ".", "name": name, "stem": os.path.splitext(name)[0]}
 
 
-def inside(root: str, path: str, folders: dict[str, str] | None = None) -> bool:
-    """True when ``path`` (after resolving symlinks) lies inside ``root``.
+def inside(root: str, path: str) -> bool:
+    """True when ``path`` (after resolving symlinks) lies inside ``root``."""
+    return _within(os.path.realpath(root), os.path.realpath(path))
 
-    ``folders`` (optional) caches the resolved folders across calls, so that a caller checking
-    many files of the same folders (ingest) resolves each folder once and each file with one lstat.
-    """
-    if folders is None:
-        real_root, real = os.path.realpath(root), os.path.realpath(path)
-    else:
-        real_root = folders.get(root) or folders.setdefault(root, os.path.realpath(root))
-        directory, name = os.path.split(path)
-        if name in ("", ".", "..") or os.path.islink(path):
-            real = os.path.realpath(path)
-        else:
-            real_dir = folders.get(directory) or folders.setdefault(directory, os.path.realpath(directory))
-            real = os.path.join(real_dir, name)
+
+def locate(root: str, path: str, folders: dict[str, str]) -> tuple[bool, bool]:
+    """Whether ``path`` lies inside ``root`` (after resolving symlinks) and whether it is a file.
+
+    For ingest, which checks every record's audio path: ``folders`` caches the resolved folders
+    across calls, so a plain file costs one ``lstat`` (a symlink is resolved in full)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        mode = None  # missing: not a file, and where it would lie is still checked
+    real_root = folders.get(root) or folders.setdefault(root, os.path.realpath(root))
+    directory, name = os.path.split(path)
+    if (mode is not None and stat.S_ISLNK(mode)) or name in ("", ".", ".."):
+        return _within(real_root, os.path.realpath(path)), os.path.isfile(path)
+    real_dir = folders.get(directory) or folders.setdefault(directory, os.path.realpath(directory))
+    return _within(real_root, os.path.join(real_dir, name)), mode is not None and stat.S_ISREG(mode)
+
+
+def _within(real_root: str, real: str) -> bool:
     return real == real_root or real.startswith(real_root + os.sep)
 
 

@@ -32,7 +32,7 @@ def fold_whitespace(text: str) -> str:
 
 def straight_quotes(text: str) -> str:
     """Curly quotes and apostrophes to ASCII ' and " (guillemets « » are kept)."""
-    return text.translate(_QUOTES)
+    return text if text.isascii() else text.translate(_QUOTES)  # ASCII has no curly quote
 
 
 def lower(text: str) -> str:

@@ -34,4 +34,4 @@ def find_refused(text: str, refuse: list[str]) -> list[str]:
 
 
 def leftover_tags(text: str) -> list[str]:
-    return sorted(set(LEFTOVER.findall(text)))
+    return sorted(set(LEFTOVER.findall(text))) if "<" in text else []
