@@ -36,7 +36,8 @@ DATASET_HELP = (
 
 
 def _fail(message: str, code: int = 2) -> None:
-    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    # one line, wrapped by the terminal: a path broken by a hard line break cannot be copied
+    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

@@ -267,7 +267,7 @@ def test_a_missing_or_broken_file_is_named(local_run, tmp_path):
     with pytest.raises(StatsError, match=r"stats\.json: cannot be read"):
         load_run(str(copy))
     result = audioprep("stats", str(copy), check=False)
-    assert result.returncode == 2 and "stats.json: cannot be read" in " ".join(result.stderr.split())
+    assert result.returncode == 2 and f"{copy / 'stats.json'}: cannot be read" in result.stderr  # one line: the path copies whole
     result = audioprep("stats", str(local_run), "--eval-split-pattern", "(test", check=False)
     assert result.returncode == 2 and "--eval-split-pattern '(test' is not a regular expression" in " ".join(result.stderr.split())
 
