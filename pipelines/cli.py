@@ -118,7 +118,7 @@ def run(
     from .plan import PlanError, make_plan
     from .remote import RemoteError
     from .run_config import RunConfigError, load_run_config
-    from .runners import ENGINES, run_units, watch_progress
+    from .runners import ENGINES, engine_output_to, run_units, watch_progress
     from .shards import ShardWriteError
 
     beam_args = list(ctx.args)
@@ -181,12 +181,17 @@ def run(
     with _progress() as progress:
         task = progress.add_task(f"prepare and shard ({options.engine})", total=len(plan.units))
         stop = watch_progress(local, plan.units, lambda done: progress.update(task, completed=done))
+        engine_log = outputs.engine_log_path(local)
         try:
-            run_units(options.engine, local, plan.units, options.workers, engine_options)
+            with engine_output_to(engine_log):
+                run_units(options.engine, local, plan.units, options.workers, engine_options)
         except RemoteError as exc:
             _fail(f"{exc}\nnothing incomplete was published; rerun the same command to resume", code=1)
         except ShardWriteError as exc:  # disk full, file size limit: the message says no shard was published
             _fail(str(exc), code=1)
+        except BaseException:
+            console.print(f"[dim]the engine's own output is in {engine_log}[/]", highlight=False, soft_wrap=True)
+            raise
         finally:
             stop()
     summary = finalize(local, config.remote)

@@ -10,6 +10,7 @@ OUT/
   train/shard-UUUUU-PPP.tar                 training shards, all corpora mixed
   eval/NAME/SPLIT/shard-UUUUU-PPP.tar       evaluation shards, one set per dataset and split
   _work/                 plan, unit inputs and completion records (what a rerun resumes from)
+  _work/engine.log       what the engine's own processes printed (Beam's SDK workers, Ray's daemons)
 ```
 """
 from __future__ import annotations
@@ -90,6 +91,11 @@ def unit_input_path(out: str, unit: str) -> str:
 
 def unit_done_path(out: str, unit: str) -> str:
     return os.path.join(out, WORK, "done", f"{unit}.json")
+
+
+def engine_log_path(out: str) -> str:
+    """The output of the engine's own processes during the last runs (appended), kept out of the terminal."""
+    return os.path.join(out, WORK, "engine.log")
 
 
 # Orchestrated runs (pipelines.workflow, pipelines.publish)

@@ -107,8 +107,15 @@ def test_rerun_resumes_without_rewriting(local_run, demo_corpora):
 @pytest.mark.slow
 def test_beam_and_ray_write_byte_identical_output(demo_corpora, tmp_path, local_run):
     beam_out, ray_out = tmp_path / "beam", tmp_path / "ray"
-    audioprep("run", *[f"--dataset={n}={r}" for n, r in demo_corpora.items()], "--out", str(beam_out), "--engine", "beam", "--workers", "2", "--shard-max-samples", "10")
-    audioprep("run", *[f"--dataset={n}={r}" for n, r in demo_corpora.items()], "--out", str(ray_out), "--engine", "ray", "--workers", "2", "--shard-max-samples", "10")
+    beam = audioprep("run", *[f"--dataset={n}={r}" for n, r in demo_corpora.items()], "--out", str(beam_out), "--engine", "beam", "--workers", "2", "--shard-max-samples", "10")
+    ray = audioprep("run", *[f"--dataset={n}={r}" for n, r in demo_corpora.items()], "--out", str(ray_out), "--engine", "ray", "--workers", "2", "--shard-max-samples", "10")
+    # the engines' own start-up lines (Beam's SDK workers log at INFO, Ray's notices) go to the engine
+    # log, not to the user's terminal, where only the run's own messages and summary are
+    for result, out, engine_line in [(beam, beam_out, "sdk_worker"), (ray, ray_out, "Started a local Ray instance")]:
+        terminal = result.stdout + result.stderr
+        assert not [line for line in terminal.splitlines() if line.startswith(("INFO:", "WARNING:", "[20"))], terminal[-3000:]
+        assert "Token authentication" not in terminal and "shards," in terminal
+        assert engine_line in (out / "_work" / "engine.log").read_text()
     beam_files, ray_files = published(beam_out), published(ray_out)
     assert any(p.endswith(".tar") for p in beam_files)
     assert beam_files.keys() == ray_files.keys()

@@ -6,9 +6,12 @@ loop in this process (debugging). They share every line of data logic.
 """
 from __future__ import annotations
 
+import logging
 import os
+import sys
 import threading
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 from .. import outputs
 
@@ -38,6 +41,50 @@ def watch_progress(out: str, units: list[str], advance: Callable[[int], None]) -
         thread.join()
 
     return finish
+
+
+@contextmanager
+def engine_output_to(log_path: str) -> Iterator[None]:
+    """Send what the engine's own processes print to ``log_path``; this process's messages and
+    progress bar stay on the terminal.
+
+    Beam's SDK workers log their start-up at INFO to the stderr they inherit (the local runner
+    gives them no pipeline options to quiet them), and Ray's daemons and core worker print notices
+    from C++: all of it is written to file descriptor 2, which is pointed at the log while the
+    engine runs; ``sys.stderr`` is kept on the terminal through a duplicate of the original. Log
+    records of this process that reach the root logger or no handler at all (the engine's driver
+    side: Beam's import notices and the worker messages it forwards, Ray's notices) go to the same
+    log rather than to the terminal."""
+    try:
+        sys.stderr.flush()
+        terminal_fd = os.dup(2)
+    except (OSError, ValueError, AttributeError):
+        yield  # no usable stderr (a closed descriptor, a replaced stream): nothing to keep apart
+        return
+    os.makedirs(os.path.dirname(log_path), exist_ok=True)
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    previous = sys.stderr
+    terminal = os.fdopen(os.dup(terminal_fd), "w", buffering=1, encoding=getattr(previous, "encoding", None) or "utf-8",
+                         errors="backslashreplace")
+    os.dup2(log_fd, 2)
+    os.close(log_fd)
+    sys.stderr = terminal
+    records = logging.FileHandler(log_path, encoding="utf-8")
+    records.setFormatter(logging.Formatter("%(levelname)s:%(name)s:%(message)s"))
+    last_resort = logging.lastResort  # what loggers with no handler (Ray's, unconfigured) fall back to
+    logging.getLogger().addHandler(records)
+    logging.lastResort = records
+    try:
+        yield
+    finally:
+        logging.lastResort = last_resort
+        logging.getLogger().removeHandler(records)
+        records.close()
+        terminal.flush()
+        sys.stderr = previous
+        os.dup2(terminal_fd, 2)
+        os.close(terminal_fd)
+        terminal.close()
 
 
 def run_units(engine: str, out: str, units: list[str], workers: int, options: dict) -> None:
