@@ -45,6 +45,15 @@ def test_verdicts(text, declared, detected, verdict):
         assert result.score >= 0.99 and result.margin >= language_check.MIN_MARGIN
 
 
+def test_letters_are_the_characters_of_unicode_category_l():
+    """``letters`` counts with ``str.isalpha``: the same characters as category L*, over every code point."""
+    import sys
+    import unicodedata
+
+    assert all(chr(c).isalpha() == unicodedata.category(chr(c)).startswith("L") for c in range(sys.maxunicode + 1))
+    assert language_check.letters("3 café, 我們 ｈｉ!") == 8
+
+
 def test_only_languages_with_tokens_are_considered_and_the_model_loads_once():
     assert language_check.identifier() is language_check.identifier()
     assert sorted(map(str, language_check.identifier().nb_classes)) == ["de", "en", "es", "fr", "it", "ja", "ko", "zh"]
