@@ -2,7 +2,11 @@
 from __future__ import annotations
 
 from collections import Counter
+from functools import lru_cache
 from typing import Iterable
+
+from tag_builder.tasks import REGISTRY
+from tag_builder.views import tag_sequence
 
 
 class Counters:
@@ -65,8 +69,13 @@ def bucket_names(edges: tuple[int, ...]) -> list[str]:
     return [f"{low}-{high}" for low, high in zip(lows, edges)] + [f"{edges[-1]}+"]
 
 
+@lru_cache(maxsize=16)
+def _bucket_names(edges: tuple[int, ...]) -> tuple[str, ...]:
+    return tuple(bucket_names(edges))
+
+
 def bucket(value: float, edges: tuple[int, ...]) -> str:
-    names = bucket_names(edges)
+    names = _bucket_names(edges)  # two histograms, counted for every sample: the names are made once
     for name, high in zip(names, edges):
         if value < high:
             return name
@@ -75,16 +84,12 @@ def bucket(value: float, edges: tuple[int, ...]) -> str:
 
 def is_label_task(task: str) -> bool:
     """A classification task: its target is a bare label (scene, emotion, ...), so labels are counted."""
-    from tag_builder.tasks import REGISTRY
-
     entry = REGISTRY.get(task)
     return entry is not None and entry.source.startswith("labels.")
 
 
 def target_languages(sample) -> list[str]:
     """The languages of the sample's targets (slot L of its prompts): the transcript's, a translation's..."""
-    from tag_builder.tasks import REGISTRY
-
     record = sample.record
     found = []
     for view in sample.views:
@@ -126,9 +131,7 @@ def count_sample(counters: Counters, sample) -> None:
     for task in dict.fromkeys(view.task for view in sample.views):
         counters.add("samples_by_task", task)
         counters.add("audio_seconds_by_task", task, seconds)
-    from tag_builder.views import tag_sequence  # a question prompt counts without its question text
-
-    for view in sample.views:
+    for view in sample.views:  # tag_sequence: a question prompt counts without its question text
         counters.add("views_by_task", view.task)
         counters.add("seconds_by_task", view.task, seconds)
         counters.add("views_by_prompt", tag_sequence(view.prompt))
