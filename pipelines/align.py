@@ -19,16 +19,14 @@ import threading
 
 import numpy as np
 
+from .record import Refusal
 from .srwt import CHARACTER_LANGUAGES, match_key, units
 
 FRAME_SECONDS = 0.01  # pocketsphinx: 100 frames per second
 
 
-class AlignError(ValueError):
-    def __init__(self, reason: str, detail: str):
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
+class AlignError(Refusal, ValueError):
+    """No word times from the aligner for this record."""
 
 
 #: English clitics written as words of their own (TED-LIUM's "i 've", "it 's"), with the reduced

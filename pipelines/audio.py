@@ -14,6 +14,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from .record import Refusal
+
 TARGET_RATE = 16_000
 MAX_SECONDS = 30.0
 #: clips shorter than this are refused (too_short): a few frames of audio teach nothing
@@ -24,11 +26,8 @@ TRUNCATED_SHARE = 0.99
 PYAV_EXTENSIONS = frozenset({".mp4", ".m4a", ".aac", ".webm", ".mkv", ".mov", ".wma", ".3gp"})
 
 
-class AudioError(Exception):
-    def __init__(self, reason: str, detail: str):
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
+class AudioError(Refusal):
+    """The audio of a record cannot be used: missing, empty, undecodable, too long, a bad span..."""
 
 
 @dataclass(frozen=True)

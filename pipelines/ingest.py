@@ -20,7 +20,7 @@ from tag_builder.languages import LANGUAGE_TOKENS
 from .keys import sample_key
 from .layouts import Row, read_rows
 from .layouts.paths import compile_pattern, locate, match_files, path_fields
-from .record import Drop, Record
+from .record import Drop, Record, Refusal
 from .text import normalize_record
 from .templates import MissingField, fields_of, render
 from .wordtimes import WordTimesError, words_of
@@ -28,10 +28,8 @@ from .wordtimes import WordTimesError, words_of
 STAGE = "ingest"
 
 
-class _Refused(Exception):
-    def __init__(self, reason: str, detail: str):
-        super().__init__(detail)
-        self.reason, self.detail = reason, detail
+class _Refused(Refusal):
+    """A metadata row that is not a usable record (raised inside ``map_row``, which returns it as a drop)."""
 
 
 def _value(template, fields: dict[str, str], where: str) -> str:

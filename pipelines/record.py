@@ -118,6 +118,16 @@ class Drop:
         return dataclasses.asdict(self)
 
 
+class Refusal(Exception):
+    """A stage cannot use a record: a stable snake_case ``reason`` (the drop's, a counter in the
+    quarantine) and a ``detail`` naming the file and the value. Each stage raises its own subclass
+    and turns it into a ``Drop``."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(detail)
+        self.reason, self.detail = reason, detail
+
+
 _STRING_MAP = pa.map_(pa.string(), pa.string())
 
 #: Arrow schema of the manifest: one row per Record, field for field.

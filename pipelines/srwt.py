@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 from tag_builder.vocabulary import time_token
 
+from .record import Refusal
+
 #: Languages whose SRWT units are characters.
 CHARACTER_LANGUAGES = frozenset({"zh", "zh_tr", "ja"})
 #: Default: a pause longer than this (seconds) becomes a <|sil|> unit.
@@ -27,13 +29,8 @@ MAX_TIME = 30.0
 _LATIN_RUN = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’.\-]*")
 
 
-class SrwtError(ValueError):
-    """No SRWT target for this record; ``reason`` is a stable snake_case id for the quarantine."""
-
-    def __init__(self, reason: str, detail: str):
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
+class SrwtError(Refusal, ValueError):
+    """No SRWT target for this record."""
 
 
 def match_key(text: str) -> str:

@@ -18,17 +18,16 @@ from importlib.resources import files
 
 import numpy as np
 
+from .record import Refusal
+
 RATE = 16_000
 FRAME = 512
 CONTEXT = 64
 FRAME_SECONDS = FRAME / RATE
 
 
-class VadError(ValueError):
-    def __init__(self, reason: str, detail: str):
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
+class VadError(Refusal, ValueError):
+    """A long recording voice activity detection cannot cut into windows."""
 
 
 class SileroVad:

@@ -18,16 +18,15 @@ from functools import lru_cache
 
 from schemas.model import WordTimes
 
+from .record import Refusal
+
 Words = tuple[tuple[str, float, float], ...]
 #: Words aligners write for silence and noise, never transcript units.
 NON_WORDS = frozenset({"", "<eps>", "sil", "<sil>", "sp", "spn", "<unk>", "[noise]", "[laughter]", "h#", "pau", "epi"})
 
 
-class WordTimesError(ValueError):
-    def __init__(self, reason: str, detail: str):
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
+class WordTimesError(Refusal, ValueError):
+    """The word times a corpus ships for this record cannot be read or do not fit it."""
 
 
 def _is_word(word: str) -> bool:

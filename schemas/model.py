@@ -70,13 +70,7 @@ class LinesLayout(Strict):
     @field_validator("line")
     @classmethod
     def _regex(cls, value: str) -> str:
-        try:
-            compiled = re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"not a valid regex: {exc}") from None
-        if not compiled.groupindex:
-            raise ValueError("the line regex needs named groups, e.g. (?P<id>\\S+)")
-        return value
+        return _named_regex(value, "(?P<id>\\S+)")
 
 
 class TableLayout(Strict):
@@ -263,13 +257,14 @@ class AudioFiles(Strict):
     root: str | None = Field(None, description="an extra root declared under `roots` (default: the corpus root)")
 
 
-def _named_regex(value: str) -> str:
+def _named_regex(value: str, example: str = "(?P<speaker>\\w+)") -> str:
+    """A regex with named groups (each group becomes a field), or the error saying what is wrong."""
     try:
         compiled = re.compile(value)
     except re.error as exc:
         raise ValueError(f"not a valid regex: {exc}") from None
     if not compiled.groupindex:
-        raise ValueError("the regex needs named groups, e.g. (?P<speaker>\\w+)")
+        raise ValueError(f"the regex needs named groups, e.g. {example}")
     return value
 
 
