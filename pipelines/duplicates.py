@@ -13,15 +13,18 @@ The order is deterministic: datasets in the run's order, each one's records in i
 
 The same audio with different content is not a duplicate and is kept: Common Voice's transcript
 and CoVoST 2's translation of one clip, several questions about one clip, several segments of one
-recording. Memory: one 8-byte digest per record and identity in a first pass (numpy, sorted); the
-second pass remembers the identity and source only of digests that occur more than once, and
-compares identities exactly (a digest collision never drops a record).
+recording. Memory: the first pass keeps one 8-byte digest per record and identity (numpy, sorted)
+up to ``SPILL_DIGESTS``; a larger run spills them to ``PARTITIONS`` files by their top bits and
+finds the repeated ones partition by partition, so memory stays bounded however many records the
+run has. The second pass remembers the identity and source only of digests that occur more than
+once, and compares identities exactly (a digest collision never drops a record).
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import tempfile
 from typing import Iterable
 
 import numpy as np
@@ -29,6 +32,12 @@ import numpy as np
 from .record import Drop, Record
 
 STAGE = "plan"
+#: digests held in memory before the first pass spills them to disk (8 bytes each: 16 MiB, a
+#: million records); below it, nothing touches the disk
+SPILL_DIGESTS = 1 << 21
+#: a spilled first pass is split into 2**PARTITION_BITS files by the digests' top bits (uniform: hashes)
+PARTITION_BITS = 8
+PARTITIONS = 1 << PARTITION_BITS
 
 
 def _digest(text: str) -> int:
@@ -49,9 +58,11 @@ def _example(record: Record, root: str, tasks: tuple[str, ...]) -> str:
 class Duplicates:
     """``find`` reads every record once; ``check`` then answers, in the same order, which are duplicates."""
 
-    def __init__(self, roots: dict[str, dict[str | None, str]], tasks: dict[str, tuple[str, ...]]):
+    def __init__(self, roots: dict[str, dict[str | None, str]], tasks: dict[str, tuple[str, ...]], scratch: str | None = None):
+        """``scratch``: a folder for the spilled first pass of a large run (default: the system's temporary folder)."""
         self.roots = {name: {k: _resolved(v) for k, v in r.items()} for name, r in roots.items()}
         self.tasks = tasks
+        self.scratch = scratch
         self.repeated: set[int] = set()
         self.first: dict[int, tuple[str, str]] = {}  # digest -> (identity, "dataset:source")
 
@@ -63,17 +74,23 @@ class Duplicates:
         ]
 
     def find(self, records: Iterable[tuple[str, Record]]) -> "Duplicates":
-        chunks, chunk = [], []
-        for dataset, record in records:
-            chunk.extend(_digest(identity) for _, identity in self._identities(dataset, record))
-            if len(chunk) >= 1 << 16:
-                chunks.append(np.array(chunk, dtype=np.uint64))
-                chunk = []
-        chunks.append(np.array(chunk, dtype=np.uint64))
-        digests = np.sort(np.concatenate(chunks))
-        if len(digests) > 1:
-            same = digests[1:] == digests[:-1]
-            self.repeated = {int(d) for d in np.unique(digests[1:][same])}
+        chunks, chunk, held = [], [], 0
+        with tempfile.TemporaryDirectory(prefix="duplicates-", dir=self.scratch) as folder:
+            spill = _Partitions(folder)
+            for dataset, record in records:
+                chunk.extend(_digest(identity) for _, identity in self._identities(dataset, record))
+                if len(chunk) >= 1 << 16:
+                    chunks.append(np.array(chunk, dtype=np.uint64))
+                    held, chunk = held + len(chunk), []
+                    if held >= SPILL_DIGESTS:
+                        spill.add(np.concatenate(chunks))
+                        chunks, held = [], 0
+            chunks.append(np.array(chunk, dtype=np.uint64))
+            if spill.used:
+                spill.add(np.concatenate(chunks))
+                self.repeated = spill.repeated()
+            else:
+                self.repeated = _repeated(np.concatenate(chunks))
         return self
 
     def check(self, dataset: str, record: Record) -> Drop | None:
@@ -100,6 +117,45 @@ class Duplicates:
         for digest, identity in mine:
             self.first.setdefault(digest, (identity, here))
         return None
+
+
+def _repeated(digests: np.ndarray) -> set[int]:
+    """The digests that occur more than once."""
+    digests = np.sort(digests)
+    same = digests[1:] == digests[:-1]
+    return {int(d) for d in np.unique(digests[1:][same])}
+
+
+class _Partitions:
+    """Digests spilled to ``PARTITIONS`` files by their top bits: equal digests share a file, so each
+    file is searched for repeats on its own, one file in memory at a time."""
+
+    #: the smallest digest of each partition but the first
+    EDGES = np.arange(1, PARTITIONS, dtype=np.uint64) << np.uint64(64 - PARTITION_BITS)
+
+    def __init__(self, folder: str):
+        self.folder = folder
+        self.used = False
+
+    def _path(self, part: int) -> str:
+        return os.path.join(self.folder, f"{part:03d}.u64")
+
+    def add(self, digests: np.ndarray) -> None:
+        """Append ``digests`` (sorted in place: no copy) to their partitions' files."""
+        self.used = True
+        digests.sort()
+        bounds = [0, *np.searchsorted(digests, self.EDGES).tolist(), len(digests)]
+        for part in range(PARTITIONS):
+            if bounds[part] < bounds[part + 1]:
+                with open(self._path(part), "ab") as handle:
+                    handle.write(digests[bounds[part] : bounds[part + 1]].tobytes())
+
+    def repeated(self) -> set[int]:
+        found: set[int] = set()
+        for part in range(PARTITIONS):
+            if os.path.exists(self._path(part)):
+                found |= _repeated(np.fromfile(self._path(part), dtype=np.uint64))
+        return found
 
 
 def _resolved(root: str) -> str:

@@ -363,6 +363,7 @@ def make_plan(config: RunConfig, progress: Callable[[str], None] = lambda _: Non
     duplicates = Duplicates(
         {s.name: {None: location(s.root), **{k: location(v) for k, v in s.roots.items()}} for s in config.datasets},
         {s.name: tuple(sorted({b.task for b in schemas[s.name].tasks})) for s in config.datasets},
+        scratch=os.path.join(out, outputs.WORK),
     ).find((s.name, r) for s in config.datasets for r in iter_manifest(outputs.manifest_path(out, s.name)))
     plan_drops: list[dict] = []
     for spec in config.datasets:

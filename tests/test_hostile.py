@@ -131,6 +131,27 @@ def test_a_duplicate_never_makes_a_later_record_its_duplicate(tmp_path):
     assert [d and d.reason for d in (duplicates.check(n, r) for n, r in records)] == [None, "duplicate_key", None]
 
 
+def test_a_run_too_large_for_memory_finds_the_same_duplicates_through_disk(tmp_path, monkeypatch):
+    """Past ``SPILL_DIGESTS`` the first pass goes to partition files (memory stays bounded): the
+    repeated digests and the drops are those of the in-memory pass, and nothing is left behind."""
+    from pipelines import duplicates as module
+
+    roots, tasks = {"a": {None: str(tmp_path)}, "b": {None: str(tmp_path)}}, {"a": ("asr",), "b": ("asr",)}
+    records = [("a", _record("a", f"a-{i}", f"{i % 3000}.wav", f"f:{i}", text=f"text {i % 2500}")) for i in range(40_000)]
+    records += [("b", _record("b", f"a-{i}", f"{i}.wav", f"g:{i}")) for i in range(0, 40_000, 7)]  # "b-a-i": no clash
+    records += [("a", _record("a", f"a-{i}", "x.wav", f"h:{i}")) for i in range(0, 40_000, 1000)]  # repeated keys
+    in_memory = Duplicates(roots, tasks).find(records)
+    monkeypatch.setattr(module, "SPILL_DIGESTS", 1 << 16)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    spilled = Duplicates(roots, tasks, scratch=str(scratch)).find(records)
+    assert spilled.repeated == in_memory.repeated and len(in_memory.repeated) > 40
+    assert list(scratch.iterdir()) == []
+    drops = [(d.reason, d.source) for d in (spilled.check(n, r) for n, r in records) if d is not None]
+    again = [(d.reason, d.source) for d in (in_memory.check(n, r) for n, r in records) if d is not None]
+    assert drops == again and {reason for reason, _ in drops} == {"duplicate_key", "duplicate_example"}
+
+
 # -- schema errors fail before any work, with the line and the allowed values -------------------------
 
 SCHEMA = """name: bad
