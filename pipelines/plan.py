@@ -38,7 +38,11 @@ from .windows import pack_windows
 from .sources import local_view
 
 BATCH_ROWS = 4096
+#: lines held for one unit file before they are appended to it, and for all of them together: a run
+#: with many units (one per ~1,800 records) flushes every buffer when the total is reached, so the
+#: planner's memory does not grow with the corpus
 PARTITION_BUFFER_BYTES = 1 << 16
+UNIT_BUFFERS_BYTES = 1 << 26
 
 
 class PlanError(RuntimeError):
@@ -250,24 +254,29 @@ def copies_of(factor: float, seed: int, key: str) -> int:
 
 
 class _UnitFiles:
-    """Appends JSON lines to many unit input files with bounded buffering."""
+    """Appends JSON lines to many unit input files, buffered per file and in total (each file gets
+    its lines in the order they were added, however the buffers were flushed)."""
 
     def __init__(self, out: str):
         self.out = out
         self.buffers: dict[str, list[str]] = defaultdict(list)
         self.sizes: Counter = Counter()
+        self.total = 0
 
     def add(self, unit: str, line: str) -> None:
         self.buffers[unit].append(line)
         self.sizes[unit] += len(line)
+        self.total += len(line)
         if self.sizes[unit] >= PARTITION_BUFFER_BYTES:
             self.flush(unit)
+        elif self.total >= UNIT_BUFFERS_BYTES:
+            self.close()
 
     def flush(self, unit: str) -> None:
         path = outputs.unit_input_path(self.out, unit)
         with open(path, "a", encoding="utf-8") as handle:
             handle.write("".join(self.buffers.pop(unit)))
-        self.sizes.pop(unit, None)
+        self.total -= self.sizes.pop(unit, 0)
 
     def close(self) -> None:
         for unit in list(self.buffers):

@@ -158,15 +158,23 @@ datasets:
         load_run_config(bad)
 
 
-def test_datasets_ingested_side_by_side_plan_the_same_bytes_and_name_a_failing_corpus(demo_corpora, tmp_path):
+def test_datasets_ingested_side_by_side_plan_the_same_bytes_and_name_a_failing_corpus(demo_corpora, tmp_path, monkeypatch):
+    """One process or two, large unit-file buffers or tiny ones (flushed per file and all at once
+    when their total is reached): the same plan, byte for byte."""
+    from pipelines import plan as module
+
     specs = tuple(DatasetSpec(name, name, root) for name, root in sorted(demo_corpora.items()))
     plans = {}
-    for processes in (1, 2):
-        out = tmp_path / f"out-{processes}"
-        plans[processes] = make_plan(RunConfig(datasets=specs, out=str(out), shard_max_samples=20), processes=processes)
-        plans[processes] = {p.relative_to(out).as_posix(): p.read_bytes().replace(str(out).encode(), b"OUT")
-                            for p in sorted(out.rglob("*")) if p.is_file()}  # plan.json names its folder
-    assert plans[1] == plans[2] and any(path.startswith("manifests/") for path in plans[1])
+    for processes, unit_buffers in ((1, None), (2, None), (1, 3000)):
+        if unit_buffers:
+            monkeypatch.setattr(module, "UNIT_BUFFERS_BYTES", unit_buffers)
+            monkeypatch.setattr(module, "PARTITION_BUFFER_BYTES", 700)
+        out = tmp_path / f"out-{processes}-{unit_buffers}"
+        plan = make_plan(RunConfig(datasets=specs, out=str(out), shard_max_samples=20), processes=processes)
+        assert len(plan.units) > 5
+        plans[processes, unit_buffers] = {p.relative_to(out).as_posix(): p.read_bytes().replace(str(out).encode(), b"OUT")
+                                          for p in sorted(out.rglob("*")) if p.is_file()}  # plan.json names its folder
+    assert plans[1, None] == plans[2, None] == plans[1, 3000] and any(path.startswith("manifests/") for path in plans[1, None])
     broken = specs + (DatasetSpec("missing", "librispeech", str(tmp_path / "no-such-corpus")),)
     with pytest.raises(FileNotFoundError, match="no-such-corpus.*'missing'"):  # raised in its process, re-raised here
         make_plan(RunConfig(datasets=broken, out=str(tmp_path / "out-broken")), processes=2)
