@@ -43,12 +43,16 @@ def write_jsonl(path: str, rows) -> int:
     os.makedirs(directory or ".", exist_ok=True)
     temporary = os.path.join(directory, f".{name}.tmp-{os.getpid()}")
     count = 0
-    with open(temporary, "w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, sort_keys=True, ensure_ascii=False) + "\n")
-            count += 1
-        handle.flush()
-        os.fsync(handle.fileno())
+    try:
+        with open(temporary, "w", encoding="utf-8") as handle:
+            for row in rows:
+                handle.write(json.dumps(row, sort_keys=True, ensure_ascii=False) + "\n")
+                count += 1
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        os.remove(temporary)  # ``rows`` (a stream being produced) failed: nothing half-written is left
+        raise
     os.replace(temporary, path)
     return count
 

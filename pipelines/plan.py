@@ -88,7 +88,6 @@ def write_manifest(schema: DatasetSchema, spec: DatasetSpec, out: str, probe_dur
     path = outputs.manifest_path(out, spec.name)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     root = os.path.abspath(spec.root)
-    drops: list[dict] = []
     groups: Counter = Counter()
     train_seconds, unknown = 0.0, 0
     batch: list[Record] = []
@@ -96,35 +95,40 @@ def write_manifest(schema: DatasetSchema, spec: DatasetSpec, out: str, probe_dur
     with pq.ParquetWriter(temporary, ARROW_SCHEMA, compression="zstd") as writer:
         probe = _prober(spec, root) if probe_durations else None
         cutter = _vad_cutter(spec, root, schema.windows) if schema.windows and schema.windows.long_audio == "vad" else None
-        for item in pack_windows(ingest(schema, spec.name, spec.root, spec.roots), schema.windows, probe, cutter):
-            if isinstance(item, Drop):
-                drops.append(item.to_row())
-                continue
-            if spec.splits is not None and item.split not in spec.splits:
-                continue
-            if item.seconds is None:
-                seconds = item.duration
-                if seconds is None and probe_durations:
-                    base = root if item.audio_root is None else os.path.abspath(spec.roots[item.audio_root])
-                    seconds = probe_seconds(os.path.join(base, item.audio))
-                if seconds is not None:
-                    item = item.replace(seconds=seconds)
-            if item.seconds is None:
-                unknown += 1
-            elif item.role == "train":
-                train_seconds += item.seconds
-            groups[outputs.group_of(item.role, item.dataset, item.split)] += 1
-            batch.append(item)
-            if len(batch) >= BATCH_ROWS:
+
+        def drop_rows():
+            """Records into the manifest as they come; drops yielded into their JSON lines file (never held)."""
+            nonlocal train_seconds, unknown
+            for item in pack_windows(ingest(schema, spec.name, spec.root, spec.roots), schema.windows, probe, cutter):
+                if isinstance(item, Drop):
+                    yield item.to_row()
+                    continue
+                if spec.splits is not None and item.split not in spec.splits:
+                    continue
+                if item.seconds is None:
+                    seconds = item.duration
+                    if seconds is None and probe_durations:
+                        base = root if item.audio_root is None else os.path.abspath(spec.roots[item.audio_root])
+                        seconds = probe_seconds(os.path.join(base, item.audio))
+                    if seconds is not None:
+                        item = item.replace(seconds=seconds)
+                if item.seconds is None:
+                    unknown += 1
+                elif item.role == "train":
+                    train_seconds += item.seconds
+                groups[outputs.group_of(item.role, item.dataset, item.split)] += 1
+                batch.append(item)
+                if len(batch) >= BATCH_ROWS:
+                    writer.write_table(records_table(batch))
+                    batch.clear()
+            if batch:
                 writer.write_table(records_table(batch))
-                batch.clear()
-        if batch:
-            writer.write_table(records_table(batch))
+
+        drops = write_jsonl(outputs.ingest_drops_path(out, spec.name), drop_rows())
     os.replace(temporary, path)
-    write_jsonl(outputs.ingest_drops_path(out, spec.name), drops)
     return {
         "records": sum(groups.values()),
-        "drops": len(drops),
+        "drops": drops,
         "groups": dict(sorted(groups.items())),
         "train_seconds": round(train_seconds, 3),
         "unknown_seconds": unknown,

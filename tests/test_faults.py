@@ -126,3 +126,19 @@ def test_a_full_disk_mid_shard_publishes_nothing_truncated_and_says_so(demo_corp
     resumed = run_in_own_session(demo_corpora, out, "local")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert published(out) == reference
+
+
+def test_a_stream_that_fails_while_its_json_lines_are_written_leaves_nothing(tmp_path):
+    """Ingest streams its drops into their file while it reads the corpus: when the reading fails,
+    neither the file nor its temporary is left behind (a rerun starts clean)."""
+    from pipelines.atomic import write_jsonl
+
+    def rows():
+        yield {"reason": "first"}
+        raise FileNotFoundError("the corpus went away")
+
+    with pytest.raises(FileNotFoundError, match="went away"):
+        write_jsonl(str(tmp_path / "drops.jsonl"), rows())
+    assert list(tmp_path.iterdir()) == []
+    assert write_jsonl(str(tmp_path / "drops.jsonl"), ({"n": n} for n in range(3))) == 3
+    assert (tmp_path / "drops.jsonl").read_text().splitlines() == ['{"n": 0}', '{"n": 1}', '{"n": 2}']
