@@ -155,3 +155,20 @@ def test_real_samples_end_to_end_on_ray(tmp_path):
     assert stew["meta"]["text_raw"].startswith("HE HOPED THERE WOULD BE STEW FOR DINNER")
     assert stew["shard"]["path"] == "eval/librispeech/test-clean/shard-00000-000.tar"
     assert verify(str(out)).ok
+
+
+def test_progress_counts_the_units_whose_completion_record_exists(tmp_path):
+    """The progress bar's count: completion records of this run's units, nothing else in the folder."""
+    from pipelines import outputs
+    from pipelines.runners import watch_progress
+
+    units = [outputs.unit_id("train", n) for n in range(5)]
+    seen: list[int] = []
+    stop = watch_progress(str(tmp_path), units, seen.append)  # no completion folder yet: 0
+    folder = Path(outputs.unit_done_path(str(tmp_path), units[0])).parent
+    folder.mkdir(parents=True)
+    for unit in units[:3] + [outputs.unit_id("train", 99)]:
+        Path(outputs.unit_done_path(str(tmp_path), unit)).write_text("{}")
+    (folder / f".{units[3]}.json.tmp-1").write_text("")  # a record being written does not count yet
+    stop()
+    assert seen[0] in (0, 3) and seen[-1] == 3
