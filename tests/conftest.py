@@ -78,6 +78,32 @@ def demo_corpora(tmp_path_factory) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
+def reference(demo_corpora, tmp_path_factory) -> dict[str, bytes]:
+    """What an undisturbed `audioprep run` of the demo corpora with ``CRASH_ARGS`` publishes: the
+    bytes every crashed, killed or resumed run must end up with."""
+    out = tmp_path_factory.mktemp("reference") / "out"
+    result = run_in_own_session(demo_corpora, out, "local")
+    assert result.returncode == 0, result.stderr
+    return published(out)
+
+
+def toy_schema_text(layout: str, record: str, name: str = "toy", extra: str = "") -> str:
+    """A small English speech schema (train and test splits, ASR) around a layout and a record mapping."""
+    return f"""
+name: {name}
+description: {name} corpus written by a test
+license: CC0
+language: en
+text_form: spoken
+splits: {{train: train, test: eval}}
+layout: {layout}
+record: {record}
+tasks: [{{task: asr}}]
+{extra}
+"""
+
+
+@pytest.fixture(scope="session")
 def local_run(demo_corpora, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("run") / "out"
     run_pipeline(demo_corpora, out, engine="local", shard_max_samples=10)

@@ -17,14 +17,6 @@ import pytest
 
 from conftest import audioprep, published, run_in_own_session
 
-@pytest.fixture(scope="module")
-def reference(demo_corpora, tmp_path_factory):
-    out = tmp_path_factory.mktemp("faults-reference") / "out"
-    result = run_in_own_session(demo_corpora, out, "local")
-    assert result.returncode == 0, result.stderr
-    return published(out)
-
-
 def _partials(out: Path) -> list[Path]:
     return [p for p in out.rglob("*") if p.name.endswith(".partial")]
 

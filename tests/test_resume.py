@@ -16,14 +16,6 @@ def _run(demo_corpora, out: Path, engine: str, failpoint: str | None = None) -> 
     return run_in_own_session(demo_corpora, out, engine, {"AUDIOPREP_FAILPOINT": failpoint or ""})
 
 
-@pytest.fixture(scope="module")
-def reference(demo_corpora, tmp_path_factory):
-    out = tmp_path_factory.mktemp("reference") / "out"
-    result = _run(demo_corpora, out, "local")
-    assert result.returncode == 0, result.stderr
-    return published(out)
-
-
 def _crash_and_resume(demo_corpora, reference, out: Path, engine: str, failpoint: str) -> None:
     crashed = _run(demo_corpora, out, engine, failpoint)
     assert crashed.returncode == -signal.SIGKILL, f"the run was not killed at {failpoint}: {crashed.returncode}\n{crashed.stderr[-2000:]}"

@@ -14,7 +14,7 @@ from pipelines.ingest import ingest
 from pipelines.record import Drop, Record
 from schemas.loader import SchemaError, load, parse
 
-from conftest import PROJECT, audioprep, run_pipeline
+from conftest import PROJECT, audioprep, run_pipeline, toy_schema_text
 
 ASR_EN_WRITTEN = "<|startoftranscript|><|en|><|transcribe|><|en|><|notimestamps|><|itn|>"
 
@@ -96,19 +96,7 @@ def test_a_corpus_the_code_has_never_seen_from_yaml_alone(tmp_path):
 
 
 def _schema(tmp_path, layout: str, record: str, extra: str = ""):
-    text = f"""
-name: toy
-description: toy
-license: CC0
-language: en
-text_form: spoken
-splits: {{train: train, test: eval}}
-layout: {layout}
-record: {record}
-tasks: [{{task: asr}}]
-{extra}
-"""
-    return parse(text, tmp_path / "toy.yaml")
+    return parse(toy_schema_text(layout, record, extra=extra), tmp_path / "toy.yaml")
 
 
 def test_json_lines_with_nested_segments_and_parent_fields(tmp_path):
