@@ -51,17 +51,24 @@ class TargetField:
             check_token(self.value_token.format(0))
 
 
+_TRANSCRIPT = "<|startoftranscript|>"
+_ANALYSIS = "<|startofanalysis|>"
+
+
 @dataclass(frozen=True)
 class Task:
+    """One entry of the registry; the defaults are the common shape (an analysis task on non-speech
+    audio with no instruction token), so an entry spells only what sets it apart."""
+
     name: str
     description: str
-    transcription: str  # <|startoftranscript|> or <|startofanalysis|>
-    speech: bool  # audio language is the spoken language (else <|unknown|>)
     task_token: str
-    instructions: tuple[str, ...]
-    text_form: bool  # append <|itn|>/<|wo_itn|> from the schema's text form
     source: str  # default record field holding the target: text, translation, captions or labels.<name>
     example_target: str
+    transcription: str = _ANALYSIS  # <|startoftranscript|> or <|startofanalysis|>
+    speech: bool = False  # audio language is the spoken language (else <|unknown|>)
+    instructions: tuple[str, ...] = ()
+    text_form: bool = False  # append <|itn|>/<|wo_itn|> from the schema's text form
     target_language: str = "text_language"  # record field with the language of the target (slot L)
     fields: tuple[TargetField, ...] = ()  # a composed target (source "fields"), in this order
     separator: str = ""  # between composed fields
@@ -91,8 +98,6 @@ class Task:
 
 
 _TIME_TOKEN = re.compile(r"<\|\d+\.\d\d\|>")
-_TRANSCRIPT = "<|startoftranscript|>"
-_ANALYSIS = "<|startofanalysis|>"
 
 REGISTRY: dict[str, Task] = {
     task.name: task
@@ -103,7 +108,6 @@ REGISTRY: dict[str, Task] = {
             transcription=_TRANSCRIPT,
             speech=True,
             task_token="<|transcribe|>",
-            instructions=(),
             text_form=True,
             source="text",
             example_target="he hoped there would be stew for dinner",
@@ -119,7 +123,6 @@ REGISTRY: dict[str, Task] = {
             speech=True,
             task_token="<|translate|>",
             instructions=("<|itn|>",),
-            text_form=False,
             source="translation",
             example_target="Good morning, everyone.",
             target_format="the translation, normalized, in written form",
@@ -134,7 +137,6 @@ REGISTRY: dict[str, Task] = {
             transcription=_TRANSCRIPT,
             speech=True,
             task_token="<|transcribe|>",
-            instructions=(),
             text_form=True,
             source="text",
             example_target="he hoped there would be stew for dinner stuff it into you his belly counselled him",
@@ -143,11 +145,8 @@ REGISTRY: dict[str, Task] = {
         Task(
             name="caption_clotho",
             description="Audio captioning in Clotho's style: one sentence describing the sound.",
-            transcription=_ANALYSIS,
-            speech=False,
             task_token="<|caption|>",
             instructions=("<|caption_clotho|>",),
-            text_form=False,
             source="captions",
             example_target="A person is flipping several pages in a book",
             target_format="one caption sentence, as the corpus wrote it (one view per caption)",
@@ -155,11 +154,8 @@ REGISTRY: dict[str, Task] = {
         Task(
             name="scene",
             description="Acoustic scene classification: the bare scene label.",
-            transcription=_ANALYSIS,
-            speech=False,
             task_token="<|keyword|>",
             instructions=("<|scene|>",),
-            text_form=False,
             source="labels.scene",
             example_target="bus",
             target_format="one scene label, lower case with spaces (CochlScene's 13, TUT 2017's 15)",
@@ -167,11 +163,9 @@ REGISTRY: dict[str, Task] = {
         Task(
             name="emotion",
             description="Speech emotion recognition (MELD, IEMOCAP, CREMA-D, RAVDESS): the bare emotion label.",
-            transcription=_ANALYSIS,
             speech=True,
             task_token="<|keyword|>",
             instructions=("<|emotion_recognition|>",),
-            text_form=False,
             source="labels.emotion",
             example_target="joy",
             target_format="one label of: neutral, calm, joy, sadness, anger, fear, disgust, surprise, excitement, frustration",
@@ -179,11 +173,9 @@ REGISTRY: dict[str, Task] = {
         Task(
             name="speaker_meta",
             description="Speaker traits heard in the voice: gender, and age where the corpus gives it.",
-            transcription=_ANALYSIS,
             speech=True,
             task_token="<|keyword|>",
             instructions=("<|speaker_meta|>",),
-            text_form=False,
             source="fields",
             fields=(
                 TargetField("labels.gender", prefix="gender: "),
@@ -196,11 +188,9 @@ REGISTRY: dict[str, Task] = {
         Task(
             name="vocal_sound",
             description="Vocal sound classification (VocalSound): the bare label of a non-speech vocal sound.",
-            transcription=_ANALYSIS,
             speech=True,
             task_token="<|keyword|>",
             instructions=("<|vocal_classification|>",),
-            text_form=False,
             source="labels.vocal_sound",
             example_target="throat clearing",
             target_format="one label of: laughter, sigh, cough, throat clearing, sneeze, sniff",
@@ -211,11 +201,8 @@ REGISTRY: dict[str, Task] = {
                 "Keyword spotting (Speech Commands): the one command word spoken. The vocabulary has no keyword "
                 "instruction token, so the prompt ends at <|notimestamps|>; it differs from language_id by the audio language."
             ),
-            transcription=_ANALYSIS,
             speech=True,
             task_token="<|keyword|>",
-            instructions=(),
-            text_form=False,
             source="labels.keyword",
             example_target="yes",
             target_format="the command word, lower case, as the corpus's folder names it",
@@ -226,11 +213,9 @@ REGISTRY: dict[str, Task] = {
                 "Spoken language understanding (SLURP, Fluent Speech Commands): scenario, action and entities of "
                 "the spoken command, each after its token; a corpus without scenarios leaves that field out."
             ),
-            transcription=_ANALYSIS,
             speech=True,
             task_token="<|keyword|>",
             instructions=("<|speech_understanding|>",),
-            text_form=False,
             source="fields",
             fields=(
                 TargetField("labels.scenario", token="<|scenario|>", empty="omit"),
@@ -249,11 +234,7 @@ REGISTRY: dict[str, Task] = {
                 "Spoken language identification (VoxLingua107): the English name of the language. The audio-language "
                 "slot is <|unknown|> for every clip, so the prompt never holds the answer."
             ),
-            transcription=_ANALYSIS,
-            speech=False,
             task_token="<|keyword|>",
-            instructions=(),
-            text_form=False,
             source="labels.language",
             example_target="German",
             target_format="the language's English name (VoxLingua107's 107 languages), e.g. German, Swahili",
@@ -261,11 +242,8 @@ REGISTRY: dict[str, Task] = {
         Task(
             name="caption_audiocaps",
             description="Audio captioning in AudioCaps's style: one short sentence describing the sound.",
-            transcription=_ANALYSIS,
-            speech=False,
             task_token="<|caption|>",
             instructions=("<|caption_audiocaps|>",),
-            text_form=False,
             source="captions",
             example_target="A man speaks as birds chirp and a dog barks",
             target_format="one caption sentence, as the corpus wrote it",
@@ -273,11 +251,8 @@ REGISTRY: dict[str, Task] = {
         Task(
             name="caption_audioset",
             description="Captioning in AudioSet-ontology style: the clip's AudioSet classes by display name.",
-            transcription=_ANALYSIS,
-            speech=False,
             task_token="<|caption|>",
             instructions=("<|audioset_ontology|>",),
-            text_form=False,
             source="labels.events",
             example_target="Speech; Dog; Bark",
             target_format="AudioSet display names joined by `; ` (names may hold commas)",
@@ -285,11 +260,8 @@ REGISTRY: dict[str, Task] = {
         Task(
             name="sound_event",
             description="Sound event classification (AudioSet, FSD50K, ESC-50): every event label of the clip.",
-            transcription=_ANALYSIS,
-            speech=False,
             task_token="<|keyword|>",
             instructions=("<|event|>",),
-            text_form=False,
             source="labels.events",
             example_target="Speech; Dog; Bark",
             target_format="event labels joined by `; ` (AudioSet display names; FSD50K and ESC-50 names with spaces for underscores)",
@@ -297,11 +269,7 @@ REGISTRY: dict[str, Task] = {
         Task(
             name="aqa",
             description="Audio question answering (Clotho-AQA): the answer to a question about the clip.",
-            transcription=_ANALYSIS,
-            speech=False,
             task_token="<|question|>",
-            instructions=(),
-            text_form=False,
             source="labels.answer",
             question="labels.question",
             example_target="yes",
@@ -310,11 +278,8 @@ REGISTRY: dict[str, Task] = {
         Task(
             name="note_analysis",
             description="Musical note analysis (NSynth): pitch and velocity as MIDI tokens, instrument family, sonic qualities.",
-            transcription=_ANALYSIS,
-            speech=False,
             task_token="<|keyword|>",
             instructions=("<|note_analysis|>",),
-            text_form=False,
             source="fields",
             fields=(
                 TargetField("labels.pitch", token="<|pitch|>", value_token="<|midi_pitch_{}|>"),
@@ -331,11 +296,8 @@ REGISTRY: dict[str, Task] = {
         Task(
             name="instrument",
             description="Instrument classification (NSynth): the instrument family of the note.",
-            transcription=_ANALYSIS,
-            speech=False,
             task_token="<|keyword|>",
             instructions=("<|instrument|>",),
-            text_form=False,
             source="labels.instrument",
             example_target="keyboard",
             target_format="one family of: bass, brass, flute, guitar, keyboard, mallet, organ, reed, string, synth lead, vocal",
@@ -346,11 +308,8 @@ REGISTRY: dict[str, Task] = {
                 "Music genre classification (GTZAN, FMA): the genre, asked with <|song_meta|> (song metadata: the "
                 "vocabulary has no genre token)."
             ),
-            transcription=_ANALYSIS,
-            speech=False,
             task_token="<|keyword|>",
             instructions=("<|song_meta|>",),
-            text_form=False,
             source="labels.genre",
             example_target="hip hop",
             target_format="one genre, lower case (GTZAN's ten, FMA's sixteen top genres)",
@@ -358,11 +317,8 @@ REGISTRY: dict[str, Task] = {
         Task(
             name="music_caption",
             description="Music captioning (MusicCaps): a description of the music by a musician.",
-            transcription=_ANALYSIS,
-            speech=False,
             task_token="<|caption|>",
             instructions=("<|music_description|>",),
-            text_form=False,
             source="captions",
             example_target="A low quality recording of a mellow piano melody with soft strings.",
             target_format="the corpus's caption, several sentences",
@@ -378,8 +334,6 @@ REGISTRY["srwt"] = Task(  # turned on per corpus by the run (--srwt), not bound 
     transcription=_TRANSCRIPT,
     speech=True,
     task_token="<|transcribe|>",
-    instructions=(),
-    text_form=False,
     source="text",
     example_target="<|0.00|>he<|0.31|>hoped<|0.78|><|sil|><|1.20|>there<|1.42|>",
     target_format="`<|t0|>w1<|t1|>w2...<|tN|>`, 0.01 s steps within 0.00-30.00, `<|sil|>` for pauses over the threshold",
