@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """audioprep benchmark: throughput against the codec bound, memory against corpus size, lhotse.
 
-    .venv/bin/python bench/run.py [--hours 2] [--out bench/results] [--quick] [--skip-lhotse]
+    .venv/bin/python bench/run.py [--hours 2] [--out bench/results] [--quick] [--skip-lhotse] [--repeat 3]
 
 Steps (each measured as a separate process tree: wall time, CPU of every descendant, peak RSS):
 1. a synthetic corpus of HOURS of audio in LibriSpeech layout, a third each 16 kHz mono FLAC,
@@ -14,6 +14,7 @@ Steps (each measured as a separate process tree: wall time, CPU of every descend
 5. memory scaling: the same run on 1x, 4x and 16x the corpus (hard-linked copies under new keys);
 6. lhotse in its own venv (bench/work/lhotse-venv) on the same corpus (bench/lhotse_job.py).
 Writes OUT/results.json and OUT/results.md and prints the tables. bench/README.md explains them.
+With ``--repeat N``: N measurements in OUT/run-1 ... and OUT/summary.md (bench/repeats.py).
 """
 from __future__ import annotations
 
@@ -468,6 +469,8 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="skip lhotse and the scaling runs (a smoke test)")
     parser.add_argument("--skip-lhotse", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the outputs of each run under --work")
+    parser.add_argument("--repeat", type=int, default=1, help="measure N times (OUT/run-1 ...) and write the median "
+                        "and range of every target figure to OUT/summary.md and summary.json (default 1)")
     parser.add_argument("--_codec-loop", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--_ingest", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -477,6 +480,8 @@ def main(argv=None) -> int:
     if args._ingest:
         ingest_job(*args._ingest)
         return 0
+    if args.repeat > 1:
+        return repeated(args, list(sys.argv[1:] if argv is None else argv))
 
     started = datetime.now(timezone.utc)
     engines = [e for e in args.engines.split(",") if e]
@@ -648,6 +653,31 @@ def main(argv=None) -> int:
         handle.write(text)
     print(text)
     log(f"results in {args.out} ({(datetime.now(timezone.utc) - started).total_seconds():.0f} s)")
+    return 0
+
+
+def repeated(args, argv: list[str]) -> int:
+    """``--repeat N``: N whole measurements (the corpora are built once), then their summary."""
+    from bench import repeats
+
+    runs = []
+    for number in range(1, args.repeat + 1):
+        folder = os.path.join(args.out, f"run-{number}")
+        log(f"measurement {number} of {args.repeat} -> {folder}")
+        main([*argv, "--out", folder, "--repeat", "1"])  # later flags win: this run's folder, once
+        with open(os.path.join(folder, "results.json"), encoding="utf-8") as handle:
+            runs.append(json.load(handle))
+    chosen = repeats.median_run(runs)
+    for name in ("results.json", "results.md"):  # the required figures, from a real run: the median one
+        shutil.copyfile(os.path.join(args.out, f"run-{chosen + 1}", name), os.path.join(args.out, name))
+    summary = repeats.summarize(runs)
+    summary["results_from"] = f"run-{chosen + 1}"
+    with open(os.path.join(args.out, "summary.json"), "w", encoding="utf-8") as handle:
+        json.dump(summary, handle, indent=1)
+    text = repeats.summary_markdown(summary, f"run-{chosen + 1}")
+    with open(os.path.join(args.out, "summary.md"), "w", encoding="utf-8") as handle:
+        handle.write(text)
+    print(text)
     return 0
 
 

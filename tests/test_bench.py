@@ -1,4 +1,4 @@
-"""bench/run.py runs at a tiny size and writes results.json with every figure the issue asks for.
+"""bench/run.py runs at a tiny size (twice, summarized) and writes results.json with every figure the issue asks for.
 
 Speed is not asserted here (the machine running the tests may be busy): only that each figure is
 present and sane. The real measurement is `python bench/run.py` (bench/README.md).
@@ -20,11 +20,21 @@ def test_bench_runs_at_a_tiny_size(tmp_path):
     out, work = tmp_path / "results", tmp_path / "work"
     result = subprocess.run(
         [sys.executable, str(PROJECT / "bench" / "run.py"), "--hours", "0.02", "--quick",
-         "--out", str(out), "--work", str(work), "--ingest-records", "2000"],
+         "--out", str(out), "--work", str(work), "--ingest-records", "2000", "--repeat", "2"],
         cwd=PROJECT, capture_output=True, text=True, timeout=900,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    # --repeat 2: two whole measurements, the median and range of each figure, and the results of one run
+    runs = [json.loads((out / f"run-{n}" / "results.json").read_text()) for n in (1, 2)]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["runs"] == 2 and summary["results_from"] in ("run-1", "run-2")
+    ingest = next(row for row in summary["figures"] if row["figure"] == "ingest records per CPU second")
+    assert sorted(ingest["values"]) == sorted(run["ingest_records_per_cpu_s"] for run in runs)
+    assert ingest["min"] <= ingest["median"] <= ingest["max"] and ingest["met_by_median"] in (True, False)
+    assert {row["engine"] for row in summary["figures"]} == {"ray", "beam", ""}
+    assert "| ingest records per CPU second | - |" in (out / "summary.md").read_text()
     results = json.loads((out / "results.json").read_text())
+    assert results == json.loads((out / summary["results_from"] / "results.json").read_text())
     for key in ("cpu_efficiency", "scaling_2_workers", "peak_rss_mb", "lhotse_ratio", "ingest_records_per_s"):
         assert key in results, key
     assert 0 < results["cpu_efficiency"] < 2
