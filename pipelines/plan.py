@@ -373,35 +373,36 @@ def make_plan(config: RunConfig, progress: Callable[[str], None] = lambda _: Non
     excluded: Counter = Counter()
     planned = {name: Counter({"train_hours": 0.0, "train_samples": 0, "eval_hours": 0.0, "eval_samples": 0}) for name in counts}
     progress("look for duplicates within and across corpora")
-    duplicates = Duplicates(
+    with Duplicates(
         {s.name: {None: location(s.root), **{k: location(v) for k, v in s.roots.items()}} for s in config.datasets},
         {s.name: tuple(sorted({b.task for b in schemas[s.name].tasks})) for s in config.datasets},
         scratch=os.path.join(out, outputs.WORK),
-    ).find((s.name, r) for s in config.datasets for r in iter_manifest(outputs.manifest_path(out, s.name)))
-    plan_drops: list[dict] = []
-    for spec in config.datasets:
-        tasks = sorted({binding.task for binding in schemas[spec.name].tasks})
-        for row, record in iter_manifest_rows(outputs.manifest_path(out, spec.name)):
-            duplicate = duplicates.check(spec.name, record)
-            if duplicate is not None:  # quarantined by the plan: the first occurrence is kept
-                plan_drops.append(duplicate.to_row())
-                continue
-            group = outputs.group_of(record.role, record.dataset, record.split)
-            n = 1 if record.role != "train" else copies_of(factors[spec.name], config.seed, record.key)
-            if n == 0:
-                excluded[spec.name] += 1
-                continue
-            seconds = (record.seconds or 0.0) * n
-            planned[spec.name][f"{record.role}_hours"] += seconds
-            planned[spec.name][f"{record.role}_samples"] += n
-            for task in tasks:
-                planned[spec.name][f"task:{task}"] += seconds
-            for copy in range(n):
-                # the record itself as its manifest row was read (the same JSON as its to_row()); repeats renamed
-                item = row if copy == 0 else {**row, "key": f"{record.key}-r{copy}", "copy": copy}
-                rank = order_key(config.seed, item["key"])
-                unit = outputs.unit_id(group, jump_bucket(int(rank, 16), units_per_group[group]))
-                files.add(unit, json.dumps({"order": rank, "record": item}, ensure_ascii=False) + "\n")
+    ) as duplicates:
+        duplicates.find((s.name, r) for s in config.datasets for r in iter_manifest(outputs.manifest_path(out, s.name)))
+        plan_drops: list[dict] = []
+        for spec in config.datasets:
+            tasks = sorted({binding.task for binding in schemas[spec.name].tasks})
+            for row, record in iter_manifest_rows(outputs.manifest_path(out, spec.name)):
+                duplicate = duplicates.check(spec.name, record)
+                if duplicate is not None:  # quarantined by the plan: the first occurrence is kept
+                    plan_drops.append(duplicate.to_row())
+                    continue
+                group = outputs.group_of(record.role, record.dataset, record.split)
+                n = 1 if record.role != "train" else copies_of(factors[spec.name], config.seed, record.key)
+                if n == 0:
+                    excluded[spec.name] += 1
+                    continue
+                seconds = (record.seconds or 0.0) * n
+                planned[spec.name][f"{record.role}_hours"] += seconds
+                planned[spec.name][f"{record.role}_samples"] += n
+                for task in tasks:
+                    planned[spec.name][f"task:{task}"] += seconds
+                for copy in range(n):
+                    # the record itself as its manifest row was read (the same JSON as its to_row()); repeats renamed
+                    item = row if copy == 0 else {**row, "key": f"{record.key}-r{copy}", "copy": copy}
+                    rank = order_key(config.seed, item["key"])
+                    unit = outputs.unit_id(group, jump_bucket(int(rank, 16), units_per_group[group]))
+                    files.add(unit, json.dumps({"order": rank, "record": item}, ensure_ascii=False) + "\n")
     files.close()
     write_jsonl(outputs.plan_drops_path(out), plan_drops)
     units = [outputs.unit_id(g, n) for g, count in units_per_group.items() for n in range(count)]

@@ -113,8 +113,9 @@ def test_duplicate_keys_across_corpora_and_the_same_example_twice(tmp_path):
         ("a-b", _record("a-b", "a-b-z", "x.wav", "u.txt:2")),  # the same example as a:t.txt:1
         ("c", _record("c", "c-x", "x.wav", "v.txt:1")),  # same audio and text, other root: kept
     ]
-    duplicates = Duplicates(roots, tasks).find(records)
-    drops = [duplicates.check(name, record) for name, record in records]
+    with Duplicates(roots, tasks) as duplicates:
+        duplicates.find(records)
+        drops = [duplicates.check(name, record) for name, record in records]
     assert [d and (d.dataset, d.reason) for d in drops] == [None, None, ("a-b", "duplicate_key"), ("a-b", "duplicate_example"), None]
     assert "a-b:u.txt:1: key a-b-c was already given by a:t.txt:1" in drops[2].detail
     assert "already given by a:t.txt:1" in drops[3].detail
@@ -127,8 +128,16 @@ def test_a_duplicate_never_makes_a_later_record_its_duplicate(tmp_path):
         ("a", _record("a", "a-1", "two.wav", "f:2")),  # duplicate key: dropped, its audio not remembered
         ("a", _record("a", "a-2", "two.wav", "f:3")),  # so this one, the first kept two.wav, stays
     ]
-    duplicates = Duplicates(roots, tasks).find(records)
-    assert [d and d.reason for d in (duplicates.check(n, r) for n, r in records)] == [None, "duplicate_key", None]
+    with Duplicates(roots, tasks, scratch=str(tmp_path)) as duplicates:
+        duplicates.find(records)
+        assert [d and d.reason for d in (duplicates.check(n, r) for n, r in records)] == [None, "duplicate_key", None]
+        with pytest.raises(RuntimeError, match="did not see in this order"):
+            duplicates.check(*records[0])  # one call too many: the first pass's digests are used up
+    assert [p.name for p in tmp_path.iterdir()] == []  # its digests are gone with the block
+    with Duplicates(roots, tasks) as duplicates:
+        duplicates.find(records)
+        with pytest.raises(RuntimeError, match="f:3"):
+            duplicates.check(*records[2])  # out of order (another key): refused, not a wrong answer
 
 
 def test_a_run_too_large_for_memory_finds_the_same_duplicates_through_disk(tmp_path, monkeypatch):
@@ -144,12 +153,30 @@ def test_a_run_too_large_for_memory_finds_the_same_duplicates_through_disk(tmp_p
     monkeypatch.setattr(module, "SPILL_DIGESTS", 1 << 16)
     scratch = tmp_path / "scratch"
     scratch.mkdir()
-    spilled = Duplicates(roots, tasks, scratch=str(scratch)).find(records)
-    assert spilled.repeated == in_memory.repeated and len(in_memory.repeated) > 40
+    with Duplicates(roots, tasks, scratch=str(scratch)) as spilled:
+        spilled.find(records)
+        assert spilled.repeated == in_memory.repeated and len(in_memory.repeated) > 40
+        drops = [(d.reason, d.source) for d in (spilled.check(n, r) for n, r in records) if d is not None]
     assert list(scratch.iterdir()) == []
-    drops = [(d.reason, d.source) for d in (spilled.check(n, r) for n, r in records) if d is not None]
     again = [(d.reason, d.source) for d in (in_memory.check(n, r) for n, r in records) if d is not None]
+    in_memory.close()
     assert drops == again and {reason for reason, _ in drops} == {"duplicate_key", "duplicate_example"}
+    # the same drops as comparing every record's identities (what the second pass did before it read
+    # the first pass's digests back)
+    kept: dict[str, str] = {}
+    expected = []
+    for name, record in records:
+        found = None
+        for reason, identity in (("duplicate_key", "key\0" + record.key),
+                                 ("duplicate_example", "example\0" + module._example(record, str(tmp_path), ("asr",)))):
+            if identity in kept:
+                found = found or reason
+        if found:
+            expected.append((found, record.source))
+        else:
+            for identity in ("key\0" + record.key, "example\0" + module._example(record, str(tmp_path), ("asr",))):
+                kept.setdefault(identity, record.source)
+    assert drops == expected
 
 
 # -- schema errors fail before any work, with the line and the allowed values -------------------------
