@@ -5,9 +5,10 @@ import itertools
 import os
 import shutil
 import sys
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import List, Optional
+from typing import Callable, Iterator, List, Optional
 
 import typer
 from rich.console import Console
@@ -67,11 +68,36 @@ def _check_roots(spec: DatasetSpec) -> None:
             _fail(f"extra root {extra}={path} for dataset {spec.name!r} is not a directory")
 
 
+def _show_progress() -> bool:
+    return console.is_terminal or os.environ.get("AUDIOPREP_PROGRESS") == "1"
+
+
 def _progress() -> Progress:
     return Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console, transient=False, disable=not console.is_terminal and os.environ.get("AUDIOPREP_PROGRESS") != "1",
+        console=console, transient=False, disable=not _show_progress(),
     )
+
+
+@contextmanager
+def _ingest_progress() -> Iterator[Callable[[str, int], None]]:
+    """A line per dataset counting the metadata items its ingest has read (no total is known before
+    the end). Redrawn only when a count arrives, from the planning thread: no display thread runs,
+    so corpora are still ingested in forked processes."""
+    display = Progress(
+        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,.0f} items"), TimeElapsedColumn(),
+        console=console, transient=False, auto_refresh=False, disable=not _show_progress(),
+    )
+    tasks: dict[str, int] = {}
+
+    def seen(name: str, count: int) -> None:
+        if name not in tasks:
+            tasks[name] = display.add_task(f"ingest {name}", total=None)
+        display.update(tasks[name], completed=count)
+        display.refresh()
+
+    with display:
+        yield seen
 
 
 @app.command()
@@ -170,7 +196,8 @@ def run(
         # datasets are ingested side by side, one process each, up to the workers and this machine's
         # cores (the local engine is one process by design)
         processes = 1 if options.engine == "local" else min(options.workers, os.cpu_count() or 1)
-        plan = make_plan(config, progress=lambda msg: console.print(f"[dim]{msg}[/]"), processes=processes)
+        with _ingest_progress() as seen:
+            plan = make_plan(config, progress=lambda msg: console.print(f"[dim]{msg}[/]"), processes=processes, seen=seen)
     except (SchemaError, PlanError, FileNotFoundError, RemoteError) as exc:
         _fail(str(exc))
     _print_plan(plan)

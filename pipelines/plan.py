@@ -79,11 +79,19 @@ def _schema_texts(config: RunConfig) -> dict[str, str]:
     return {spec.name: loader.resolve(spec.schema).read_text(encoding="utf-8") for spec in config.datasets}
 
 
-def write_manifest(schema: DatasetSchema, spec: DatasetSpec, out: str, probe_durations: bool = True) -> dict:
+#: metadata items between two progress reports of an ingest
+REPORT_EVERY = 5000
+
+
+def write_manifest(
+    schema: DatasetSchema, spec: DatasetSpec, out: str, probe_durations: bool = True, report: Callable[[int], None] | None = None
+) -> dict:
     """Ingest one dataset into ``manifests/NAME.parquet`` (streaming); returns its counts.
 
     Records of splits the run does not select are skipped (they are not input of this run).
     Counts: ``records``, ``drops``, ``groups`` (records per shard group) and ``train_seconds``.
+    ``report`` (optional) is called with the number of items (records and drops) read so far, every
+    ``REPORT_EVERY`` items and once at the end.
     """
     path = outputs.manifest_path(out, spec.name)
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -99,7 +107,11 @@ def write_manifest(schema: DatasetSchema, spec: DatasetSpec, out: str, probe_dur
         def drop_rows():
             """Records into the manifest as they come; drops yielded into their JSON lines file (never held)."""
             nonlocal train_seconds, unknown
+            seen = 0
             for item in pack_windows(ingest(schema, spec.name, spec.root, spec.roots), schema.windows, probe, cutter):
+                seen += 1
+                if report is not None and seen % REPORT_EVERY == 0:
+                    report(seen)
                 if isinstance(item, Drop):
                     yield item.to_row()
                     continue
@@ -123,6 +135,8 @@ def write_manifest(schema: DatasetSchema, spec: DatasetSpec, out: str, probe_dur
                     batch.clear()
             if batch:
                 writer.write_table(records_table(batch))
+            if report is not None:
+                report(seen)
 
         drops = write_jsonl(outputs.ingest_drops_path(out, spec.name), drop_rows())
     os.replace(temporary, path)
@@ -155,10 +169,11 @@ def _vad_cutter(spec: DatasetSpec, root: str, policy) -> Callable[[Record], list
     return cut
 
 
-def ingest_dataset(spec: DatasetSpec, out: str, probe_durations: bool = True) -> dict:
+def ingest_dataset(spec: DatasetSpec, out: str, probe_durations: bool = True, report: Callable[[int], None] | None = None) -> dict:
     """Ingest one dataset unless its manifest is already complete for the same schema and root.
 
-    Idempotent and safe to retry (an orchestrator maps this over the datasets of a run).
+    Idempotent and safe to retry (an orchestrator maps this over the datasets of a run). ``report``:
+    see ``write_manifest`` (not called when the manifest is already complete).
     """
     schema = loader.load(spec.schema)
     fingerprint = _dataset_fingerprint(spec, probe_durations)
@@ -169,7 +184,7 @@ def ingest_dataset(spec: DatasetSpec, out: str, probe_durations: bool = True) ->
             return done
     remote = any(is_remote(root) for root in (spec.root, *spec.roots.values()))
     view = replace(spec, root=local_view(spec.root), roots={k: local_view(v) for k, v in spec.roots.items()})
-    counts = write_manifest(schema, view, out, probe_durations and not remote)
+    counts = write_manifest(schema, view, out, probe_durations and not remote, report)
     done = {"dataset": spec.name, "fingerprint": fingerprint, **counts}
     write_json(done_path, done)
     failpoints.hit("dataset_ingested")
@@ -297,30 +312,75 @@ def _units_per_group(config: RunConfig, expected: dict[str, float]) -> dict[str,
     return units
 
 
-def ingest_all(config: RunConfig, out: str, progress: Callable[[str], None], processes: int = 1) -> dict[str, dict]:
+class _ProgressFile:
+    """``report`` for an ingest in another process: the count, written where the parent polls it."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def __call__(self, seen: int) -> None:
+        temporary = f"{self.path}.tmp-{os.getpid()}"
+        with open(temporary, "w", encoding="utf-8") as handle:
+            handle.write(str(seen))
+        os.replace(temporary, self.path)
+
+
+def _progress_of(path: str) -> int | None:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return int(handle.read())
+    except (OSError, ValueError):
+        return None
+
+
+def ingest_all(
+    config: RunConfig, out: str, progress: Callable[[str], None], processes: int = 1,
+    seen: Callable[[str, int], None] | None = None,
+) -> dict[str, dict]:
     """``ingest_dataset`` for every dataset of the run, in ``processes`` processes when there are
-    several datasets (each writes its own manifest, so the result is the same as one after another)."""
+    several datasets (each writes its own manifest, so the result is the same as one after another).
+
+    ``seen`` (optional) is told, from this thread, how many metadata items each dataset's ingest has
+    read so far (a progress display; processes report through a file each, polled twice a second)."""
     specs = list(config.datasets)
     processes = max(1, min(processes, len(specs)))
     if processes == 1:
         counts = {}
         for spec in specs:
             progress(f"ingest {spec.name} from {spec.root}")
-            counts[spec.name] = ingest_dataset(spec, out, config.probe_durations)
+            report = None if seen is None else (lambda n, name=spec.name: seen(name, n))
+            counts[spec.name] = ingest_dataset(spec, out, config.probe_durations, report)
         return counts
     import multiprocessing
     import threading
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
     # fork when this process runs no other thread (a child then costs nothing to start); spawn when
     # one runs (an engine's client, a progress display), as forking a threaded process is unsafe
     method = "fork" if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    files = {spec.name: outputs.ingest_progress_path(out, spec.name) for spec in specs}
+    for path in files.values():
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        if os.path.exists(path):
+            os.remove(path)  # an earlier attempt's count
+
+    def poll() -> None:
+        for name, path in files.items():
+            count = _progress_of(path)
+            if count is not None:
+                seen(name, count)
+
     with ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context(method)) as pool:
         futures = {}
         for spec in specs:
             progress(f"ingest {spec.name} from {spec.root}")
-            futures[spec.name] = pool.submit(ingest_dataset, spec, out, config.probe_durations)
+            report = None if seen is None else _ProgressFile(files[spec.name])
+            futures[spec.name] = pool.submit(ingest_dataset, spec, out, config.probe_durations, report)
+        running = set(futures.values())
+        while running and seen is not None:
+            _, running = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
+            poll()
         counts = {}
         for name, future in futures.items():
             try:
@@ -330,13 +390,20 @@ def ingest_all(config: RunConfig, out: str, progress: Callable[[str], None], pro
                     f"ingesting {name} (or a corpus beside it) stopped: its process died ({exc}); "
                     "rerun with --workers 1 to ingest one corpus at a time in this process"
                 ) from exc
+        for path in files.values():
+            if os.path.exists(path):
+                os.remove(path)
         return counts
 
 
-def make_plan(config: RunConfig, progress: Callable[[str], None] = lambda _: None, processes: int = 1) -> Plan:
+def make_plan(
+    config: RunConfig, progress: Callable[[str], None] = lambda _: None, processes: int = 1,
+    seen: Callable[[str, int], None] | None = None,
+) -> Plan:
     """Ingest, weight and partition, or reuse the plan already in ``config.out`` when it is the same work.
 
-    ``processes``: how many datasets are ingested at once (the run's worker count on one machine)."""
+    ``processes``: how many datasets are ingested at once (the run's worker count on one machine);
+    ``seen``: told how many metadata items each dataset's ingest has read (``ingest_all``)."""
     out = config.local_out
     mirror = Mirror(out, config.remote)
     schemas = load_schemas(config)
@@ -353,7 +420,7 @@ def make_plan(config: RunConfig, progress: Callable[[str], None] = lambda _: Non
         mirror.fetch(outputs.ingest_done_path(out, spec.name))
         mirror.fetch(outputs.manifest_path(out, spec.name))
         mirror.fetch(outputs.ingest_drops_path(out, spec.name))
-    counts = ingest_all(config, out, progress, processes)
+    counts = ingest_all(config, out, progress, processes, seen)
     factors = mix_factors(
         config,
         {name: c["train_seconds"] for name, c in counts.items()},

@@ -2,6 +2,7 @@
 import io
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -107,7 +108,11 @@ def test_rerun_resumes_without_rewriting(local_run, demo_corpora):
 @pytest.mark.slow
 def test_beam_and_ray_write_byte_identical_output(demo_corpora, tmp_path, local_run):
     beam_out, ray_out = tmp_path / "beam", tmp_path / "ray"
-    beam = audioprep("run", *[f"--dataset={n}={r}" for n, r in demo_corpora.items()], "--out", str(beam_out), "--engine", "beam", "--workers", "2", "--shard-max-samples", "10")
+    beam = audioprep("run", *[f"--dataset={n}={r}" for n, r in demo_corpora.items()], "--out", str(beam_out), "--engine", "beam", "--workers", "2", "--shard-max-samples", "10",
+                     env={"AUDIOPREP_PROGRESS": "1"})
+    inputs = json.loads((beam_out / "summary.json").read_text())["datasets"]
+    for name, counts in inputs.items():  # the progress display counted every item each corpus's ingest read
+        assert re.search(rf"ingest {name} +\S+ {counts['input']} items", beam.stderr), beam.stderr[-2000:]
     ray = audioprep("run", *[f"--dataset={n}={r}" for n, r in demo_corpora.items()], "--out", str(ray_out), "--engine", "ray", "--workers", "2", "--shard-max-samples", "10")
     # the engines' own start-up lines (Beam's SDK workers log at INFO, Ray's notices) go to the engine
     # log, not to the user's terminal, where only the run's own messages and summary are

@@ -178,3 +178,23 @@ def test_datasets_ingested_side_by_side_plan_the_same_bytes_and_name_a_failing_c
     broken = specs + (DatasetSpec("missing", "librispeech", str(tmp_path / "no-such-corpus")),)
     with pytest.raises(FileNotFoundError, match="no-such-corpus.*'missing'"):  # raised in its process, re-raised here
         make_plan(RunConfig(datasets=broken, out=str(tmp_path / "out-broken")), processes=2)
+
+
+def test_ingest_reports_how_many_items_each_corpus_has_read(demo_corpora, tmp_path, monkeypatch):
+    """The progress display's counts: every metadata item of each corpus (records and drops), in
+    this process or from the corpora's own processes (through a file each, then removed)."""
+    from pipelines import plan as module
+
+    monkeypatch.setattr(module, "REPORT_EVERY", 3)
+    specs = tuple(DatasetSpec(name, name, root) for name, root in sorted(demo_corpora.items()))
+    for processes in (1, 2):
+        out = tmp_path / f"out-{processes}"
+        reports: dict[str, list[int]] = {}
+        plan = make_plan(RunConfig(datasets=specs, out=str(out)), processes=processes,
+                         seen=lambda name, count: reports.setdefault(name, []).append(count))
+        assert set(reports) == {spec.name for spec in specs}
+        for name, counts in reports.items():
+            assert counts == sorted(counts) and counts[-1] == plan.inputs[name], (processes, name, counts)
+        if processes == 1:
+            assert len(reports["librispeech"]) > 1  # every 3 items, then the last
+        assert not list(out.rglob("*.progress"))
