@@ -399,7 +399,8 @@ def ingest(
         except SchemaError as exc:
             _fail(str(exc))
         if not dry_run:
-            counts = ingest_dataset(spec, str(out))
+            with _ingest_progress() as seen:
+                counts = ingest_dataset(spec, str(out), report=lambda n, name=spec.name: seen(name, n))
             console.print(f"{spec.name}: {counts['records']} records, {counts['drops']} quarantined -> {outputs.manifest_path(str(out), spec.name)}")
             continue
         tagger = make_tagger({spec.name: schema})

@@ -177,3 +177,13 @@ def test_progress_counts_the_units_whose_completion_record_exists(tmp_path):
     (folder / f".{units[3]}.json.tmp-1").write_text("")  # a record being written does not count yet
     stop()
     assert seen[0] in (0, 3) and seen[-1] == 3
+
+
+def test_the_ingest_command_writes_a_manifest_and_shows_how_many_items_it_read(demo_corpora, tmp_path):
+    result = audioprep("ingest", "--dataset", f"librispeech={demo_corpora['librispeech']}", "--out", str(tmp_path),
+                       env={"AUDIOPREP_PROGRESS": "1"})
+    done = json.loads((tmp_path / "_work" / "ingest" / "librispeech.done.json").read_text())
+    said = result.stdout + result.stderr
+    assert re.search(rf"ingest librispeech +\S+ {done['records'] + done['drops']} items", said), said[-2000:]
+    assert f"librispeech: {done['records']} records, {done['drops']} quarantined" in said
+    assert (tmp_path / "manifests" / "librispeech.parquet").exists()
