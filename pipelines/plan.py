@@ -289,7 +289,7 @@ class _UnitFiles:
         if self.sizes[unit] >= PARTITION_BUFFER_BYTES:
             self.flush(unit)
         elif self.total >= UNIT_BUFFERS_BYTES:
-            self.close()
+            self.flush_all()
 
     def flush(self, unit: str) -> None:
         path = outputs.unit_input_path(self.out, unit)
@@ -297,9 +297,11 @@ class _UnitFiles:
             handle.write("".join(self.buffers.pop(unit)))
         self.total -= self.sizes.pop(unit, 0)
 
-    def close(self) -> None:
+    def flush_all(self) -> None:
         for unit in list(self.buffers):
             self.flush(unit)
+
+    close = flush_all  # at the end of planning: everything written
 
 
 def _units_per_group(config: RunConfig, expected: dict[str, float]) -> dict[str, int]:

@@ -2,8 +2,9 @@
 
 A ``Record`` is one audio clip (or a stretch of a longer file: ``offset``/``duration``) with
 everything any task needs: transcript, captions, labels, languages, licence. Stages return a new
-record (``dataclasses.replace``), a list of records (fan-out), or a ``Drop``: a value, never an
-exception, that ends up as one row of the quarantine.
+record (``Record.replace``), a list of records (fan-out), or a ``Drop``: a value, never an
+exception, that ends up as one row of the quarantine (inside a stage, a ``Refusal`` carries the
+reason to the place that turns it into the drop). ``records_table`` makes manifest batches.
 """
 from __future__ import annotations
 
