@@ -67,7 +67,7 @@ def time_token(seconds: float) -> str:
 
 def token_spellings(text: str) -> list[str]:
     """Every substring of ``text`` spelled like a special token (known or not)."""
-    return TOKEN_PATTERN.findall(text)
+    return TOKEN_PATTERN.findall(text) if "<|" in text else []
 
 
 def split_tokens(prompt: str) -> list[str]:

@@ -38,26 +38,28 @@ def read(layout, root: str) -> Iterator[Row | Drop]:
                     # several header rows (multi-level columns): the non-empty cells of a column joined by "_"
                     columns = ["_".join(c.strip() for c in cells if c.strip()) for cells in zip(*rows)]
                 columns = [layout.rename.get(c, c) for c in columns]
+                width, strip, comment, undecoded = len(columns), layout.strip, layout.comment, _UNDECODED.search
                 for cells in reader:
-                    source = f"{relpath}:{reader.line_num}"
-                    if not cells or (len(cells) == 1 and not cells[0].strip()):
-                        continue
-                    if layout.strip:
+                    line = reader.line_num
+                    if len(cells) <= 1 and not (cells and cells[0].strip()):
+                        continue  # a blank line
+                    if strip:
                         cells = [c.strip() for c in cells]
-                    if layout.comment and cells[0].startswith(layout.comment):
+                    if comment and cells[0].startswith(comment):
                         continue
-                    if len(cells) != len(columns):
-                        yield Drop(
-                            STAGE,
-                            "row_malformed",
-                            f"{source}: {len(cells)} cells for {len(columns)} columns ({', '.join(columns)})",
-                            source=source,
-                        )
+                    if len(cells) != width:
+                        source = f"{relpath}:{line}"
+                        yield Drop(STAGE, "row_malformed", f"{source}: {len(cells)} cells for {width} columns ({', '.join(columns)})", source=source)
                         continue
-                    if _UNDECODED.search("\n".join(cells)):  # one scan of the row, not one per cell
+                    row = "\n".join(cells)
+                    if not row.isascii() and undecoded(row):  # one scan of the row, none for ASCII (a flag)
+                        source = f"{relpath}:{line}"
                         yield Drop(STAGE, "undecodable_line", f"{source}: not {layout.encoding}", source=source)
                         continue
-                    yield Row({**file_fields, **dict(zip(columns, cells)), "line": str(reader.line_num)}, source)
+                    fields = file_fields.copy()  # the file's own fields, then the row's (a column wins)
+                    fields.update(zip(columns, cells))
+                    fields["line"] = str(line)
+                    yield Row(fields, f"{relpath}:{line}")
             except csv.Error as exc:
                 source = f"{relpath}:{reader.line_num}"
                 yield Drop(STAGE, "table_unparsed", f"{source}: {exc}; the rest of this file is not read", source=source)

@@ -13,7 +13,8 @@ _QUOTES = str.maketrans({"‘": "'", "’": "'", "‚": "'", "‛": "'", "“": 
 
 def strip_controls(text: str) -> str:
     """Zero-width characters vanish; every other control or format character becomes a space."""
-    text = _INVISIBLE.sub("", text)
+    if not text.isascii():  # every invisible character is outside ASCII
+        text = _INVISIBLE.sub("", text)
     if text.isprintable():  # fast path: no character of category C (nor any space but " ")
         return text
     return "".join(" " if unicodedata.category(ch)[0] == "C" else ch for ch in text)
