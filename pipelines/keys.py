@@ -10,10 +10,28 @@ import hashlib
 import re
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+_UNSAFE_LINES = re.compile(r"[^A-Za-z0-9_\n-]")  # the same, over keys joined by newlines
 MAX_LENGTH = 160
 
 
 def sample_key(dataset: str, corpus_key: str) -> str:
+    return sample_keys(dataset, [corpus_key])[0]
+
+
+def sample_keys(dataset: str, corpus_keys: list[str]) -> list[str]:
+    """``sample_key`` of each corpus key; a batch whose keys all fit as they are is checked at once."""
+    joined = "\n".join(corpus_keys)
+    if (
+        not _UNSAFE_LINES.search(joined) and joined.count("\n") == len(corpus_keys) - 1  # no key holds a newline
+        and "_\n" not in joined + "\n" and not dataset.startswith("_")  # nor ends in "_" (stripped)
+        and len(dataset) + 1 + max(map(len, corpus_keys), default=0) <= MAX_LENGTH and not _UNSAFE.search(dataset)
+    ):
+        prefix = f"{dataset}-"
+        return [prefix + key for key in corpus_keys]
+    return [_sample_key(dataset, key) for key in corpus_keys]
+
+
+def _sample_key(dataset: str, corpus_key: str) -> str:
     raw = f"{dataset}-{corpus_key}"
     safe = _UNSAFE.sub("_", raw).strip("_")
     if safe != raw or len(safe) > MAX_LENGTH:

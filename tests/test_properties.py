@@ -255,3 +255,15 @@ def test_any_bytes_as_audio_decode_or_are_refused(data, ext):
             assert clip.samples.dtype.name == "int16"
     finally:
         shutil.rmtree(directory)
+
+
+@PROPERTY
+@given(
+    dataset=st.sampled_from(["ds", "_ds", "my-corpus", "a b"]),
+    keys=st.lists(st.text(st.characters(), max_size=30) | st.from_regex(r"[A-Za-z0-9_-]{0,20}", fullmatch=True), max_size=8),
+)
+def test_sample_keys_of_a_batch_are_each_keys_own(dataset, keys):
+    """The batch path (one check for keys that fit as they are) gives every key exactly what it gets alone."""
+    from pipelines.keys import _sample_key, sample_keys
+
+    assert sample_keys(dataset, keys) == [_sample_key(dataset, key) for key in keys]
