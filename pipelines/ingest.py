@@ -1,28 +1,37 @@
 """Ingest: a corpus on disk + its schema -> canonical records (or drops), streaming, no audio decoded.
 
-The schema's layout reader yields rows of fields. ``map_row`` then derives fields (regexes over
-other fields), excludes rows that are not records, looks fields up in joined files and pairs the
-row with its audio file (``audio_files``), fills the record templates, checks that the audio path
-stays inside its root and exists, and attaches split role, languages, span and licence. Every
-metadata row becomes exactly one record or one drop; with ``audio_files``, every audio file no row
-used becomes one drop too (``audio_without_metadata``), so input = written + quarantined holds.
+The schema's layout reader yields rows of fields. Each row first gets the schema's defaults, derived
+fields (regexes over other fields), exclusions, joined fields and its audio file (``audio_files``)
+(``_row_fields``, a row at a time); then ``map_rows`` fills the record's fields for a batch of rows
+column by column: templates, the check that the audio path stays inside its root and exists (one
+listing per folder, ``Locator``), split role, languages, span and licence, then normalization
+(``normalize_columns``) and the check that every string is text. A batch step pays Python's
+dispatch once per column instead of once per row and field, which is most of what ingest cost per
+record; a row is refused by the first step that refuses it, exactly as if it were mapped alone
+(``map_row``, a batch of one, is what the schemas' worked examples use). Every metadata row becomes
+exactly one record or one drop; with ``audio_files``, every audio file no row used becomes one drop
+too (``audio_without_metadata``), so input = written + quarantined holds.
 """
 from __future__ import annotations
 
 import os
 import re
 from dataclasses import dataclass, field, replace
-from typing import Iterator
+from itertools import chain, islice, repeat
+from operator import itemgetter
+from typing import Iterator, NamedTuple
+
+import pyarrow as pa
 
 from schemas.model import DatasetSchema, Joined, Number
 from tag_builder.languages import LANGUAGE_TOKENS
 
-from .keys import sample_key
+from .keys import sample_keys
 from .layouts import Row, read_rows
-from .layouts.paths import compile_pattern, locate, match_files, path_fields
-from .record import Drop, Record, Refusal
-from .text import normalize_record
-from .templates import MissingField, fields_of, render
+from .layouts.paths import Locator, compile_pattern, match_files, path_fields
+from .record import ARROW_SCHEMA, RECORD_FIELDS, Drop, Record, Refusal, map_entries, record_columns, records_of
+from .templates import FILTERS, MissingField, fields_of, parse, render
+from .text import normalize_columns, refusal
 from .wordtimes import WordTimesError, words_of
 
 STAGE = "ingest"
@@ -41,7 +50,11 @@ def _value(template, fields: dict[str, str], where: str) -> str:
             if not template.skip_unfilled or all(fields.get(name, "").strip() for name in fields_of(part))
         ]
         return template.joiner.join(p for p in parts if p.strip() or not template.skip_empty)
-    value = render(template.value, fields)
+    return _mapped(template, render(template.value, fields), where)
+
+
+def _mapped(template, value: str, where: str) -> str:
+    """A value template's rendered ``value`` through its map, replacements and case."""
     if template.map:
         if value in template.map:
             value = template.map[value]
@@ -57,7 +70,10 @@ def _value(template, fields: dict[str, str], where: str) -> str:
 def _number(template, fields: dict[str, str], where: str) -> float | None:
     if template is None:
         return None
-    raw = render(template if isinstance(template, str) else template.value, fields)
+    return _parsed_number(template, render(template if isinstance(template, str) else template.value, fields), where)
+
+
+def _parsed_number(template, raw: str, where: str) -> float | None:
     if not raw.strip():
         return None  # not given (e.g. an optional join without a match): unknown, not an error
     try:
@@ -65,6 +81,38 @@ def _number(template, fields: dict[str, str], where: str) -> float | None:
     except ValueError:
         raise _Refused("bad_number", f"{where} {raw!r} is not a number") from None
     return value / template.divide if isinstance(template, Number) else value
+
+
+def _span(offset: float | None, duration: float | None, end: float | None) -> tuple[float, float | None]:
+    if end is not None:
+        duration = round(end - (offset or 0.0), 6)  # 4.4 - 2.08 is 2.3200000000000003 in floats
+    if (offset is not None and offset < 0) or (duration is not None and duration <= 0):
+        raise _Refused("bad_span", f"offset {offset} s, duration {duration} s is not a span of audio")
+    return offset or 0.0, duration
+
+
+def _split(schema: DatasetSchema, split: str) -> str:
+    if split not in schema.splits:
+        raise _Refused("unknown_split", f"split {split!r} is not in the schema's splits ({', '.join(schema.splits)})")
+    return split
+
+
+def _audio_path(base: str, relpath: str, context: "Context", checked: bool = False) -> str:
+    """The record's audio path, normalized, if it is a usable path inside ``base`` (and a file there
+    when files are checked and no audio index found it). ``checked``: the path is known to hold
+    neither a NUL nor a lone surrogate."""
+    if not checked and "\x00" in relpath:
+        raise _Refused("bad_path", f"audio path {relpath!r} holds a NUL character")
+    if not checked and _NOT_TEXT.search(relpath):  # a lone surrogate (a JSON escape, an undecodable name): no file has it
+        raise _Refused("undecodable_text", f"audio path {_printable(relpath)!r} holds bytes that are not text")
+    audio = os.path.normpath(relpath)
+    escapes = audio.startswith(("/", ".."))  # absolute, or up out of the root
+    within, is_file = (False, False) if escapes else context.locate(base, audio)
+    if not within:
+        raise _Refused("path_outside_root", f"audio path {relpath!r} escapes the corpus root {base}")
+    if context.check_files and context.audio is None and not is_file:
+        raise _Refused("audio_missing", f"no audio file {relpath} under {base}")
+    return audio
 
 
 def _language(code: str | None, where: str) -> str | None:
@@ -213,13 +261,13 @@ def _pattern_fields(pattern: str, relpath: str, whole: bool = False) -> dict[str
 
 @dataclass
 class Context:
-    """What ``map_row`` needs beyond the schema: roots, loaded joins, the audio index."""
+    """What mapping rows needs beyond the schema: roots, loaded joins, the audio index."""
 
     roots: dict[str, str] = field(default_factory=dict)
     joins: list[JoinTable] = field(default_factory=list)
     audio: AudioIndex | None = None
     check_files: bool = True
-    folders: dict[str, str] = field(default_factory=dict)  # resolved folders, for ``inside``
+    locate: Locator = field(default_factory=Locator)
 
 
 def _exclude_and_derive(schema: DatasetSchema, fields: dict[str, str]) -> None:
@@ -256,89 +304,260 @@ def _exclude_and_derive(schema: DatasetSchema, fields: dict[str, str]) -> None:
             fields.update({k: v or "" for k, v in match.groupdict().items()})
 
 
-def map_row(
-    schema: DatasetSchema, dataset: str, root: str, row: Row, *, check_files: bool = True, context: Context | None = None
-) -> Record | Drop:
-    """One row of fields -> one record, or a drop naming the source and the reason."""
-    mapping = schema.record
-    context = context or Context(check_files=check_files)
-    try:
-        fields = dict(row.fields)
+def _row_fields(schema: DatasetSchema, context: Context, row: Row) -> dict[str, str]:
+    """A row's fields with the schema's defaults, exclusions, derived fields, joins and audio file."""
+    if not (schema.defaults or schema.exclude or schema.derive or context.joins or context.audio is not None):
+        return row.fields  # nothing to add: the reader's own dict (never changed later)
+    fields = dict(row.fields)
+    if schema.defaults or schema.exclude or schema.derive:
         _exclude_and_derive(schema, fields)
-        for join in context.joins:
-            join.apply(fields)
-        if context.audio is not None:
-            context.audio.apply(fields)
-        split = _value(mapping.split, fields, "split")
-        if split not in schema.splits:
-            raise _Refused(
-                "unknown_split",
-                f"split {split!r} is not in the schema's splits ({', '.join(schema.splits)})",
-            )
-        base = root if mapping.audio_root is None else context.roots.get(mapping.audio_root, f"/{mapping.audio_root}")
-        audio_rel = render(mapping.audio, fields)
-        if "\x00" in audio_rel:
-            raise _Refused("bad_path", f"audio path {audio_rel!r} holds a NUL character")
-        if _NOT_TEXT.search(audio_rel):  # a lone surrogate (a JSON escape, an undecodable name): no file has it
-            raise _Refused("undecodable_text", f"audio path {_printable(audio_rel)!r} holds bytes that are not text")
-        audio = os.path.normpath(audio_rel)
-        escapes = os.path.isabs(audio_rel) or audio.startswith("..")
-        within, is_file = (False, False) if escapes else locate(base, os.path.join(base, audio), context.folders)
-        if not within:
-            raise _Refused("path_outside_root", f"audio path {audio_rel!r} escapes the corpus root {base}")
-        if context.check_files and context.audio is None and not is_file:
-            raise _Refused("audio_missing", f"no audio file {audio_rel} under {base}")
-        offset = _number(mapping.offset, fields, "offset")
-        duration = _number(mapping.duration, fields, "duration")
-        end = _number(mapping.end, fields, "end")
-        if end is not None:
-            duration = round(end - (offset or 0.0), 6)  # 4.4 - 2.08 is 2.3200000000000003 in floats
-        if (offset is not None and offset < 0) or (duration is not None and duration <= 0):
-            raise _Refused("bad_span", f"offset {offset} s, duration {duration} s is not a span of audio")
-        language = _value(mapping.language, fields, "language") if mapping.language is not None else schema.language
-        language = _language(language or None, "language")  # '' from a map's default: no spoken language
-        text_language = (
-            _value(mapping.text_language, fields, "text_language") if mapping.text_language is not None else
-            (language if mapping.language is not None and language else schema.text_language)
-        )
-        translation_language = (
-            _value(mapping.translation_language, fields, "translation_language")
-            if mapping.translation_language is not None else None
-        )
-        record = Record(
-            dataset=dataset,
-            split=split,
-            role=schema.splits[split],
-            key=sample_key(dataset, render(mapping.key, fields)),
-            audio=audio,
-            offset=offset or 0.0,
-            duration=duration,
-            language=language,
-            text_language=_language(text_language, "text language"),
-            text_form=schema.text_form,
-            text=_value(mapping.text, fields, "text") if mapping.text is not None else None,
-            captions=tuple([render(c, fields) for c in mapping.captions]),
-            labels={name: _value(t, fields, f"labels.{name}") for name, t in mapping.labels.items()} if mapping.labels else {},
-            speaker=render(mapping.speaker, fields) or None if mapping.speaker else None,
-            license=(render(mapping.license, fields) or schema.license) if mapping.license else schema.license,
-            source=row.source,
-            meta={name: v for name, t in mapping.meta.items() if (v := render(t, fields))} if mapping.meta else {},
-            seconds=duration if duration is not None else _number(mapping.seconds, fields, "seconds"),
-            audio_root=mapping.audio_root,
-            translation=_value(mapping.translation, fields, "translation") if mapping.translation is not None else None,
-            translation_language=_language(translation_language, "translation language"),
-        )
-        if schema.words is not None:  # word times the corpus ships (docs/long-form.md)
+    for join in context.joins:
+        join.apply(fields)
+    if context.audio is not None:
+        context.audio.apply(fields)
+    return fields
+
+
+class _Batch:
+    """Metadata rows being mapped together, held by column; a refused row leaves every column at
+    once (``remove``) and becomes a drop at its position.
+
+    ``map_rows`` builds the record's columns (``out``) step by step; a step over a column runs in
+    one pass (``apply``), and only when some value is refused is it run again value by value."""
+
+    def __init__(self, dataset: str, rows: list[tuple[int, dict[str, str], str]], drops: list[tuple[int, Drop]]):
+        self.dataset = dataset
+        self.positions = [position for position, _, _ in rows]
+        self.sources = [source for _, _, source in rows]
+        dicts = [fields for _, fields, _ in rows]
+        names = list(dict.fromkeys(chain.from_iterable(dicts)))
+        self.fields: dict[str, list]  # name -> each row's value, None where the row lacks it
+        if len(names) > 1 and set(map(len, dicts)) == {len(names)}:  # every row has every field (a table)
+            self.fields = dict(zip(names, map(list, zip(*map(itemgetter(*names), dicts)))))
+        else:
+            self.fields = {name: [fields.get(name) for fields in dicts] for name in names}
+        self.out: dict[str, list] = {}
+        self.drops = drops
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def remove(self, drops: dict[int, Drop]) -> None:
+        """Rows (by index) that become these drops leave the batch."""
+        if not drops:
+            return
+        self.drops.extend((self.positions[i], drop) for i, drop in drops.items())
+        keep = [i for i in range(len(self)) if i not in drops]
+        self.positions = [self.positions[i] for i in keep]
+        self.sources = [self.sources[i] for i in keep]
+        for columns in (self.fields, self.out):
+            for name, column in columns.items():
+                columns[name] = [column[i] for i in keep]
+
+    def refuse(self, problems: dict[int, tuple[str, str]]) -> None:
+        """Rows (by index) -> (reason, detail): ingest refuses them."""
+        self.remove({
+            i: Drop(STAGE, reason, f"{self.sources[i]}: {detail}", dataset=self.dataset, source=self.sources[i])
+            for i, (reason, detail) in problems.items()
+        })
+
+    def apply(self, function, *columns: list) -> list:
+        """``function`` over the rows' values of ``columns``; rows where it raises ``_Refused`` are refused."""
+        try:
+            return list(map(function, *columns))
+        except _Refused:
+            pass
+        values, problems = [], {}
+        for i, args in enumerate(zip(*columns)):
             try:
-                record = record.replace(words=words_of(schema.words, fields, root, record.offset, record.duration))
-            except WordTimesError as exc:
-                if schema.words.required:
-                    raise _Refused(exc.reason, exc.detail) from None
-    except MissingField as exc:
-        return Drop(STAGE, "missing_field", f"{row.source}: {exc}", dataset=dataset, source=row.source)
-    except _Refused as exc:
-        return Drop(STAGE, exc.reason, f"{row.source}: {exc.detail}", dataset=dataset, source=row.source)
-    return normalize_record(record, schema.normalize)
+                values.append(function(*args))
+            except _Refused as exc:
+                problems[i] = (exc.reason, exc.detail)
+        self.refuse(problems)
+        return values
+
+    def apply_distinct(self, function, column: list) -> list:
+        """``apply`` for a column of few distinct values (a split, a language code): ``function``
+        runs once per distinct value, and row by row only when some value is refused."""
+        results = {}
+        try:
+            for value in set(column):
+                results[value] = function(value)
+        except _Refused:
+            return self.apply(function, column)
+        return list(map(results.__getitem__, column))
+
+    def render(self, template: str) -> list[str]:
+        """``template`` filled in for every row; a row lacking a field it names is refused (missing_field)."""
+        parts = parse(template)
+        missing: dict[int, tuple[str, str]] = {}
+        for _, name, _ in parts:
+            column = self.fields.get(name) if name is not None else ()
+            if column is None or None in column:
+                for i in range(len(self)):
+                    if i not in missing and (column is None or column[i] is None):
+                        present = [other for other, values in self.fields.items() if values[i] is not None]
+                        missing[i] = ("missing_field", str(MissingField(name, present)))
+        self.refuse(missing)
+        if not len(self):
+            return []
+        pieces: list = []
+        for literal, name, filter_ in parts:
+            if literal:
+                pieces.append(repeat(literal, len(self)))
+            if name is not None:
+                column = self.fields[name]
+                pieces.append(list(map(FILTERS[filter_], column)) if filter_ else column)
+        if len(pieces) == 1 and isinstance(pieces[0], list):
+            return pieces[0]
+        return list(map("".join, zip(*pieces))) if pieces else [""] * len(self)
+
+    def each_row(self, function, only: list[bool] | None = None) -> list:
+        """``function(fields, i)`` for each row ``i`` (its fields as a dict), None where ``only`` is
+        false; rows where it raises ``_Refused`` or ``MissingField`` are refused. For the rules that
+        need a whole row at once (joined templates, word times)."""
+        values, problems = [], {}
+        for i in range(len(self)):
+            value = None
+            if only is None or only[i]:
+                try:
+                    value = function({name: column[i] for name, column in self.fields.items() if column[i] is not None}, i)
+                except _Refused as exc:
+                    problems[i] = (exc.reason, exc.detail)
+                except MissingField as exc:
+                    problems[i] = ("missing_field", str(exc))
+            values.append(value)
+        self.refuse(problems)
+        return [value for i, value in enumerate(values) if i not in problems]
+
+    def value(self, template, where: str) -> list[str]:
+        """A record field's template (plain, joined, or a value with map/replace/lower) for every row."""
+        if isinstance(template, str):
+            return self.render(template)
+        if isinstance(template, Joined):
+            return self.each_row(lambda fields, _: _value(template, fields, where))
+        return self.apply_distinct(lambda raw: _mapped(template, raw, where), self.render(template.value))
+
+    def number(self, template, where: str) -> list[float | None]:
+        if template is None:
+            return [None] * len(self)
+        return self.apply(lambda raw: _parsed_number(template, raw, where), self.render(template if isinstance(template, str) else template.value))
+
+    def constant(self, value) -> list:
+        return [value] * len(self)
+
+
+def map_rows(
+    schema: DatasetSchema, dataset: str, root: str, items: list[Row | Drop], context: Context
+) -> "Mapped":
+    """A batch of metadata rows (and the reader's drops among them) -> the manifest columns of its
+    records, their positions in ``items``, and the drops with theirs: every item is exactly one
+    record or one drop. Each step runs over the
+    whole batch, in the order of the record's fields; a row is refused by the first step that
+    refuses it, as if it were mapped alone (``map_row``)."""
+    mapping = schema.record
+    rows, drops = [], []
+    for position, item in enumerate(items):
+        if isinstance(item, Drop):
+            drops.append((position, replace(item, dataset=dataset)))
+            continue
+        try:
+            rows.append((position, _row_fields(schema, context, item), item.source))
+        except MissingField as exc:
+            drops.append((position, Drop(STAGE, "missing_field", f"{item.source}: {exc}", dataset=dataset, source=item.source)))
+        except _Refused as exc:
+            drops.append((position, Drop(STAGE, exc.reason, f"{item.source}: {exc.detail}", dataset=dataset, source=item.source)))
+    batch = _Batch(dataset, rows, drops)
+    out = batch.out
+    out["split"] = batch.value(mapping.split, "split")
+    out["split"] = batch.apply_distinct(lambda split: _split(schema, split), out["split"])
+    base = root if mapping.audio_root is None else context.roots.get(mapping.audio_root, f"/{mapping.audio_root}")
+    out["audio"] = batch.render(mapping.audio)
+    joined = "\n".join(out["audio"])
+    checked = "\x00" not in joined and (joined.isascii() or not _NOT_TEXT.search(joined))  # one search for the whole batch
+    out["audio"] = batch.apply(lambda path: _audio_path(base, path, context, checked), out["audio"])
+    out["offset"] = batch.number(mapping.offset, "offset")
+    out["duration"] = batch.number(mapping.duration, "duration")
+    out["_end"] = batch.number(mapping.end, "end")
+    spans = batch.apply(_span, out["offset"], out["duration"], out["_end"])
+    del out["_end"]
+    out["offset"], out["duration"] = [offset for offset, _ in spans], [duration for _, duration in spans]
+    declared = batch.value(mapping.language, "language") if mapping.language is not None else batch.constant(schema.language)
+    out["language"] = batch.apply_distinct(lambda code: _language(code or None, "language"), declared)  # '' from a map's default: none
+    if mapping.text_language is not None:
+        out["text_language"] = batch.value(mapping.text_language, "text_language")
+    elif mapping.language is not None:
+        out["text_language"] = [code or schema.text_language for code in out["language"]]
+    else:
+        out["text_language"] = batch.constant(schema.text_language)
+    out["translation_language"] = (
+        batch.value(mapping.translation_language, "translation_language")
+        if mapping.translation_language is not None else batch.constant(None)
+    )
+    out["key"] = sample_keys(dataset, batch.render(mapping.key))
+    out["text_language"] = batch.apply_distinct(lambda code: _language(code, "text language"), out["text_language"])
+    out["text"] = batch.value(mapping.text, "text") if mapping.text is not None else batch.constant(None)
+    for index, template in enumerate(mapping.captions):
+        out[f"captions.{index}"] = batch.render(template)
+    captions = [out.pop(f"captions.{index}") for index in range(len(mapping.captions))]
+    out["captions"] = list(zip(*captions)) if captions else batch.constant(())
+    for name, template in mapping.labels.items():
+        out[f"labels.{name}"] = batch.value(template, f"labels.{name}")
+    labels = {name: out.pop(f"labels.{name}") for name in mapping.labels}
+    # one empty dict shared by the rows that have none: a record's containers are never changed in place
+    out["labels"] = [dict(zip(labels, values)) for values in zip(*labels.values())] if labels else batch.constant({})
+    out["speaker"] = [value or None for value in batch.render(mapping.speaker)] if mapping.speaker else batch.constant(None)
+    out["license"] = [value or schema.license for value in batch.render(mapping.license)] if mapping.license else batch.constant(schema.license)
+    for name, template in mapping.meta.items():
+        out[f"meta.{name}"] = batch.render(template)
+    meta = {name: out.pop(f"meta.{name}") for name in mapping.meta}
+    out["meta"] = (
+        [{name: value for name, value in zip(meta, values) if value} for values in zip(*meta.values())]
+        if meta else batch.constant({})
+    )
+    if mapping.seconds is not None:  # read only where the record has no duration
+        known = out["duration"]
+        seconds = batch.each_row(lambda fields, i: _number(mapping.seconds, fields, "seconds"), only=[d is None for d in known])
+        out["seconds"] = [d if d is not None else s for d, s in zip(out["duration"], seconds)]
+    else:
+        out["seconds"] = list(out["duration"])
+    out["translation"] = batch.value(mapping.translation, "translation") if mapping.translation is not None else batch.constant(None)
+    out["translation_language"] = batch.apply_distinct(lambda code: _language(code, "translation language"), out["translation_language"])
+    if schema.words is not None:  # word times the corpus ships (docs/long-form.md)
+        out["words"] = batch.each_row(_word_times(schema, root, out["offset"], out["duration"]))
+    else:
+        out["words"] = batch.constant(())
+    out.update(
+        dataset=batch.constant(dataset), role=[schema.splits[split] for split in out["split"]], channel=batch.constant(None),
+        text_form=batch.constant(schema.text_form), text_raw=batch.constant(None), source=list(batch.sources),
+        copy=batch.constant(0), audio_root=batch.constant(mapping.audio_root), spans=batch.constant(()),
+    )
+    refused = normalize_columns(out, schema.normalize)
+    batch.remove({i: refusal(what, result, dataset, out["key"][i], batch.sources[i]) for i, (what, result) in refused.items()})
+    batch.remove(_not_text(out))
+    columns = {name: out[name] for name in RECORD_FIELDS}
+    return Mapped(columns, batch.positions, sorted(((position, _printable_drop(drop)) for position, drop in batch.drops), key=lambda d: d[0]))
+
+
+def _word_times(schema: DatasetSchema, root: str, offsets: list[float], durations: list[float | None]):
+    """Each row's word times (``words_of``), for ``_Batch.each_row``; a corpus whose word times are
+    optional keeps a record whose times cannot be read, without them."""
+
+    def words(fields: dict[str, str], i: int) -> tuple:
+        try:
+            return words_of(schema.words, fields, root, offsets[i], durations[i])
+        except WordTimesError as exc:
+            if schema.words.required:
+                raise _Refused(exc.reason, exc.detail) from None
+            return ()
+
+    return words
+
+
+def map_row(schema: DatasetSchema, dataset: str, root: str, row: Row, *, context: Context | None = None) -> Record | Drop:
+    """One row of fields -> one record, or a drop naming the source and the reason (``map_rows``
+    over a batch of one)."""
+    return map_rows(schema, dataset, root, [row], context or Context()).items()[0]
 
 
 class RootError(FileNotFoundError):
@@ -373,66 +592,87 @@ def _printable(text: str) -> str:
 
 
 def _strings(value) -> Iterator[str]:
-    """Every string in a manifest row's value (a string, a list of them, a list of pairs)."""
+    """Every string in a record's value (a string; a tuple, list or dict of them, nested)."""
     if isinstance(value, str):
         yield value
+    elif isinstance(value, dict):
+        for key, item in map_entries(value):
+            yield key
+            yield from _strings(item)
     elif isinstance(value, (list, tuple)):
         for part in value:
             yield from _strings(part)
 
 
-def _holds_non_text(values) -> bool:
-    """Whether any string among ``values`` (nested in lists, tuples and dicts) holds a lone surrogate."""
-    texts, stack = [], []
-    for value in values:  # a record's own fields: strings, numbers, None and (mostly empty) containers
-        if isinstance(value, str):
-            texts.append(value)
-        elif value and isinstance(value, (list, tuple, dict)):
-            stack.append(value)
-    while stack:
-        value = stack.pop()
-        if isinstance(value, str):
-            texts.append(value)
-        elif isinstance(value, (list, tuple)):
-            stack.extend(value)
-        elif isinstance(value, dict):
-            stack.extend(value)
-            stack.extend(value.values())
-    return _NOT_TEXT.search("\n".join(texts)) is not None
+def _not_text(columns: dict[str, list]) -> dict[int, Drop]:
+    """Records (by row) holding a string that is not text (it could not be stored in the manifest,
+    nor written to a shard), as drops (undecodable_text) naming the first such field. One search
+    over each column's strings; row by row only in a column where one is found."""
+    drops: dict[int, Drop] = {}
+    for name in RECORD_FIELDS:
+        column = columns[name]
+        if name in _STRING_COLUMNS:
+            texts = filter(None, column)
+        elif name in _NESTED_COLUMNS:
+            texts = [text for value in column if value for text in _strings(value)]
+        else:
+            continue
+        joined = "\n".join(texts)
+        if joined.isascii() or not _NOT_TEXT.search(joined):  # isascii is a flag of the string: free
+            continue
+        for i, value in enumerate(column):
+            bad = next((s for s in _strings(value) if _NOT_TEXT.search(s)), None)
+            if bad is not None and i not in drops:
+                source = _printable(columns["source"][i])
+                drops[i] = Drop(
+                    STAGE, "undecodable_text",
+                    f"{source}: {name} {_printable(bad)[:120]!r} holds bytes that are not text (undecodable, or a lone surrogate escape)",
+                    dataset=columns["dataset"][i], key=_printable(columns["key"][i]), source=source,
+                )
+    return dict(sorted(drops.items()))
 
 
-def _text_only(item: Record | Drop) -> Record | Drop:
-    """A record with a string that is not text (it could not be stored in the manifest, nor written
-    to a shard) becomes a drop (undecodable_text); a drop's own strings are made printable."""
-    if isinstance(item, Drop):
-        return replace(item, detail=_printable(item.detail), source=_printable(item.source), key=_printable(item.key))
-    if not _holds_non_text(item.__dict__.values()):
-        return item  # the common case: one search over every string of the record
-    for name, value in item.to_row().items():
-        bad = next((s for s in _strings(value) if _NOT_TEXT.search(s)), None)
-        if bad is not None:
-            source = _printable(item.source)
-            return Drop(
-                STAGE, "undecodable_text",
-                f"{source}: {name} {_printable(bad)[:120]!r} holds bytes that are not text (undecodable, or a lone surrogate escape)",
-                dataset=item.dataset, key=_printable(item.key), source=source,
-            )
-    return item
+_STRING_COLUMNS = frozenset(f.name for f in ARROW_SCHEMA if f.type == pa.string())
+_NESTED_COLUMNS = frozenset(f.name for f in ARROW_SCHEMA if pa.types.is_nested(f.type))
 
 
-def ingest(schema: DatasetSchema, dataset: str, root: str, roots: dict[str, str] | None = None) -> Iterator[Record | Drop]:
-    """Every record (or drop) of the corpus at ``root``, in a deterministic order (see ``_ingest``);
-    nothing that is not text gets past it (``_text_only``)."""
-    for item in _ingest(schema, dataset, root, roots):
-        yield _text_only(item)
+def _printable_drop(drop: Drop) -> Drop:
+    """A drop whose strings can be written anywhere (an undecodable byte shown as an escape)."""
+    if not _NOT_TEXT.search(f"{drop.detail}\n{drop.source}\n{drop.key}"):
+        return drop
+    return replace(drop, detail=_printable(drop.detail), source=_printable(drop.source), key=_printable(drop.key))
 
 
-def _ingest(schema: DatasetSchema, dataset: str, root: str, roots: dict[str, str] | None = None) -> Iterator[Record | Drop]:
-    """Every record (or drop) of the corpus at ``root``, in a deterministic order.
+#: metadata rows mapped together (``map_rows``): enough to pay each step's dispatch once per many rows
+BATCH_ROWS = 2048
+
+
+class Mapped(NamedTuple):
+    """A batch of ingested items: the manifest columns of its records (``record_columns``' shape),
+    each record's position among the items, and the drops with theirs."""
+
+    columns: dict[str, list]
+    positions: list[int]
+    drops: list[tuple[int, Drop]]
+
+    @classmethod
+    def of_items(cls, items: list[Record | Drop]) -> "Mapped":
+        records = [(i, item) for i, item in enumerate(items) if not isinstance(item, Drop)]
+        drops = [(i, _printable_drop(item)) for i, item in enumerate(items) if isinstance(item, Drop)]
+        return cls(record_columns([record for _, record in records]), [i for i, _ in records], drops)
+
+    def items(self) -> list[Record | Drop]:
+        """Records and drops in the order of the items."""
+        merged = sorted([*self.drops, *zip(self.positions, records_of(self.columns))], key=lambda item: item[0])
+        return [item for _, item in merged]
+
+
+def ingest_batches(schema: DatasetSchema, dataset: str, root: str, roots: dict[str, str] | None = None) -> Iterator[Mapped]:
+    """The corpus at ``root`` in batches of at most ``BATCH_ROWS`` items (``map_rows``), in a
+    deterministic order; nothing that is not text gets past it.
 
     ``roots`` gives the extra roots the schema declares (e.g. ``common_voice``). Problems of joined
-    files come first, then one item per metadata row, then the audio files no row used.
-    """
+    files come first, then the metadata rows, then the audio files no row used."""
     if not os.path.isdir(root):
         raise FileNotFoundError(f"corpus root {root} for dataset {dataset!r} is not a directory")
     root = os.path.abspath(root)
@@ -440,17 +680,24 @@ def _ingest(schema: DatasetSchema, dataset: str, root: str, roots: dict[str, str
     problems: list[Drop] = []
     context = Context(roots=extra)
     context.joins = load_joins(schema.joins, root, extra, dataset, problems)
-    yield from problems
+    if problems:
+        yield Mapped.of_items(problems)
     if schema.audio_files is not None:
         audio_root = extra[schema.audio_files.root] if schema.audio_files.root else root
         context.audio = AudioIndex.load(schema.audio_files, audio_root)
-    for item in read_rows(schema.layout, root):
-        if isinstance(item, Drop):
-            yield replace(item, dataset=dataset)
-        else:
-            yield map_row(schema, dataset, root, item, context=context)
+    items = read_rows(schema.layout, root)
+    while chunk := list(islice(items, BATCH_ROWS)):
+        yield map_rows(schema, dataset, root, chunk, context)
     if context.audio is not None:
-        yield from context.audio.orphans(dataset)
+        orphans = context.audio.orphans(dataset)
+        while chunk := list(islice(orphans, BATCH_ROWS)):
+            yield Mapped.of_items(chunk)
+
+
+def ingest(schema: DatasetSchema, dataset: str, root: str, roots: dict[str, str] | None = None) -> Iterator[Record | Drop]:
+    """Every record (or drop) of the corpus at ``root``, one by one, in a deterministic order (``ingest_batches``)."""
+    for batch in ingest_batches(schema, dataset, root, roots):
+        yield from batch.items()
 
 
 def example_fields(schema: DatasetSchema, example) -> dict[str, str] | str:

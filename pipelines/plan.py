@@ -18,7 +18,8 @@ import shutil
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
-from typing import Callable
+from itertools import islice
+from typing import Callable, Iterator
 
 import pyarrow.parquet as pq
 
@@ -30,9 +31,10 @@ from .atomic import read_json, write_json, write_jsonl
 from .audio import probe_seconds
 from .config import DatasetSpec, RunConfig
 from .duplicates import Duplicates
-from .ingest import ingest
+from .ingest import BATCH_ROWS as INGEST_BATCH_ROWS
+from .ingest import Mapped, ingest_batches
 from .keys import jump_bucket, order_key, unit_fraction
-from .record import ARROW_SCHEMA, Drop, Record, records_table
+from .record import ARROW_SCHEMA, Drop, Record, columns_table
 from .remote import Mirror, is_remote
 from .windows import pack_windows
 from .sources import local_view
@@ -98,43 +100,42 @@ def write_manifest(
     root = os.path.abspath(spec.root)
     groups: Counter = Counter()
     train_seconds, unknown = 0.0, 0
-    batch: list[Record] = []
     temporary = path + ".partial"
     with pq.ParquetWriter(temporary, ARROW_SCHEMA, compression="zstd") as writer:
         probe = _prober(spec, root) if probe_durations else None
         cutter = _vad_cutter(spec, root, schema.windows) if schema.windows and schema.windows.long_audio == "vad" else None
+        batches = ingest_batches(schema, spec.name, spec.root, spec.roots)
+        if schema.windows is not None:  # long recordings cut into windows: record by record, streaming
+            batches = _rebatched(pack_windows((item for batch in batches for item in batch.items()), schema.windows, probe, cutter))
 
         def drop_rows():
-            """Records into the manifest as they come; drops yielded into their JSON lines file (never held)."""
+            """Records into the manifest batch by batch; drops yielded into their JSON lines file (never held)."""
             nonlocal train_seconds, unknown
             seen = 0
-            for item in pack_windows(ingest(schema, spec.name, spec.root, spec.roots), schema.windows, probe, cutter):
-                seen += 1
-                if report is not None and seen % REPORT_EVERY == 0:
-                    report(seen)
-                if isinstance(item, Drop):
-                    yield item.to_row()
+            for columns, positions, drops in batches:
+                if report is not None and (seen + len(positions) + len(drops)) // REPORT_EVERY > seen // REPORT_EVERY:
+                    report(seen + len(positions) + len(drops))
+                seen += len(positions) + len(drops)
+                for _, drop in drops:
+                    yield drop.to_row()
+                if spec.splits is not None and not set(columns["split"]) <= set(spec.splits):
+                    keep = [i for i, split in enumerate(columns["split"]) if split in spec.splits]
+                    columns = {name: [column[i] for i in keep] for name, column in columns.items()}
+                if not columns["key"]:
                     continue
-                if spec.splits is not None and item.split not in spec.splits:
-                    continue
-                if item.seconds is None:
-                    seconds = item.duration
-                    if seconds is None and probe_durations:
-                        base = root if item.audio_root is None else os.path.abspath(spec.roots[item.audio_root])
-                        seconds = probe_seconds(os.path.join(base, item.audio))
-                    if seconds is not None:
-                        item = item.replace(seconds=seconds)
-                if item.seconds is None:
-                    unknown += 1
-                elif item.role == "train":
-                    train_seconds += item.seconds
-                groups[outputs.group_of(item.role, item.dataset, item.split)] += 1
-                batch.append(item)
-                if len(batch) >= BATCH_ROWS:
-                    writer.write_table(records_table(batch))
-                    batch.clear()
-            if batch:
-                writer.write_table(records_table(batch))
+                if None in columns["seconds"]:
+                    columns["seconds"] = [
+                        seconds if seconds is not None else _known_seconds(spec, root, probe_durations, record)
+                        for seconds, record in zip(columns["seconds"], _rows(columns))
+                    ]
+                for role, seconds in zip(columns["role"], columns["seconds"]):
+                    if seconds is None:
+                        unknown += 1
+                    elif role == "train":
+                        train_seconds += seconds
+                for (role, dataset, split), count in Counter(zip(columns["role"], columns["dataset"], columns["split"])).items():
+                    groups[outputs.group_of(role, dataset, split)] += count
+                writer.write_table(columns_table(columns))
             if report is not None:
                 report(seen)
 
@@ -147,6 +148,26 @@ def write_manifest(
         "train_seconds": round(train_seconds, 3),
         "unknown_seconds": unknown,
     }
+
+
+def _rebatched(items: Iterator[Record | Drop]) -> Iterator[Mapped]:
+    while chunk := list(islice(items, INGEST_BATCH_ROWS)):
+        yield Mapped.of_items(chunk)
+
+
+def _rows(columns: dict[str, list]) -> Iterator[dict]:
+    """Each row of a batch of manifest columns as a dict (lazily)."""
+    names = list(columns)
+    for values in zip(*columns.values()):
+        yield dict(zip(names, values))
+
+
+def _known_seconds(spec: DatasetSpec, root: str, probe_durations: bool, row: dict) -> float | None:
+    """A record's length without decoding: its duration, else (when probing) its audio header's."""
+    if row["duration"] is not None or not probe_durations:
+        return row["duration"]
+    base = root if row["audio_root"] is None else os.path.abspath(spec.roots[row["audio_root"]])
+    return probe_seconds(os.path.join(base, row["audio"]))
 
 
 def _prober(spec: DatasetSpec, root: str) -> Callable[[Record], float | None]:

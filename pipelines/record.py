@@ -4,7 +4,8 @@ A ``Record`` is one audio clip (or a stretch of a longer file: ``offset``/``dura
 everything any task needs: transcript, captions, labels, languages, licence. Stages return a new
 record (``Record.replace``), a list of records (fan-out), or a ``Drop``: a value, never an
 exception, that ends up as one row of the quarantine (inside a stage, a ``Refusal`` carries the
-reason to the place that turns it into the drop). ``records_table`` makes manifest batches.
+reason to the place that turns it into the drop). Ingest works on batches of records held by column
+(``record_columns``, ``records_of``); ``columns_table`` and ``records_table`` make manifest batches.
 """
 from __future__ import annotations
 
@@ -62,8 +63,8 @@ class Record:
         # not dataclasses.asdict: its recursive deep copy was a third of ingest's time
         row = dict(self.__dict__)
         row["captions"] = list(self.captions)
-        row["labels"] = _map_entries(self.labels)
-        row["meta"] = _map_entries(self.meta)
+        row["labels"] = map_entries(self.labels)
+        row["meta"] = map_entries(self.meta)
         row["words"] = [{"word": w, "start": a, "end": b} for w, a, b in self.words]
         row["spans"] = [{"start": a, "end": b} for a, b in self.spans]
         return row
@@ -92,8 +93,8 @@ class Record:
         return new
 
 
-_RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(Record))
-_FIELD_SET = frozenset(_RECORD_FIELDS)
+RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(Record))
+_FIELD_SET = frozenset(RECORD_FIELDS)
 _REQUIRED_MARK = object()
 #: every field in declaration order with its default (containers are rebuilt per record by from_row)
 _DEFAULTS = {
@@ -167,24 +168,43 @@ if [f.name for f in dataclasses.fields(Record)] != ARROW_SCHEMA.names:
     raise RuntimeError("Record and ARROW_SCHEMA disagree: keep their fields in the same order")
 
 
-def _map_entries(mapping: dict[str, str]) -> list[tuple[str, str]]:
+def map_entries(mapping: dict[str, str]) -> list[tuple[str, str]]:
     """A map column's entries in key order: the manifest is the same whatever order a schema filled it in."""
     return sorted(mapping.items()) if len(mapping) > 1 else list(mapping.items())
 
 
-def records_table(records: list[Record]) -> pa.Table:
-    """The manifest rows of ``records`` as one Arrow table, built column by column.
+def record_columns(records: list[Record]) -> dict[str, list]:
+    """The manifest's columns (``ARROW_SCHEMA``'s names, in its order) of ``records``."""
+    values = [record.__dict__ for record in records]
+    return {name: [row[name] for row in values] for name in RECORD_FIELDS}
+
+
+def records_of(columns: dict[str, list]) -> list[Record]:
+    """The records whose manifest columns are ``columns`` (``record_columns``' inverse), filled in
+    directly as ``replace`` does."""
+    records = []
+    for values in zip(*(columns[name] for name in RECORD_FIELDS)):
+        new = object.__new__(Record)
+        new.__dict__.update(zip(RECORD_FIELDS, values))
+        records.append(new)
+    return records
+
+
+def columns_table(columns: dict[str, list]) -> pa.Table:
+    """Manifest columns (``record_columns``' shape: tuples for lists and structs, dicts for maps) as
+    one Arrow table: one conversion per column, no row dict per record.
 
     The same table as ``pa.Table.from_pylist([r.to_row() for r in records], schema=ARROW_SCHEMA)``
-    at under half the cost: no row dict per record, and Arrow converts each column in one call
-    (tuples are Arrow lists and structs as they are)."""
-    values = [record.__dict__ for record in records]
-    columns = []
+    at under half the cost."""
+    arrays = []
     for field_ in ARROW_SCHEMA:
-        name = field_.name
-        if name in ("labels", "meta"):
-            column = [_map_entries(row[name]) for row in values]
-        else:
-            column = [row[name] for row in values]
-        columns.append(pa.array(column, type=field_.type))
-    return pa.Table.from_arrays(columns, schema=ARROW_SCHEMA)
+        column = columns[field_.name]
+        if field_.name in ("labels", "meta"):
+            column = [map_entries(mapping) if mapping else () for mapping in column]
+        arrays.append(pa.array(column, type=field_.type))
+    return pa.Table.from_arrays(arrays, schema=ARROW_SCHEMA)
+
+
+def records_table(records: list[Record]) -> pa.Table:
+    """The manifest rows of ``records`` as one Arrow table (``columns_table``)."""
+    return columns_table(record_columns(records))

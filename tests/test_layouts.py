@@ -2,7 +2,7 @@
 import os
 
 from pipelines.ingest import ingest
-from pipelines.layouts.paths import locate, match_files
+from pipelines.layouts.paths import Locator, match_files
 from pipelines.record import Drop, Record
 from schemas.loader import load, parse
 
@@ -71,25 +71,37 @@ def test_path_escaping_the_root_is_refused_and_never_read(tmp_path):
     assert [d.reason for d in drops] == ["path_outside_root", "path_outside_root"]
 
 
-def test_locate_says_where_a_path_leads_and_whether_it_is_a_file(tmp_path):
-    """Ingest's check of every audio path: (inside the root after symlinks, a regular file), one
-    lstat for a plain file; the folders it resolved are cached across calls."""
+def test_locator_says_where_a_path_leads_and_whether_it_is_a_file(tmp_path):
+    """Ingest's check of every audio path: (inside the root after symlinks, a regular file). A folder
+    is listed once and held; a folder too big to hold, and a listing let go, give the same answers."""
     root, outside = tmp_path / "corpus", tmp_path / "outside"
     (root / "a").mkdir(parents=True)
     outside.mkdir()
     (root / "a" / "x.wav").write_bytes(b"x")
+    (root / "a" / "sub").mkdir()
     (outside / "y.wav").write_bytes(b"y")
     os.symlink(root / "a" / "x.wav", root / "a" / "link_in.wav")
     os.symlink(outside / "y.wav", root / "a" / "link_out.wav")
     os.symlink(outside, root / "b")
-    folders: dict[str, str] = {}
-    found = {name: locate(str(root), str(root / name), folders) for name in
-             ["a/x.wav", "a/link_in.wav", "a/link_out.wav", "b/y.wav", "b/gone.wav", "a", "a/gone.wav"]}
-    assert found == {
+    names = ["a/x.wav", "a/link_in.wav", "a/link_out.wav", "b/y.wav", "b/gone.wav", "a", "a/gone.wav", "a/sub", "nowhere/x.wav"]
+    expected = {
         "a/x.wav": (True, True), "a/link_in.wav": (True, True), "a/link_out.wav": (False, True),
         "b/y.wav": (False, True), "b/gone.wav": (False, False), "a": (True, False), "a/gone.wav": (True, False),
+        "a/sub": (True, False), "nowhere/x.wav": (True, False),
     }
-    assert folders[str(root / "b")] == os.path.realpath(outside)
+    locate = Locator()
+    assert {name: locate(str(root), name) for name in names} == expected
+    real_b, inside_b, _ = locate.folders[(str(root), "b")]
+    assert real_b == os.path.realpath(outside) and not inside_b
+    assert set(locate.folders[(str(root), "a")][2]) == {"x.wav", "sub", "link_in.wav", "link_out.wav"}
+    small = Locator()
+    small.FOLDER_ENTRIES = 2  # folder a is too big to hold: its files are lstat'ed one by one
+    assert {name: small(str(root), name) for name in names} == expected
+    assert small.folders[(str(root), "a")][2] is None
+    forgetful = Locator()
+    forgetful.HELD_ENTRIES = 1  # every listing but the last is let go
+    assert {name: forgetful(str(root), name) for name in names * 2} == expected
+    assert len(forgetful.folders) == 1 and forgetful.held <= 4
 
 
 def test_unknown_split_is_a_drop_naming_the_allowed_ones(tmp_path):

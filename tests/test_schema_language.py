@@ -202,3 +202,71 @@ def test_json_document_is_streamed_item_by_item_and_a_broken_tail_is_reported(tm
     ]
     [broken] = items[3:]
     assert broken.reason == "json_unparsed" and broken.source == "big.json:recordings[3]"
+
+
+MIXED = """
+name: mixed
+description: a table whose rows fail at every step of mapping, among good ones
+license: CC0
+language: en
+text_form: spoken
+splits: {train: train, test: eval}
+layout: {kind: table, files: meta.tsv, delimiter: "\\t", quotechar: null}
+record:
+  key: "{id}"
+  split: "{split}"
+  audio: "{path}"
+  duration: "{dur}"
+  language: {value: "{lang}", map: {english: en, chinese: zh, none: ""}, strict: true}
+  text: "{text}"
+  speaker: "{spk}"
+  captions: ["{cap}"]
+  labels: {emotion: "{label}"}
+  meta: {note: "{note}"}
+  seconds: "{secs}"
+tasks: [{task: asr}]
+"""
+MIXED_ROWS = [  # id, split, path, dur, lang, text, spk, cap, label, note, secs: the reason each row gets
+    ("u01\ttrain\ta/x.flac\t1.5\tenglish\thello there\ts1\ta dog\thappy\t\t", "record"),
+    ("u02\tdev\ta/x.flac\t1.5\tenglish\thello\ts1\tc\thappy\t\t", "unknown_split"),
+    ("u03\ttrain\ta/gone.flac\t1.5\tenglish\thello\ts1\tc\thappy\t\t", "audio_missing"),
+    ("u04\ttrain\t../x.flac\tnan?\tklingon\thello\ts1\tc\thappy\t\t", "path_outside_root"),
+    ("u05\ttrain\ta/x.flac\tabc\tklingon\thello\ts1\tc\thappy\t\t", "bad_number"),
+    ("u06\ttrain\ta/x.flac\t-1\tenglish\thello\ts1\tc\thappy\t\t", "bad_span"),
+    ("u07\ttrain\ta/x.flac\t2\tklingon\thello\ts1\tc\thappy\t\t", "unmapped_value"),
+    ("u08\ttrain\ta/x.flac\t2\tenglish\t   \ts1\tc\thappy\t\t", "empty_transcript"),
+    ("u09\ttrain\ta/x.flac\t2\tenglish\t<|en|> hi\ts1\t<|en|>\thappy\t\t", "special_token_in_text"),
+    ("u10\ttrain\ta/x.flac\t2\tenglish\thi\ts1\t<|en|>\thappy\t\t", "special_token_in_text"),
+    ("a/b c\ttest\ta/./y.flac\t\tchinese\t我們 今天\t\tcap\t  calm  \tnote\t3.5", "record"),
+    ("u12\ttrain\ta/y.flac\t\tnone\tno language\ts2\tcap\tcalm\t\tx", "bad_number"),
+    ("u13\ttrain\ta/y.flac\t4", "row_malformed"),
+    ("u14\ttrain\ta/y.flac\t\tenglish\tno length known\ts2\tcap\tcalm\t\t", "record"),
+]
+
+
+def test_a_batch_maps_every_row_as_it_would_be_mapped_alone(tmp_path):
+    """Ingest maps rows in batches, step by step over columns: each row still gets exactly the record,
+    or the drop (the first step that refuses it), it gets when mapped alone, and rows keep their order."""
+    from pipelines.ingest import Context, map_rows
+    from pipelines.layouts import read_rows
+
+    root = tmp_path / "mixed"
+    (root / "a").mkdir(parents=True)
+    (root / "a" / "x.flac").write_bytes(b"x")
+    (root / "a" / "y.flac").write_bytes(b"y")
+    lines = [row for row, _ in MIXED_ROWS] * 3
+    (root / "meta.tsv").write_text("id\tsplit\tpath\tdur\tlang\ttext\tspk\tcap\tlabel\tnote\tsecs\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    schema = parse(MIXED, "mixed.yaml")
+    items = list(read_rows(schema.layout, str(root)))
+    together = map_rows(schema, "mixed", str(root), items, Context()).items()
+    alone = [map_rows(schema, "mixed", str(root), [item], Context()).items()[0] for item in items]
+    assert together == alone
+    assert [item.reason if isinstance(item, Drop) else "record" for item in together] == [reason for _, reason in MIXED_ROWS] * 3
+    first, chinese, unknown_length = [item for item in together[: len(MIXED_ROWS)] if isinstance(item, Record)]
+    assert (first.key, first.duration, first.language, first.captions, first.labels, first.meta) == ("mixed-u01", 1.5, "en", ("a dog",), {"emotion": "happy"}, {})
+    assert chinese.key.startswith("mixed-a_b_c-") and chinese.audio == "a/y.flac" and chinese.role == "eval"
+    assert (chinese.language, chinese.text_language, chinese.labels, chinese.meta, chinese.seconds, chinese.speaker) == ("zh", "zh", {"emotion": "calm"}, {"note": "note"}, 3.5, None)
+    assert (unknown_length.duration, unknown_length.seconds) == (None, None)
+    normalized = [item for item in together if isinstance(item, Drop) and item.stage == "normalize"]
+    assert normalized and all(drop.key.startswith("mixed-u") for drop in normalized)
+    assert "meta.tsv:11: captions[0]:" in [d.detail for d in normalized if d.key == "mixed-u10"][0]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Iterator
@@ -61,21 +62,76 @@ def inside(root: str, path: str) -> bool:
     return _within(os.path.realpath(root), os.path.realpath(path))
 
 
-def locate(root: str, path: str, folders: dict[str, str]) -> tuple[bool, bool]:
-    """Whether ``path`` lies inside ``root`` (after resolving symlinks) and whether it is a file.
+class Locator:
+    """Whether a path lies inside a root (after resolving symlinks) and whether it is a regular file,
+    for ingest, which checks every record's audio path.
 
-    For ingest, which checks every record's audio path: ``folders`` caches the resolved folders
-    across calls, so a plain file costs one ``lstat`` (a symlink is resolved in full)."""
+    A folder is resolved and listed once (``os.scandir`` gives each entry's type without a ``stat``),
+    so a plain file in it costs two dictionary lookups instead of a system call; a symlink is
+    resolved in full. Memory stays bounded: a folder of more than ``FOLDER_ENTRIES`` entries is not
+    held (its files cost one ``lstat`` each), and the oldest listings are let go past
+    ``HELD_ENTRIES`` entries in all."""
+
+    FOLDER_ENTRIES = 100_000
+    HELD_ENTRIES = 400_000
+
+    def __init__(self) -> None:
+        self.real: dict[str, str] = {}  # root -> its resolved path
+        #: (root, folder) -> (resolved folder, whether it lies inside the root, name -> kind or None)
+        self.folders: OrderedDict[tuple[str, str], tuple[str, bool, dict[str, int] | None]] = OrderedDict()
+        self.held = 0
+
+    def __call__(self, root: str, relpath: str) -> tuple[bool, bool]:
+        """``relpath``: normalized (``os.path.normpath``), relative to ``root`` (absolute)."""
+        folder, _, name = relpath.rpartition("/")
+        found = self.folders.get((root, folder)) or self._folder(root, folder)
+        real_dir, within, listing = found
+        if name in ("", ".", ".."):
+            kind = _LINK
+        elif listing is not None:
+            kind = listing.get(name)
+        else:
+            kind = _kind(os.path.join(root, relpath))
+        if kind == _LINK:
+            path = os.path.join(root, relpath)
+            return _within(self.real[root], os.path.realpath(path)), os.path.isfile(path)
+        if not within:  # a folder outside the root holds nothing inside it, unless it holds the root itself
+            within = _within(self.real[root], os.path.join(real_dir, name))
+        return within, kind == _FILE
+
+    def _folder(self, root: str, folder: str) -> tuple[str, bool, dict[str, int] | None]:
+        directory = f"{root}/{folder}" if folder else root
+        real_root = self.real.get(root) or self.real.setdefault(root, os.path.realpath(root))
+        real_dir = os.path.realpath(directory)
+        listing: dict[str, int] | None = {}
+        try:
+            with os.scandir(directory) as entries:
+                for entry in entries:
+                    if len(listing) == self.FOLDER_ENTRIES:
+                        listing = None  # too big to hold: lstat its files one by one
+                        break
+                    listing[entry.name] = (
+                        _LINK if entry.is_symlink() else _FILE if entry.is_file(follow_symlinks=False) else _OTHER
+                    )
+        except OSError:
+            pass  # no such folder (or unreadable): none of its files exists for ingest
+        found = self.folders[(root, folder)] = (real_dir, _within(real_root, real_dir), listing)
+        self.held += len(listing or ())
+        while self.held > self.HELD_ENTRIES and len(self.folders) > 1:
+            _, (_, _, dropped) = self.folders.popitem(last=False)
+            self.held -= len(dropped or ())
+        return found
+
+
+def _kind(path: str) -> int | None:
     try:
         mode = os.lstat(path).st_mode
     except OSError:
-        mode = None  # missing: not a file, and where it would lie is still checked
-    real_root = folders.get(root) or folders.setdefault(root, os.path.realpath(root))
-    directory, name = os.path.split(path)
-    if (mode is not None and stat.S_ISLNK(mode)) or name in ("", ".", ".."):
-        return _within(real_root, os.path.realpath(path)), os.path.isfile(path)
-    real_dir = folders.get(directory) or folders.setdefault(directory, os.path.realpath(directory))
-    return _within(real_root, os.path.join(real_dir, name)), mode is not None and stat.S_ISREG(mode)
+        return None
+    return _LINK if stat.S_ISLNK(mode) else _FILE if stat.S_ISREG(mode) else _OTHER
+
+
+_FILE, _LINK, _OTHER = 1, 2, 3
 
 
 def _within(real_root: str, real: str) -> bool:
