@@ -65,7 +65,7 @@ def _special_tokens(text: str) -> Problem | None:
 
 def _recheck(text: str) -> Problem | None:
     """The punctuation and spacing steps can close up a spelling ('<| ,>' -> '<|,>'): check again."""
-    return _special_tokens(text) or _unmapped(text)
+    return (_special_tokens(text) or _unmapped(text)) if "<" in text else None  # both need a '<
 
 
 def _not_empty(text: str) -> Problem | None:
