@@ -452,9 +452,10 @@ def map_rows(
 ) -> "Mapped":
     """A batch of metadata rows (and the reader's drops among them) -> the manifest columns of its
     records, their positions in ``items``, and the drops with theirs: every item is exactly one
-    record or one drop. Each step runs over the
-    whole batch, in the order of the record's fields; a row is refused by the first step that
-    refuses it, as if it were mapped alone (``map_row``)."""
+    record or one drop. Each step runs over the whole batch, in the order of the record's fields; a
+    row is refused by the first step that refuses it, as if it were mapped alone (``map_row``).
+    A column made by one step and used by a later one is kept in ``batch.out`` (a refusal in between
+    removes the row from it too)."""
     mapping = schema.record
     rows, drops = [], []
     for position, item in enumerate(items):
