@@ -125,8 +125,8 @@ def write_manifest(
                     continue
                 if None in columns["seconds"]:
                     columns["seconds"] = [
-                        seconds if seconds is not None else _known_seconds(spec, root, probe_durations, record)
-                        for seconds, record in zip(columns["seconds"], _rows(columns))
+                        seconds if seconds is not None else _known_seconds(spec, root, probe_durations, columns, i)
+                        for i, seconds in enumerate(columns["seconds"])
                     ]
                 for role, seconds in zip(columns["role"], columns["seconds"]):
                     if seconds is None:
@@ -155,19 +155,13 @@ def _rebatched(items: Iterator[Record | Drop]) -> Iterator[Mapped]:
         yield Mapped.of_items(chunk)
 
 
-def _rows(columns: dict[str, list]) -> Iterator[dict]:
-    """Each row of a batch of manifest columns as a dict (lazily)."""
-    names = list(columns)
-    for values in zip(*columns.values()):
-        yield dict(zip(names, values))
-
-
-def _known_seconds(spec: DatasetSpec, root: str, probe_durations: bool, row: dict) -> float | None:
-    """A record's length without decoding: its duration, else (when probing) its audio header's."""
-    if row["duration"] is not None or not probe_durations:
-        return row["duration"]
-    base = root if row["audio_root"] is None else os.path.abspath(spec.roots[row["audio_root"]])
-    return probe_seconds(os.path.join(base, row["audio"]))
+def _known_seconds(spec: DatasetSpec, root: str, probe_durations: bool, columns: dict[str, list], i: int) -> float | None:
+    """Record ``i``'s length without decoding: its duration, else (when probing) its audio header's."""
+    if columns["duration"][i] is not None or not probe_durations:
+        return columns["duration"][i]
+    extra = columns["audio_root"][i]
+    base = root if extra is None else os.path.abspath(spec.roots[extra])
+    return probe_seconds(os.path.join(base, columns["audio"][i]))
 
 
 def _prober(spec: DatasetSpec, root: str) -> Callable[[Record], float | None]:
