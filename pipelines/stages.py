@@ -3,7 +3,7 @@
 A stage is a plain function ``Sample -> Sample | list[Sample] | Drop`` with a ``name``; it never
 imports an engine. ``build_stages`` is the only place the list is assembled; ``apply_stages`` is the
 only place it is walked (engines call it through ``units.process_unit``). Text normalization
-(``pipelines.text.normalize_record``, stage ``normalize``) runs earlier, at ingest, so that the
+(``pipelines.text.normalize_columns``, stage ``normalize``) runs earlier, at ingest, so that the
 manifest holds the raw and the normalized transcript side by side.
 """
 from __future__ import annotations

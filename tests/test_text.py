@@ -259,8 +259,8 @@ def test_records_rebuilt_from_manifest_rows_and_replaced_are_whole_records():
 
 
 def test_the_manifest_table_built_by_columns_is_the_table_of_the_rows():
-    """``records_table`` (how ingest writes the manifest) gives exactly the table of ``to_row``'s rows:
-    maps in key order whatever order they were filled in, tuples as lists and structs, nulls kept."""
+    """``records_table`` (``columns_table`` over ``record_columns``: how ingest writes the manifest)
+    gives exactly the table of ``to_row``'s rows: maps in key order whatever order they were filled in, tuples as lists and structs, nulls kept."""
     records = [
         _record(),
         _record(text="a b", captions=("c", "d"), labels={"z": "1", "a": "2"}, meta={"m": "1"}, words=(("a", 0.0, 0.5), ("b", 0.5, 1.0)),
