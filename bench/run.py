@@ -55,6 +55,8 @@ def codec_loop(files_json: str, tar_path: str, passes: int) -> None:
 
     with open(files_json, encoding="utf-8") as handle:
         files = json.load(handle)
+    for path in {os.path.splitext(p)[1]: p for p in reversed(files)}.values():  # warm-up: each decoder once, untimed
+        audio.encode_flac(audio.load(path))
     best = None
     for _ in range(passes):
         formats: dict[str, dict] = {}
@@ -183,6 +185,9 @@ class Bench:
         self.logs = os.path.join(self.work, "logs")
         os.makedirs(self.logs, exist_ok=True)
         self.results: dict = {}
+        self.listing: str | None = None  # the 1x corpus's audio files, for the codec loop
+        self.speed: float | None = None  # the codec loop's audio s per CPU s, measured last
+        self.passes: list[float] = []  # every such measurement, in order
 
     def timed(self, name: str, command: list[str], **kwargs) -> measure.Measured:
         before = busy_others(0.5)
@@ -190,11 +195,35 @@ class Bench:
         result.samples = [before]
         return result
 
+    def calibrate(self) -> float:
+        """One pass of the codec loop over the 1x corpus, now: this machine's speed at this moment
+        (audio s per CPU s). On a VM whose speed drifts by 10-25% over minutes (other tenants), a
+        run is compared with the loop measured just before and just after it (``bracketed``)."""
+        tar_path = os.path.join(self.work, "calibration.tar")
+        done = subprocess.run([sys.executable, os.path.join(BENCH, "run.py"), "--_codec-loop", self.listing, tar_path, "1"],
+                              cwd=ROOT, env=ENV, capture_output=True, text=True, check=True)
+        os.remove(tar_path)
+        loop = json.loads(done.stdout.strip().splitlines()[-1])
+        self.speed = loop["seconds"] / loop["cpu_s"]
+        self.passes.append(self.speed)
+        return self.speed
+
+    def bracketed(self, measure_run) -> dict:
+        """``measure_run()`` between two passes of the codec loop; the row gets both speeds and the
+        faster, ``bound_speed``: the codec loop's audio s per CPU s while the run ran, taken as the
+        bound itself is (the best of two passes), so that without drift it is the bound, on average."""
+        before = self.speed if self.speed is not None else self.calibrate()
+        row = measure_run()
+        after = self.calibrate()
+        row["bound_speeds"] = [before, after]
+        row["bound_speed"] = max(before, after)
+        return row
+
     # -------------------------------------------------------------- the codec bound
 
     def codec_bound(self, info: dict) -> dict:
         files = corpora.audio_files(info)
-        listing = os.path.join(self.work, "codec-files.json")
+        listing = self.listing = os.path.join(self.work, "codec-files.json")
         with open(listing, "w", encoding="utf-8") as handle:
             json.dump(files, handle)
         tar_path = os.path.join(self.work, "codec-loop.tar")
@@ -250,6 +279,9 @@ class Bench:
     # -------------------------------------------------------------- the pipeline
 
     def pipeline(self, info: dict, engine: str, workers: int, label: str) -> dict:
+        return self.bracketed(lambda: self._pipeline(info, engine, workers, label))
+
+    def _pipeline(self, info: dict, engine: str, workers: int, label: str) -> dict:
         out = os.path.join(self.work, f"out-{label}")
         shutil.rmtree(out, ignore_errors=True)
         f = info["formats"]
@@ -305,6 +337,10 @@ class Bench:
         return python
 
     def lhotse(self, info: dict, jobs: int, label: str) -> dict:
+        self.lhotse_python()  # the venv is made (once) outside the bracket
+        return self.bracketed(lambda: self._lhotse(info, jobs, label))
+
+    def _lhotse(self, info: dict, jobs: int, label: str) -> dict:
         python = self.lhotse_python()
         out = os.path.join(self.work, f"out-{label}")
         shutil.rmtree(out, ignore_errors=True)
@@ -342,10 +378,66 @@ def _derive(row: dict) -> dict:
     return row
 
 
-def _marginal(small: dict, large: dict) -> dict:
+def _at_reference(row: dict, key: str, codec: dict) -> float:
+    """A run's CPU or wall seconds at the speed the codec bound was measured at: seconds spent while
+    the machine ran the codec loop 10% faster than then count 10% more (they did 10% more work).
+    The speed during a run is the codec loop's just before and just after it (``Bench.bracketed``)."""
+    return row[key] * row.get("bound_speed", codec["audio_s_per_cpu_s"]) / codec["audio_s_per_cpu_s"]
+
+
+def _efficiency(row: dict, codec: dict) -> None:
+    """CPU efficiency against the codec loop measured around this run, and against the bound measured
+    once at the start of the measurement (``efficiency_start``, what a drift of the machine skews)."""
+    row["efficiency"] = row["audio_s_per_cpu_s"] / row.get("bound_speed", codec["audio_s_per_cpu_s"])
+    row["efficiency_start"] = row["audio_s_per_cpu_s"] / codec["audio_s_per_cpu_s"]
+
+
+def _speed_summary(speeds: list[float], codec: dict) -> dict:
+    """How much the machine's speed moved during the measurement (the codec loop's passes between runs)."""
+    if not speeds:
+        return {}
+    return {"bound": codec["audio_s_per_cpu_s"], "passes": len(speeds), "speeds": speeds, "min": min(speeds),
+            "max": max(speeds), "spread": max(speeds) / min(speeds) - 1.0}
+
+
+def _derived(by_key: dict, engine: str, scales: list[int], codec: dict, corrected: bool) -> dict:
+    """Efficiency, 2-worker scaling and peak memory of one engine at every size, end to end and in steady state."""
+    if corrected:
+        def at(row: dict, key: str) -> float:
+            return _at_reference(row, key, codec)
+    else:
+        def at(row: dict, key: str) -> float:
+            return row[key]
+    bound = codec["audio_s_per_cpu_s"]
+    d: dict = {"efficiency": {}, "scaling_2_workers": {}, "peak_rss_mb": {}}
+    for scale in scales:
+        two = by_key.get((engine, 2, scale))
+        one = by_key.get((engine, 1, scale))
+        if two:
+            d["efficiency"][f"{scale}x"] = two["audio_s"] / at(two, "cpu_s") / bound
+            d["peak_rss_mb"][f"{scale}x"] = two["peak_rss_mb"]
+        if one and two:
+            d["scaling_2_workers"][f"{scale}x"] = (two["audio_s"] / at(two, "wall_s")) / (one["audio_s"] / at(one, "wall_s"))
+    present = [s for s in scales if (engine, 2, s) in by_key]
+    if len(present) > 1:
+        m = _marginal(by_key[(engine, 2, present[0])], by_key[(engine, 2, present[-1])], at)
+        if m["audio_s_per_cpu_s"]:
+            d["efficiency"]["steady"] = m["audio_s_per_cpu_s"] / bound
+    both = [s for s in scales if (engine, 1, s) in by_key and (engine, 2, s) in by_key]
+    if len(both) > 1:
+        one_m = _marginal(by_key[(engine, 1, both[0])], by_key[(engine, 1, both[-1])], at)
+        two_m = _marginal(by_key[(engine, 2, both[0])], by_key[(engine, 2, both[-1])], at)
+        if one_m["audio_h_per_wall_h"] and two_m["audio_h_per_wall_h"]:
+            d["scaling_2_workers"]["steady"] = two_m["audio_h_per_wall_h"] / one_m["audio_h_per_wall_h"]
+    known = list(d["peak_rss_mb"].values())
+    d["peak_rss_growth"] = max(known) / min(known) - 1.0 if len(known) > 1 else None
+    return d
+
+
+def _marginal(small: dict, large: dict, at=lambda row, key: row[key]) -> dict:
     """Throughput on the extra audio between two sizes: start-up and other fixed costs cancel out."""
     audio = large["audio_s"] - small["audio_s"]
-    cpu, wall = large["cpu_s"] - small["cpu_s"], large["wall_s"] - small["wall_s"]
+    cpu, wall = at(large, "cpu_s") - at(small, "cpu_s"), at(large, "wall_s") - at(small, "wall_s")
     return {
         "audio_s_per_cpu_s": audio / cpu if cpu > 0 and audio > 0 else None,
         "audio_h_per_wall_h": audio / wall if wall > 0 and audio > 0 else None,
@@ -389,14 +481,24 @@ def markdown(results: dict) -> str:
         "",
         "## Throughput (1x corpus)",
         "",
-        "| run | wall s | CPU s (tree) | audio h / wall h | audio s / CPU s | ratio to codec bound | shard MB/s | peak RSS MB (tree) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| run | wall s | CPU s (tree) | audio h / wall h | audio s / CPU s | codec loop around it (audio s / CPU s) "
+        "| ratio to codec bound | as measured | shard MB/s | peak RSS MB (tree) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in r["runs"]:
+        around = " / ".join(_fmt(v, 0) for v in row.get("bound_speeds", [])) or "-"
         lines.append(
             f"| {row['name']} | {_fmt(row['wall_s'])} | {_fmt(row['cpu_s'])} | {_fmt(row['audio_h_per_wall_h'], 0)} | "
-            f"{_fmt(row['audio_s_per_cpu_s'], 0)} | {_fmt(row['efficiency'])} | {_fmt(row['shard_mb_per_s'], 1)} | {_fmt(row['peak_rss_mb'], 0)} |"
+            f"{_fmt(row['audio_s_per_cpu_s'], 0)} | {around} | {_fmt(row['efficiency'])} | {_fmt(row.get('efficiency_start'))} | "
+            f"{_fmt(row['shard_mb_per_s'], 1)} | {_fmt(row['peak_rss_mb'], 0)} |"
         )
+    speed = r.get("machine_speed") or {}
+    if speed:
+        lines += ["", f"Machine speed: the codec loop ran {speed['passes']} more passes, one between every two runs, at "
+                  f"{_fmt(speed['min'], 0)}-{_fmt(speed['max'], 0)} audio s per CPU s ({speed['spread']:.0%} apart; the bound "
+                  f"below is {_fmt(speed['bound'], 0)}). *Ratio to codec bound* compares a run with the faster of the passes "
+                  "just before and after it; *as measured* with the bound from the start. Derived figures and targets "
+                  "count each run's CPU and wall seconds at the bound's speed (bench/README.md, \"Machine speed\")."]
     codec = r["codec_bound"]
     lines += ["", "Codec bound per source format (in-loop CPU):", "",
               "| source | files | audio s | CPU s | audio s / CPU s |", "|---|---:|---:|---:|---:|"]
@@ -408,14 +510,17 @@ def markdown(results: dict) -> str:
         f"Ingest: {ing['records']:,} records in {ing['wall_s']:.2f} s = **{ing['records_per_s']:,.0f} records/s** "
         f"({ing['records_per_cpu_s']:,.0f} per CPU second, one process; {ing['how']}).",
     ]
-    if r.get("derived"):
-        sizes = sorted({k for d in r["derived"].values() for k in d["efficiency"] if k != "steady"}, key=lambda k: int(k[:-1]))
-        lines += ["", "## Derived, per engine (2 workers; \"steady\" = the extra audio between the smallest and the largest "
-                  "corpus, where start-up and other fixed costs cancel)", "",
+    for key, title in (("derived", "## Derived, per engine (2 workers; \"steady\" = the extra audio between the smallest "
+                                   "and the largest corpus, where start-up and other fixed costs cancel)"),
+                       ("derived_uncorrected", "## The same, as measured (no correction for the machine's speed)")):
+        if not r.get(key):
+            continue
+        sizes = sorted({k for d in r[key].values() for k in d["efficiency"] if k != "steady"}, key=lambda k: int(k[:-1]))
+        lines += ["", title, "",
                   "| engine | " + " | ".join(f"efficiency {k}" for k in sizes) + " | efficiency steady | "
                   + " | ".join(f"2w/1w {k}" for k in sizes) + " | 2w/1w steady | peak RSS growth |",
                   "|---|" + "---:|" * (2 * len(sizes) + 3)]
-        for engine, d in r["derived"].items():
+        for engine, d in r[key].items():
             cells = [_fmt(d["efficiency"].get(k)) for k in sizes] + [_fmt(d["efficiency"].get("steady"))]
             cells += [_fmt(d["scaling_2_workers"].get(k)) for k in sizes] + [_fmt(d["scaling_2_workers"].get("steady"))]
             growth = d.get("peak_rss_growth")
@@ -440,18 +545,20 @@ def markdown(results: dict) -> str:
                   "below the tree's CPU.", "",
                   "| engine | size | codec bound CPU s for this audio | process | CPU s |", "|---|---|---:|---|---:|"]
         for engine, row in largest.items():
-            bound = row["audio_s"] / codec["audio_s_per_cpu_s"]
+            bound = row["audio_s"] / row.get("bound_speed", codec["audio_s_per_cpu_s"])  # at the speed around the run
             for kind, seconds in row["cpu_s_by_kind"].items():
                 if seconds >= 0.05:
                     lines.append(f"| {engine} | {row['scale']} | {_fmt(bound, 1)} | `{kind}` | {_fmt(seconds)} |")
     if r.get("lhotse_runs"):
         lines += ["", "## lhotse on the same work", "",
-                  "| size | lhotse jobs | lhotse wall s | lhotse CPU s | ours | our wall s | our CPU s | wall ratio (ours / lhotse) | CPU ratio |",
-                  "|---|---:|---:|---:|---|---:|---:|---:|---:|"]
+                  "| size | lhotse jobs | lhotse wall s | lhotse CPU s | ours | our wall s | our CPU s | wall ratio (ours / lhotse) "
+                  "| as measured | CPU ratio | as measured |",
+                  "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|"]
         for c in r["lhotse_comparison"]:
             lines.append(
                 f"| {c['scale']} | {c['jobs']} | {_fmt(c['lhotse_wall_s'])} | {_fmt(c['lhotse_cpu_s'])} | {c['ours']} | "
-                f"{_fmt(c['our_wall_s'])} | {_fmt(c['our_cpu_s'])} | {_fmt(c['wall_ratio'])} | {_fmt(c['cpu_ratio'])} |"
+                f"{_fmt(c['our_wall_s'])} | {_fmt(c['our_cpu_s'])} | {_fmt(c['wall_ratio'])} | {_fmt(c.get('wall_ratio_uncorrected'))} | "
+                f"{_fmt(c['cpu_ratio'])} | {_fmt(c.get('cpu_ratio_uncorrected'))} |"
             )
     lines += ["", "See bench/README.md for what each run does and where the time goes.", ""]
     return "\n".join(lines)
@@ -508,8 +615,9 @@ def main(argv=None) -> int:
             row = bench.pipeline(info, engine, workers, f"{engine}-{workers}")
             runs.append(row)
             by_key[(engine, workers, 1)] = row
+    codec["bound_speed"] = codec["audio_s_per_cpu_s"]
     for row in runs:
-        row["efficiency"] = row["audio_s_per_cpu_s"] / codec["audio_s_per_cpu_s"]
+        _efficiency(row, codec)
 
     scaling = []
     scales = [int(s) for s in args.scales.split(",")]
@@ -526,20 +634,20 @@ def main(argv=None) -> int:
                 by_key[(engine, 1, second)] = bench.pipeline(big, engine, 1, f"{engine}-1-x{second}")
                 scaling.append({**by_key[(engine, 1, second)], "scale": f"{second}x"})
         for row in scaling:
-            row["efficiency"] = row["audio_s_per_cpu_s"] / codec["audio_s_per_cpu_s"]
+            _efficiency(row, codec)
 
     lhotse_runs, comparison, lhotse_env = [], [], None
     if not args.quick and not args.skip_lhotse:
         for jobs in (1, 2):
             row = bench.lhotse(info, jobs, f"lhotse-{jobs}")
-            row["efficiency"] = row["audio_s_per_cpu_s"] / codec["audio_s_per_cpu_s"]
+            _efficiency(row, codec)
             by_key[("lhotse", jobs, 1)] = row
             lhotse_runs.append({**row, "scale": "1x"})
             runs.append(row)
         if second:
             big = corpora.scaled_corpus(info, os.path.join(bench.work, f"corpus-{args.hours:g}h-x{second}"), second)
             row = bench.lhotse(big, 2, f"lhotse-2-x{second}")
-            row["efficiency"] = row["audio_s_per_cpu_s"] / codec["audio_s_per_cpu_s"]
+            _efficiency(row, codec)
             by_key[("lhotse", 2, second)] = row
             lhotse_runs.append({**row, "scale": f"{second}x"})
         lhotse_env = subprocess.run(
@@ -556,36 +664,19 @@ def main(argv=None) -> int:
                         "scale": lh["scale"], "jobs": lh["workers"], "ours": ours["name"], "engine": engine,
                         "lhotse_wall_s": lh["wall_s"], "lhotse_cpu_s": lh["cpu_s"],
                         "our_wall_s": ours["wall_s"], "our_cpu_s": ours["cpu_s"],
-                        "wall_ratio": ours["wall_s"] / lh["wall_s"], "cpu_ratio": ours["cpu_s"] / lh["cpu_s"],
+                        "wall_ratio": _at_reference(ours, "wall_s", codec) / _at_reference(lh, "wall_s", codec),
+                        "cpu_ratio": _at_reference(ours, "cpu_s", codec) / _at_reference(lh, "cpu_s", codec),
+                        "wall_ratio_uncorrected": ours["wall_s"] / lh["wall_s"],
+                        "cpu_ratio_uncorrected": ours["cpu_s"] / lh["cpu_s"],
                     })
 
     # derived figures per engine, at every size measured: end to end, and steady state (the extra
-    # audio between the smallest and largest size, where start-up and other fixed costs cancel)
-    derived: dict[str, dict] = {}
-    for engine in engines + (["lhotse"] if lhotse_runs else []):
-        d: dict = {"efficiency": {}, "scaling_2_workers": {}, "peak_rss_mb": {}}
-        for scale in scales:
-            two = by_key.get((engine, 2, scale))
-            one = by_key.get((engine, 1, scale))
-            if two:
-                d["efficiency"][f"{scale}x"] = two["audio_s_per_cpu_s"] / codec["audio_s_per_cpu_s"]
-                d["peak_rss_mb"][f"{scale}x"] = two["peak_rss_mb"]
-            if one and two:
-                d["scaling_2_workers"][f"{scale}x"] = two["audio_h_per_wall_h"] / one["audio_h_per_wall_h"]
-        present = [s for s in scales if (engine, 2, s) in by_key]
-        if len(present) > 1:
-            m = _marginal(by_key[(engine, 2, present[0])], by_key[(engine, 2, present[-1])])
-            if m["audio_s_per_cpu_s"]:
-                d["efficiency"]["steady"] = m["audio_s_per_cpu_s"] / codec["audio_s_per_cpu_s"]
-        both = [s for s in scales if (engine, 1, s) in by_key and (engine, 2, s) in by_key]
-        if len(both) > 1:
-            one_m = _marginal(by_key[(engine, 1, both[0])], by_key[(engine, 1, both[-1])])
-            two_m = _marginal(by_key[(engine, 2, both[0])], by_key[(engine, 2, both[-1])])
-            if one_m["audio_h_per_wall_h"] and two_m["audio_h_per_wall_h"]:
-                d["scaling_2_workers"]["steady"] = two_m["audio_h_per_wall_h"] / one_m["audio_h_per_wall_h"]
-        known = list(d["peak_rss_mb"].values())
-        d["peak_rss_growth"] = max(known) / min(known) - 1.0 if len(known) > 1 else None
-        derived[engine] = d
+    # audio between the smallest and largest size, where start-up and other fixed costs cancel);
+    # each run's CPU and wall time at the machine speed of the codec bound (see _at_reference), and
+    # once more as measured, against the bound from the start of the measurement
+    families = engines + (["lhotse"] if lhotse_runs else [])
+    derived = {engine: _derived(by_key, engine, scales, codec, corrected=True) for engine in families}
+    derived_uncorrected = {engine: _derived(by_key, engine, scales, codec, corrected=False) for engine in families}
 
     # headline figures: the CLI's default engine (Ray), end to end at the largest size measured for
     # each figure (start-up costs matter less there); every other figure is in the tables
@@ -641,6 +732,8 @@ def main(argv=None) -> int:
         "ingest_records_per_cpu_s": per_core,
         "targets": targets,
         "derived": derived,
+        "derived_uncorrected": derived_uncorrected,
+        "machine_speed": _speed_summary(bench.passes, codec),
         "codec_bound": codec,
         "ingest": ingest,
         "runs": runs,

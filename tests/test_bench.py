@@ -55,6 +55,21 @@ def test_bench_runs_at_a_tiny_size(tmp_path):
         assert abs(row["audio_s"] - codec["audio_s"]) < 1.0, row["name"]
         assert row["cpu_s"] > 0 and row["wall_s"] > 0 and row["peak_rss_mb"] > 0
         assert row["shard_mb_per_s"] > 0
+        assert row["efficiency_start"] == pytest.approx(row["audio_s_per_cpu_s"] / codec["audio_s_per_cpu_s"])
+    # every pipeline run sits between two passes of the codec loop (the machine's speed around it) and
+    # its efficiency is against the faster of them; consecutive runs share the pass between them
+    pipelines = [row for row in results["runs"] if row["name"] != "codec bound (1 process, in-loop)"]
+    speed = results["machine_speed"]
+    assert speed["passes"] == len(pipelines) + 1 and len(speed["speeds"]) == speed["passes"]
+    for number, row in enumerate(pipelines):
+        assert row["bound_speeds"] == speed["speeds"][number:number + 2], row["name"]
+        assert row["bound_speed"] == max(row["bound_speeds"]) > 0
+        assert row["efficiency"] == pytest.approx(row["audio_s_per_cpu_s"] / row["bound_speed"])
+    # derived figures count each run's CPU at the bound's speed; the uncorrected ones are kept beside
+    for engine in ("ray", "beam"):
+        two = next(row for row in pipelines if row["name"] == f"{engine}, 2 workers")
+        assert results["derived"][engine]["efficiency"]["1x"] == pytest.approx(two["efficiency"])
+        assert results["derived_uncorrected"][engine]["efficiency"]["1x"] == pytest.approx(two["efficiency_start"])
     machine = results["machine"]
     assert machine["cores"] >= 1 and machine["versions"]["python"]
     assert (out / "results.md").read_text().startswith("# audioprep benchmark")
