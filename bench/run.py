@@ -13,6 +13,7 @@ Steps (each measured as a separate process tree: wall time, CPU of every descend
 4. ``audioprep run`` on the local engine (1 process), Ray and Beam with 1 and 2 workers;
 5. memory scaling: the same run on 1x, 4x and 16x the corpus (hard-linked copies under new keys);
 6. lhotse in its own venv (bench/work/lhotse-venv) on the same corpus (bench/lhotse_job.py).
+Each run of 4-6 sits between two passes of the codec loop (the machine's speed while it ran).
 Writes OUT/results.json and OUT/results.md and prints the tables. bench/README.md explains them.
 With ``--repeat N``: N measurements in OUT/run-1 ... and OUT/summary.md (bench/repeats.py).
 """
