@@ -198,8 +198,8 @@ class Bench:
 
     def calibrate(self) -> float:
         """One pass of the codec loop over the 1x corpus, now: this machine's speed at this moment
-        (audio s per CPU s). On a VM whose speed drifts by 10-25% over minutes (other tenants), a
-        run is compared with the loop measured just before and just after it (``bracketed``)."""
+        (audio s per CPU s). On a VM whose speed moves by up to a third between passes minutes apart
+        (other tenants), a run is compared with the loop measured just before and after it (``bracketed``)."""
         tar_path = os.path.join(self.work, "calibration.tar")
         done = subprocess.run([sys.executable, os.path.join(BENCH, "run.py"), "--_codec-loop", self.listing, tar_path, "1"],
                               cwd=ROOT, env=ENV, capture_output=True, text=True, check=True)
