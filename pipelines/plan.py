@@ -159,16 +159,19 @@ def _known_seconds(spec: DatasetSpec, root: str, probe_durations: bool, columns:
     """Record ``i``'s length without decoding: its duration, else (when probing) its audio header's."""
     if columns["duration"][i] is not None or not probe_durations:
         return columns["duration"][i]
-    extra = columns["audio_root"][i]
-    base = root if extra is None else os.path.abspath(spec.roots[extra])
-    return probe_seconds(os.path.join(base, columns["audio"][i]))
+    return probe_seconds(_audio_path(spec, root, columns["audio_root"][i], columns["audio"][i]))
+
+
+def _audio_path(spec: DatasetSpec, root: str, audio_root: str | None, audio: str) -> str:
+    """Where a record's audio file is: under the corpus root, or under the extra root it names."""
+    base = root if audio_root is None else os.path.abspath(spec.roots[audio_root])
+    return os.path.join(base, audio)
 
 
 def _prober(spec: DatasetSpec, root: str) -> Callable[[Record], float | None]:
     """Length of a whole-file record from its audio header (windowing needs it before the loop below)."""
     def probe(record: Record) -> float | None:
-        base = root if record.audio_root is None else os.path.abspath(spec.roots[record.audio_root])
-        return probe_seconds(os.path.join(base, record.audio))
+        return probe_seconds(_audio_path(spec, root, record.audio_root, record.audio))
 
     return probe
 
@@ -178,8 +181,7 @@ def _vad_cutter(spec: DatasetSpec, root: str, policy) -> Callable[[Record], list
     from .vad import vad_windows
 
     def cut(record: Record) -> list:
-        base = root if record.audio_root is None else os.path.abspath(spec.roots[record.audio_root])
-        return vad_windows(os.path.join(base, record.audio), record, policy.max_seconds, policy.min_seconds)
+        return vad_windows(_audio_path(spec, root, record.audio_root, record.audio), record, policy.max_seconds, policy.min_seconds)
 
     return cut
 
