@@ -338,11 +338,10 @@ class Bench:
         return python
 
     def lhotse(self, info: dict, jobs: int, label: str) -> dict:
-        self.lhotse_python()  # the venv is made (once) outside the bracket
-        return self.bracketed(lambda: self._lhotse(info, jobs, label))
+        python = self.lhotse_python()  # the venv is made (once) and checked outside the bracket
+        return self.bracketed(lambda: self._lhotse(python, info, jobs, label))
 
-    def _lhotse(self, info: dict, jobs: int, label: str) -> dict:
-        python = self.lhotse_python()
+    def _lhotse(self, python: str, info: dict, jobs: int, label: str) -> dict:
         out = os.path.join(self.work, f"out-{label}")
         shutil.rmtree(out, ignore_errors=True)
         corpus_json = os.path.join(self.work, f"{label}-corpus.json")
