@@ -1,6 +1,7 @@
 """The ``audioprep`` command line."""
 from __future__ import annotations
 
+import gc
 import itertools
 import os
 import shutil
@@ -517,5 +518,15 @@ def schema_list() -> None:
         sys.stdout.write(f"{name}\t{schema.license}\t{tasks}\n")
 
 
+def main() -> None:
+    """The ``audioprep`` console script: the app, then the interpreter's exit without its final
+    garbage collections over every imported module's objects (~0.4 s once Beam or Ray is imported;
+    atexit handlers and open files are closed as usual)."""
+    try:
+        app()
+    finally:
+        gc.freeze()
+
+
 if __name__ == "__main__":
-    app()
+    main()

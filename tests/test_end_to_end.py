@@ -1,4 +1,5 @@
 """The whole path, corpus on disk -> verified shards, on the real engines."""
+import gc
 import io
 import json
 import os
@@ -103,6 +104,7 @@ def test_rerun_resumes_without_rewriting(local_run, demo_corpora):
     before = {p: p.stat().st_mtime_ns for p in local_run.rglob("*.tar")}
     run_pipeline(demo_corpora, local_run, engine="local", shard_max_samples=10)
     assert {p: p.stat().st_mtime_ns for p in local_run.rglob("*.tar")} == before
+    assert gc.isenabled()  # paused only while the engine's modules were imported
 
 
 @pytest.mark.slow
