@@ -123,6 +123,8 @@ def test_beam_and_ray_write_byte_identical_output(demo_corpora, tmp_path, local_
         assert not [line for line in terminal.splitlines() if line.startswith(("INFO:", "WARNING:", "[20"))], terminal[-3000:]
         assert "Token authentication" not in terminal and "shards," in terminal
         assert engine_line in (out / "_work" / "engine.log").read_text()
+    # the FnApiRunner's warning that two workers need a multi-processing mode is not true of ours
+    assert "direct_running_mode" not in (beam_out / "_work" / "engine.log").read_text()
     beam_files, ray_files = published(beam_out), published(ray_out)
     assert any(p.endswith(".tar") for p in beam_files)
     assert beam_files.keys() == ray_files.keys()
@@ -131,6 +133,34 @@ def test_beam_and_ray_write_byte_identical_output(demo_corpora, tmp_path, local_
     local = published(local_run)
     assert {p: local[p] for p in local if p.endswith(".tar")} == {p: beam_files[p] for p in beam_files if p.endswith(".tar")}
     assert audioprep("verify", str(beam_out)).returncode == 0
+
+
+def test_local_beam_workers_are_our_processes_with_the_collector_on(tmp_path):
+    """Two workers: two worker processes started by ``beam_worker``, each with the garbage collector
+    back on after its imports (and those imports frozen out of its sight), whatever the runner does."""
+    import apache_beam as beam
+
+    from pipelines.runners.beam import WORKER_COMMAND, local_runner, pipeline_options
+
+    runner = local_runner(2, [])
+    assert runner is not None and "pipelines.runners.beam_worker" in WORKER_COMMAND
+    assert local_runner(1, []) is None and local_runner(2, ["--direct_running_mode=multi_threading"]) is None
+    assert local_runner(2, ["--runner=FlinkRunner"]) is None
+
+    def report(item, folder=str(tmp_path)):
+        import gc
+        import os
+        import sys
+
+        with open(os.path.join(folder, f"{item}.json"), "w") as handle:
+            json.dump({"pid": os.getpid(), "collecting": gc.isenabled(), "frozen": gc.get_freeze_count(),
+                       "main": sys.modules["__main__"].__spec__.name}, handle)
+
+    with beam.Pipeline(runner=runner, options=pipeline_options(2, [])) as pipeline:
+        pipeline | beam.Create(list(range(8))) | beam.Reshuffle() | beam.Map(report)
+    seen = [json.loads((tmp_path / f"{i}.json").read_text()) for i in range(8)]
+    assert len({s["pid"] for s in seen}) == 2 and os.getpid() not in {s["pid"] for s in seen}
+    assert all(s["collecting"] and s["frozen"] > 100_000 and s["main"] == "pipelines.runners.beam_worker" for s in seen), seen
 
 
 def test_beam_pipeline_options_after_the_double_dash_reach_beam(demo_corpora, tmp_path):

@@ -1,11 +1,14 @@
 """Apache Beam adapter: units -> Reshuffle -> PrepareAndShard.
 
-Locally it uses the FnApiRunner in multi-processing mode (the DirectRunner would first try to
-download the Prism binary); any standard pipeline option given by the user (``--runner=FlinkRunner``,
-``--flink_master=...``, ``--runner=DataflowRunner --project=...``) is passed through unchanged.
+Locally it uses the FnApiRunner (the DirectRunner would first try to download the Prism binary):
+with more than one worker, one SDK worker process per worker, started as ``beam_worker`` (Beam's SDK
+harness without the interpreter's garbage-collection costs at start and exit); any standard pipeline
+option given by the user (``--runner=FlinkRunner``, ``--flink_master=...``,
+``--runner=DataflowRunner --project=...``, ``--direct_running_mode=...``) is passed through unchanged.
 """
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import threading
@@ -13,6 +16,8 @@ import threading
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+from apache_beam.transforms.environments import SubprocessSDKEnvironment
 
 from ..units import UnitProcessor
 
@@ -35,15 +40,41 @@ class PrepareAndShard(beam.DoFn):
         yield result.to_dict()
 
 
+#: the command of a local SDK worker process: Beam's own (``-m apache_beam.runners.worker.sdk_worker_main``)
+#: run by ``beam_worker``
+WORKER_COMMAND = f"{sys.executable} -m pipelines.runners.beam_worker"
+
+
+def _given(flags: list[str], name: str) -> bool:
+    return any(a == name or a.startswith(name + "=") for a in flags)
+
+
 def pipeline_options(workers: int, args: list[str]) -> PipelineOptions:
     flags = list(args)
-    if not any(a.startswith("--runner") for a in flags):
+    if not _given(flags, "--runner"):
         flags.append("--runner=FnApiRunner")
-        if not any(a.startswith("--direct_running_mode") for a in flags):
-            flags.append("--direct_running_mode=multi_processing" if workers > 1 else "--direct_running_mode=in_memory")
-        if not any(a.startswith("--direct_num_workers") for a in flags):
+        if not _given(flags, "--direct_num_workers"):
             flags.append(f"--direct_num_workers={workers}")
     return PipelineOptions(flags)
+
+
+def local_runner(workers: int, args: list[str]) -> FnApiRunner | None:
+    """The FnApiRunner with one ``beam_worker`` process per worker, unless the user chose a runner or a
+    running mode (``None``: Beam builds the runner from the options, in-memory for one worker).
+
+    What Beam's own multi-processing mode runs, started with ``WORKER_COMMAND`` instead: that mode
+    would replace the environment given here by its built-in command."""
+    if workers < 2 or _given(args, "--runner") or _given(args, "--direct_running_mode"):
+        return None
+    return FnApiRunner(default_environment=SubprocessSDKEnvironment.from_command_string(command_string=WORKER_COMMAND))
+
+
+class _NotTheRunningModeWarning(logging.Filter):
+    """The FnApiRunner warns that more than one worker needs a multi-processing running mode; with
+    ``local_runner``'s worker processes the warning is wrong and would mislead whoever reads the log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "direct_running_mode" not in record.getMessage()
 
 
 #: exit status when a local Beam worker process died (EX_TEMPFAIL: rerunning resumes)
@@ -73,12 +104,20 @@ def _fail_fast_when_a_worker_dies() -> None:
 
 
 def run(out: str, units: list[str], workers: int, options: dict) -> None:
-    if not any(a.startswith("--runner") for a in options.get("beam_args", [])):
+    args = list(options.get("beam_args", []))
+    if not _given(args, "--runner"):
         _fail_fast_when_a_worker_dies()
-    with beam.Pipeline(options=pipeline_options(workers, options.get("beam_args", []))) as pipeline:
-        (
-            pipeline
-            | "Units" >> beam.Create(units)
-            | "Reshuffle" >> beam.Reshuffle()
-            | "PrepareAndShard" >> beam.ParDo(PrepareAndShard(out, options.get("remote")))
-        )
+    runner = local_runner(workers, args)
+    runner_log = logging.getLogger(FnApiRunner.__module__)
+    quiet = _NotTheRunningModeWarning()
+    runner_log.addFilter(quiet)
+    try:
+        with beam.Pipeline(runner=runner, options=pipeline_options(workers, args)) as pipeline:
+            (
+                pipeline
+                | "Units" >> beam.Create(units)
+                | "Reshuffle" >> beam.Reshuffle()
+                | "PrepareAndShard" >> beam.ParDo(PrepareAndShard(out, options.get("remote")))
+            )
+    finally:
+        runner_log.removeFilter(quiet)
