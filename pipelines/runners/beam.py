@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import sys
 import threading
 
@@ -42,7 +43,7 @@ class PrepareAndShard(beam.DoFn):
 
 #: the command of a local SDK worker process: Beam's own (``-m apache_beam.runners.worker.sdk_worker_main``)
 #: run by ``beam_worker``
-WORKER_COMMAND = f"{sys.executable} -m pipelines.runners.beam_worker"
+WORKER_COMMAND = f"{shlex.quote(sys.executable)} -m pipelines.runners.beam_worker"  # run by a shell
 
 
 def _given(flags: list[str], name: str) -> bool:
