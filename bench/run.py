@@ -10,6 +10,7 @@ Steps (each measured as a separate process tree: wall time, CPU of every descend
    ``pipelines.audio.load`` (decode, downmix, soxr HQ to 16 kHz) and ``encode_flac``, appending to
    one tar; best of two passes;
 3. ingest speed: ``pipelines.plan.write_manifest`` over a table corpus whose rows give durations;
+   best of three passes;
 4. ``audioprep run`` on the local engine (1 process), Ray and Beam with 1 and 2 workers;
 5. memory scaling: the same run on 1x, 4x and 16x the corpus (hard-linked copies under new keys);
 6. lhotse in its own venv (bench/work/lhotse-venv) on the same corpus (bench/lhotse_job.py).
@@ -98,8 +99,13 @@ def compiled_as_installed() -> None:
         compileall.compile_dir(os.path.join(ROOT, package), quiet=1)
 
 
-def ingest_job(schema_path: str, root: str, out: str) -> None:
-    """Ingest speed: a metadata-only corpus (durations in a column) into its Parquet manifest."""
+#: passes of the ingest measurement (the fastest counts; each is ~4 s at 200,000 rows)
+INGEST_PASSES = 3
+
+
+def ingest_job(schema_path: str, root: str, out: str, passes: int) -> None:
+    """Ingest speed: a metadata-only corpus (durations in a column) into its Parquet manifest, ``passes``
+    times into fresh folders; prints the fastest pass by CPU time (like the codec bound) and every pass."""
     from schemas import loader
 
     from pipelines.config import DatasetSpec
@@ -110,12 +116,18 @@ def ingest_job(schema_path: str, root: str, out: str) -> None:
     schema = loader.load(schema_path)
     spec = DatasetSpec(name="table_durations", schema=schema_path, root=root)
     pa.array([""])  # pyarrow imports pandas on its first conversion (~0.3 s once per process): an import, not ingest
-    cpu0, wall0 = time.process_time(), time.perf_counter()
-    counts = write_manifest(schema, spec, out, probe_durations=False)
-    print(json.dumps({
-        "records": counts["records"], "drops": counts["drops"], "unknown_seconds": counts["unknown_seconds"],
-        "cpu_s": time.process_time() - cpu0, "wall_s": time.perf_counter() - wall0,
-    }))
+    results = []
+    for number in range(passes):
+        folder = os.path.join(out, f"pass-{number}")
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        counts = write_manifest(schema, spec, folder, probe_durations=False)
+        results.append({
+            "records": counts["records"], "drops": counts["drops"], "unknown_seconds": counts["unknown_seconds"],
+            "cpu_s": time.process_time() - cpu0, "wall_s": time.perf_counter() - wall0,
+        })
+        shutil.rmtree(folder)
+    best = min(results, key=lambda r: r["cpu_s"])
+    print(json.dumps({**best, "passes_cpu_s": [r["cpu_s"] for r in results]}))
 
 
 # ---------------------------------------------------------------- helpers
@@ -264,12 +276,15 @@ class Bench:
     # -------------------------------------------------------------- ingest
 
     def ingest(self, records: int, flac_root: str) -> dict:
+        """Records per CPU second of the fastest of ``INGEST_PASSES`` passes: pure Python, the figure moves
+        with the VM's other tenants by a third within minutes (55,000 and 42,900 in two measurements ten
+        minutes apart); the fastest pass is the code's speed, as the codec bound's best pass is the codecs'."""
         root = corpora.build_table_corpus(os.path.join(self.work, f"table-{records}"), records, flac_root)
         out = os.path.join(self.work, "ingest-out")
         shutil.rmtree(out, ignore_errors=True)
         log(f"ingest: {records} table rows with a duration column (no audio read)")
         run = self.timed("ingest", [sys.executable, os.path.join(BENCH, "run.py"), "--_ingest",
-                                    os.path.join(BENCH, "schemas", "table_durations.yaml"), root, out])
+                                    os.path.join(BENCH, "schemas", "table_durations.yaml"), root, out, str(INGEST_PASSES)])
         job = json.loads(open(run.log, encoding="utf-8").read().strip().splitlines()[-1])
         shutil.rmtree(out, ignore_errors=True)
         return {
@@ -280,12 +295,13 @@ class Bench:
             "cpu_s": job["cpu_s"],
             "records_per_s": job["records"] / job["wall_s"],
             "records_per_cpu_s": job["records"] / job["cpu_s"],
+            "passes_records_per_cpu_s": [job["records"] / cpu for cpu in job["passes_cpu_s"]],
             "process_wall_s": run.wall_s,
             "peak_rss_mb": run.peak_rss_mb,
             "peak_rss_mb_by_kind": run.peak_by_kind,
             "cpu_s_by_kind": run.cpu_by_kind,
-            "how": "pipelines.plan.write_manifest(schema, spec, out, probe_durations=False), in one process; "
-                   "durations come from the table's duration column (schema record.duration), so nothing is probed",
+            "how": f"pipelines.plan.write_manifest(schema, spec, out, probe_durations=False), in one process, the fastest of "
+                   f"{INGEST_PASSES} passes; durations come from the table's duration column (schema record.duration), so nothing is probed",
         }
 
     # -------------------------------------------------------------- the pipeline
@@ -519,7 +535,8 @@ def markdown(results: dict) -> str:
     lines += [
         "",
         f"Ingest: {ing['records']:,} records in {ing['wall_s']:.2f} s = **{ing['records_per_s']:,.0f} records/s** "
-        f"({ing['records_per_cpu_s']:,.0f} per CPU second, one process; {ing['how']}).",
+        f"({ing['records_per_cpu_s']:,.0f} per CPU second, one process; {ing['how']}). Every pass, records per CPU second: "
+        + ", ".join(f"{v:,.0f}" for v in ing.get("passes_records_per_cpu_s", [])) + ".",
     ]
     for key, title in (("derived", "## Derived, per engine (2 workers; \"steady\" = the extra audio between the smallest "
                                    "and the largest corpus, where start-up and other fixed costs cancel)"),
@@ -593,13 +610,13 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat", type=int, default=1, help="measure N times (OUT/run-1 ...) and write the median "
                         "and range of every target figure to OUT/summary.md and summary.json (default 1)")
     parser.add_argument("--_codec-loop", nargs=3, help=argparse.SUPPRESS)
-    parser.add_argument("--_ingest", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--_ingest", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args._codec_loop:
         codec_loop(args._codec_loop[0], args._codec_loop[1], int(args._codec_loop[2]))
         return 0
     if args._ingest:
-        ingest_job(*args._ingest)
+        ingest_job(*args._ingest[:3], int(args._ingest[3]))
         return 0
     if args.repeat > 1:
         return repeated(args, list(sys.argv[1:] if argv is None else argv))
