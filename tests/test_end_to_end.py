@@ -170,8 +170,10 @@ def test_beam_pipeline_options_after_the_double_dash_reach_beam(demo_corpora, tm
     refused = audioprep("run", *datasets, "--out", str(tmp_path / "bad"), "--engine", "beam", "--", "--direct_running_mode=sideways", check=False)
     assert refused.returncode != 0 and "sideways" in refused.stderr + refused.stdout
     assert "not both" not in refused.stderr + refused.stdout
-    audioprep("run", *datasets, "--out", str(tmp_path / "good"), "--engine", "beam", "--", "--direct_running_mode=in_memory")
+    audioprep("run", *datasets, "--out", str(tmp_path / "good"), "--engine", "beam", "--workers", "2", "--", "--direct_running_mode=in_memory")
     assert json.loads((tmp_path / "good" / "summary.json").read_text())["balanced"]
+    # two workers in Beam's in-memory mode run as one: Beam's warning about it reaches the engine log
+    assert "direct_running_mode" in (tmp_path / "good" / "_work" / "engine.log").read_text()
 
 
 @pytest.mark.slow

@@ -111,7 +111,8 @@ def run(out: str, units: list[str], workers: int, options: dict) -> None:
     runner = local_runner(workers, args)
     runner_log = logging.getLogger(FnApiRunner.__module__)
     quiet = _NotTheRunningModeWarning()
-    runner_log.addFilter(quiet)
+    if runner is not None:  # a running mode the user chose keeps Beam's warning about it
+        runner_log.addFilter(quiet)
     try:
         with beam.Pipeline(runner=runner, options=pipeline_options(workers, args)) as pipeline:
             (
