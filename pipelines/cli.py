@@ -520,7 +520,7 @@ def schema_list() -> None:
 
 def main() -> None:
     """The ``audioprep`` console script: the app, then the interpreter's exit without its final
-    garbage collections over every imported module's objects (~0.4 s once Beam or Ray is imported;
+    garbage collections over every imported module's objects (~0.4 s once Beam is imported;
     atexit handlers and open files are closed as usual)."""
     try:
         app()
