@@ -1,10 +1,10 @@
 # Two entry points for a fresh machine (Python 3.11 with venv; nothing else to start by hand):
-#   make demo   set up .venv, write the demo corpora, run the main job on local Ray, verify the shards
+#   make demo   set up .venv, write the demo corpora, run the main job on local Beam, verify the shards
 #   make test   set up .venv and run the test suite (what CI runs: .ci/run)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-ENGINE ?= ray
+ENGINE ?= beam
 PYTEST_ARGS ?=
 
 .PHONY: setup browser speech demo test test-ctc clean

@@ -707,9 +707,13 @@ def main(argv=None) -> int:
     derived = {engine: _derived(by_key, engine, scales, codec, corrected=True) for engine in families}
     derived_uncorrected = {engine: _derived(by_key, engine, scales, codec, corrected=False) for engine in families}
 
-    # headline figures: the CLI's default engine (Ray), end to end at the largest size measured for
-    # each figure (start-up costs matter less there); every other figure is in the tables
-    head = "ray" if "ray" in engines else engines[0]
+    # headline figures: the engine a local run uses when it names none (the CLI's default), end to end
+    # at the largest size measured for each figure (start-up costs matter less there); every other
+    # figure is in the tables
+    from pipelines.config import EngineOptions
+
+    default = EngineOptions().overridden().engine
+    head = default if default in engines else engines[0]
     hd = derived[head]
     eff_at = max((k for k in hd["efficiency"] if k != "steady"), key=lambda k: int(k[:-1]))
     sc_at = max((k for k in hd["scaling_2_workers"] if k != "steady"), key=lambda k: int(k[:-1]))

@@ -110,7 +110,7 @@ def demo(directory: Path = typer.Argument(..., help="Folder to write the demo co
     for name, root in roots.items():
         console.print(f"{name}: {root}")
     flags = " ".join(f"--dataset {n}={r}" for n, r in roots.items())
-    console.print(f"next: audioprep run {flags} --out out/ --engine ray")
+    console.print(f"next: audioprep run {flags} --out out/")
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -121,9 +121,9 @@ def run(
     out: Optional[str] = typer.Option(None, "--out", "-o", help="Output folder or s3://bucket/prefix/: shards, index.json, summary.json, quarantine.jsonl."),
     work_dir: Optional[Path] = typer.Option(None, help="With an s3:// output: the local work folder (default: under ~/.cache/audioprep)."),
     endpoint_url: Optional[str] = typer.Option(None, help="S3-compatible endpoint (MinIO, Ceph, ...); default: AWS_ENDPOINT_URL, else AWS."),
-    engine: Optional[str] = typer.Option(None, help="beam (Apache Beam), ray (Ray Data) or local (one process, for debugging). Default: ray."),
+    engine: Optional[str] = typer.Option(None, help="beam (Apache Beam), ray (Ray Data) or local (one process, for debugging). Default: beam, or ray with --ray-address."),
     workers: Optional[int] = typer.Option(None, help="Parallel workers for the local Beam runner or local Ray. Default: CPU count."),
-    ray_address: Optional[str] = typer.Option(None, help="Join this Ray cluster instead of starting a local one."),
+    ray_address: Optional[str] = typer.Option(None, help="Join this Ray cluster (the engine is then ray unless --engine or the config file names another)."),
     shard_max_bytes: int = typer.Option(DEFAULT_SHARD_MAX_BYTES, help="Roll over to a new shard before passing this size."),
     shard_max_samples: int = typer.Option(DEFAULT_SHARD_MAX_SAMPLES, help="At most this many samples per shard."),
     seed: int = typer.Option(0, help="Seed of the deterministic shuffle."),
@@ -172,13 +172,7 @@ def run(
             min_seconds=min_seconds,
         )
         options = EngineOptions(workers=max(1, os.cpu_count() or 1))
-    options = replace(
-        options,
-        engine=engine or options.engine,
-        workers=workers or options.workers,
-        ray_address=ray_address or options.ray_address,
-        beam_args=tuple(beam_args) or options.beam_args,
-    )
+    options = options.overridden(engine, workers, ray_address, tuple(beam_args))
     if work_dir is not None:
         config = replace(config, work_dir=str(work_dir))
     if srwt or ctc_model:

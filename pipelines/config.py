@@ -105,7 +105,24 @@ class RunConfig:
 
 @dataclass(frozen=True)
 class EngineOptions:
-    engine: str = "ray"
+    engine: str | None = None  # None: the default engine, see ``overridden``
     workers: int = 1
     ray_address: str | None = None
     beam_args: tuple[str, ...] = ()
+
+    def overridden(
+        self, engine: str | None = None, workers: int | None = None, ray_address: str | None = None, beam_args: tuple[str, ...] = (),
+    ) -> "EngineOptions":
+        """These options with a command line's or a DAG run's values on top (``None`` keeps ours), the engine named.
+
+        A run that names no engine runs on Beam's local runner, or on Ray when it is given a Ray cluster:
+        on one machine Beam is the engine that meets the benchmark's targets (bench/README.md), and
+        both write the same bytes.
+        """
+        address = ray_address or self.ray_address
+        return EngineOptions(
+            engine=engine or self.engine or ("ray" if address else "beam"),
+            workers=workers or self.workers,
+            ray_address=address,
+            beam_args=tuple(beam_args) or self.beam_args,
+        )

@@ -5,7 +5,7 @@ out: out/                      # a folder or s3://bucket/prefix/
 seed: 0
 temperature: null              # e.g. 2.0: temperature sampling over corpus hours (training only)
 shards: {max_bytes: 1000000000, max_samples: 2000, multiple_of: 8}
-engine: {name: ray, workers: 2, ray_address: null, beam_args: []}
+engine: {name: beam, workers: 2, ray_address: null, beam_args: []}   # default name: beam (ray with ray_address)
 tasks:                         # optional per-task weights over every corpus feeding the task
   scene: {repeat: 2}
   asr: {cap_hours: 1000}
@@ -59,7 +59,7 @@ class ShardOptions(_Strict):
 
 
 class EngineEntry(_Strict):
-    name: Literal["beam", "ray", "local"] = "ray"
+    name: Literal["beam", "ray", "local"] | None = Field(None, description="default: beam, or ray when ray_address is given")
     workers: int = Field(2, ge=1)
     ray_address: str | None = None
     beam_args: list[str] = Field(default_factory=list)

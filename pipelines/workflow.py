@@ -104,7 +104,7 @@ def resolve_run(
     """The run described by a run config file or by ``NAME=ROOT`` corpus strings, with overrides.
 
     ``only`` keeps a subset of the corpora (by name). Engine values left ``None`` come from the
-    config file, else the defaults (Ray, 2 workers). Returns ``{"run": ..., "corpora": [names]}``.
+    config file, else the defaults (Beam, or Ray given ``ray_address``; 2 workers). Returns ``{"run": ..., "corpora": [names]}``.
     """
     from .runners import ENGINES
 
@@ -152,13 +152,7 @@ def resolve_run(
     args = tuple(beam_args) if beam_args else options.beam_args
     if beam_runner and not any(a.startswith("--runner") for a in args):
         args = (f"--runner={beam_runner}", *args)
-    options = replace(
-        options,
-        engine=engine or options.engine,
-        workers=workers or options.workers,
-        ray_address=ray_address or options.ray_address,
-        beam_args=args,
-    )
+    options = options.overridden(engine, workers, ray_address, args)
     if options.engine not in ENGINES:
         raise Permanent(f"unknown engine {options.engine!r}; choose one of {', '.join(ENGINES)}")
     run = {

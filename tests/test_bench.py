@@ -38,6 +38,9 @@ def test_bench_runs_at_a_tiny_size(tmp_path):
     for key in ("cpu_efficiency", "scaling_2_workers", "peak_rss_mb", "lhotse_ratio", "ingest_records_per_s"):
         assert key in results, key
     assert 0 < results["cpu_efficiency"] < 2
+    # the headline figures are those of the engine a local run uses when it names none: Beam
+    assert results["cpu_efficiency"] == results["derived"]["beam"]["efficiency"]["1x"] != results["derived"]["ray"]["efficiency"]["1x"]
+    assert results["scaling_2_workers"] == results["derived"]["beam"]["scaling_2_workers"]["1x"]
     assert 0 < results["scaling_2_workers"] < 3
     assert set(results["peak_rss_mb"]) >= {"1x", "4x", "16x"}
     assert results["peak_rss_mb"]["1x"] > 10  # a Python process tree is at least this big

@@ -110,7 +110,8 @@ def test_rerun_resumes_without_rewriting(local_run, demo_corpora):
 @pytest.mark.slow
 def test_beam_and_ray_write_byte_identical_output(demo_corpora, tmp_path, local_run):
     beam_out, ray_out = tmp_path / "beam", tmp_path / "ray"
-    beam = audioprep("run", *[f"--dataset={n}={r}" for n, r in demo_corpora.items()], "--out", str(beam_out), "--engine", "beam", "--workers", "2", "--shard-max-samples", "10",
+    # no --engine: a local run's default engine is Beam (the engine log below shows its SDK workers)
+    beam = audioprep("run", *[f"--dataset={n}={r}" for n, r in demo_corpora.items()], "--out", str(beam_out), "--workers", "2", "--shard-max-samples", "10",
                      env={"AUDIOPREP_PROGRESS": "1"})
     inputs = json.loads((beam_out / "summary.json").read_text())["datasets"]
     for name, counts in inputs.items():  # the progress display counted every item each corpus's ingest read

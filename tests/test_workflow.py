@@ -48,6 +48,23 @@ def test_a_run_config_file_with_overrides(tmp_path):
     assert (options.engine, options.workers, options.ray_address) == ("beam", 4, "ray://head:10001")
 
 
+def test_a_run_that_names_no_engine_runs_on_beam_or_on_ray_when_given_a_ray_cluster(tmp_path):
+    def engine(**params):
+        return engine_options(resolve_run(**params)["run"]).engine
+
+    corpora = {"corpora": ["clotho=/data/clotho"], "out": str(tmp_path / "out")}
+    assert engine(**corpora) == "beam"
+    assert engine(**corpora, ray_address="ray://head:10001") == "ray"
+    assert engine(**corpora, ray_address="ray://head:10001", engine="local") == "local"  # a named engine wins
+    config_file = tmp_path / "mix.yaml"
+    for section, expected in [("", "beam"), ("engine: {workers: 4}\n", "beam"),
+                              ("engine: {ray_address: ray://head:10001}\n", "ray"),
+                              ("engine: {name: beam, ray_address: ray://head:10001}\n", "beam")]:
+        config_file.write_text(f"out: out/\n{section}datasets:\n  - {{name: clotho, root: /data/clotho}}\n")
+        assert engine(config_file=str(config_file)) == expected, section
+        assert engine(config_file=str(config_file), ray_address="ray://other:10001") == ("beam" if "name: beam" in section else "ray")
+
+
 @pytest.mark.parametrize(
     "params, message",
     [
