@@ -34,7 +34,7 @@ from .duplicates import Duplicates
 from .ingest import BATCH_ROWS as INGEST_BATCH_ROWS
 from .ingest import Mapped, ingest_batches
 from .keys import jump_bucket, order_key, unit_fraction
-from .record import ARROW_SCHEMA, Drop, Record, columns_table
+from .record import ARROW_SCHEMA, MANIFEST_DICTIONARY_COLUMNS, Drop, Record, columns_table
 from .remote import Mirror, is_remote
 from .windows import pack_windows
 from .sources import local_view
@@ -101,7 +101,7 @@ def write_manifest(
     groups: Counter = Counter()
     train_seconds, unknown = 0.0, 0
     temporary = path + ".partial"
-    with pq.ParquetWriter(temporary, ARROW_SCHEMA, compression="zstd") as writer:
+    with pq.ParquetWriter(temporary, ARROW_SCHEMA, compression="zstd", use_dictionary=list(MANIFEST_DICTIONARY_COLUMNS)) as writer:
         probe = _prober(spec, root) if probe_durations else None
         cutter = _vad_cutter(spec, root, schema.windows) if schema.windows and schema.windows.long_audio == "vad" else None
         batches = ingest_batches(schema, spec.name, spec.root, spec.roots)

@@ -164,6 +164,15 @@ ARROW_SCHEMA = pa.schema(
     ]
 )
 
+#: Parquet columns (leaf paths) of the manifest whose values repeat from record to record (corpus,
+#: split, languages, license, speaker, label names and values), written with a dictionary. The others
+#: (keys, paths, texts, times) are mostly distinct: Parquet's default tries a dictionary on them too and
+#: gives it up page by page, a third of the write's CPU (bench/README.md, ingest); the files come out smaller.
+MANIFEST_DICTIONARY_COLUMNS = (
+    "dataset", "split", "role", "channel", "language", "text_language", "text_form", "labels.key_value.key",
+    "labels.key_value.value", "speaker", "license", "meta.key_value.key", "copy", "audio_root", "translation_language",
+)
+
 if [f.name for f in dataclasses.fields(Record)] != ARROW_SCHEMA.names:
     raise RuntimeError("Record and ARROW_SCHEMA disagree: keep their fields in the same order")
 
