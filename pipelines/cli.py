@@ -123,7 +123,7 @@ def run(
     endpoint_url: Optional[str] = typer.Option(None, help="S3-compatible endpoint (MinIO, Ceph, ...); default: AWS_ENDPOINT_URL, else AWS."),
     engine: Optional[str] = typer.Option(None, help="beam (Apache Beam), ray (Ray Data) or local (one process, for debugging). Default: beam, or ray with --ray-address."),
     workers: Optional[int] = typer.Option(None, help="Parallel workers for the local Beam runner or local Ray. Default: CPU count."),
-    ray_address: Optional[str] = typer.Option(None, help="Join this Ray cluster (the engine is then ray unless --engine or the config file names another)."),
+    ray_address: Optional[str] = typer.Option(None, help="Run on this Ray cluster (ray://head:10001): the engine is then ray."),
     shard_max_bytes: int = typer.Option(DEFAULT_SHARD_MAX_BYTES, help="Roll over to a new shard before passing this size."),
     shard_max_samples: int = typer.Option(DEFAULT_SHARD_MAX_SAMPLES, help="At most this many samples per shard."),
     seed: int = typer.Option(0, help="Seed of the deterministic shuffle."),
@@ -172,7 +172,10 @@ def run(
             min_seconds=min_seconds,
         )
         options = EngineOptions(workers=max(1, os.cpu_count() or 1))
-    options = options.overridden(engine, workers, ray_address, tuple(beam_args))
+    try:
+        options = options.overridden(engine, workers, ray_address, tuple(beam_args))
+    except ValueError as exc:
+        _fail(str(exc))
     if work_dir is not None:
         config = replace(config, work_dir=str(work_dir))
     if srwt or ctc_model:

@@ -113,16 +113,17 @@ class EngineOptions:
     def overridden(
         self, engine: str | None = None, workers: int | None = None, ray_address: str | None = None, beam_args: tuple[str, ...] = (),
     ) -> "EngineOptions":
-        """These options with a command line's or a DAG run's values on top (``None`` keeps ours), the engine named.
+        """These options with a command line's or a DAG run's values on top (``None`` keeps ours), the
+        engine named; ``ValueError`` for a Ray cluster given with another engine.
 
         A run that names no engine runs on Beam's local runner, or on Ray when it is given a Ray cluster:
         on one machine Beam is the engine that meets the benchmark's targets (bench/README.md), and
         both write the same bytes.
         """
         address = ray_address or self.ray_address
-        return EngineOptions(
-            engine=engine or self.engine or ("ray" if address else "beam"),
-            workers=workers or self.workers,
-            ray_address=address,
-            beam_args=tuple(beam_args) or self.beam_args,
-        )
+        chosen = engine or self.engine or ("ray" if address else "beam")
+        if chosen != "ray":
+            if ray_address:
+                raise ValueError(f"a Ray cluster ({ray_address}) is given but the engine is {chosen}: choose engine ray, or leave the address out")
+            address = None  # a run config's Ray cluster is for its Ray runs; this run chose another engine
+        return EngineOptions(chosen, workers or self.workers, address, tuple(beam_args) or self.beam_args)

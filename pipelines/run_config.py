@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from tag_builder.tasks import REGISTRY
 
@@ -63,6 +63,12 @@ class EngineEntry(_Strict):
     workers: int = Field(2, ge=1)
     ray_address: str | None = None
     beam_args: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _ray_address_is_for_ray(self) -> "EngineEntry":
+        if self.ray_address and self.name not in (None, "ray"):
+            raise ValueError(f"ray_address ({self.ray_address}) is a Ray cluster, but the engine named is {self.name}: name ray, or leave the address out")
+        return self
 
 
 TaskName = Literal[tuple(REGISTRY)]  # type: ignore[valid-type]

@@ -152,7 +152,10 @@ def resolve_run(
     args = tuple(beam_args) if beam_args else options.beam_args
     if beam_runner and not any(a.startswith("--runner") for a in args):
         args = (f"--runner={beam_runner}", *args)
-    options = options.overridden(engine, workers, ray_address, args)
+    try:
+        options = options.overridden(engine, workers, ray_address, args)
+    except ValueError as exc:
+        raise Permanent(str(exc)) from None
     if options.engine not in ENGINES:
         raise Permanent(f"unknown engine {options.engine!r}; choose one of {', '.join(ENGINES)}")
     run = {

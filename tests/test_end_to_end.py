@@ -165,6 +165,15 @@ def test_local_beam_workers_are_our_processes_with_the_collector_on(tmp_path):
     assert all(s["collecting"] and s["frozen"] > 100_000 and s["main"] == "pipelines.runners.beam_worker" for s in seen), seen
 
 
+def test_a_ray_cluster_given_to_another_engine_is_refused_before_any_work(demo_corpora, tmp_path):
+    out = tmp_path / "out"
+    refused = audioprep("run", f"--dataset=librispeech={demo_corpora['librispeech']}", "--out", str(out),
+                        "--engine", "beam", "--ray-address", "ray://head:10001", check=False)
+    said = refused.stdout + refused.stderr
+    assert refused.returncode == 2 and "a Ray cluster (ray://head:10001) is given but the engine is beam: choose engine ray" in said, said
+    assert not out.exists()
+
+
 def test_beam_pipeline_options_after_the_double_dash_reach_beam(demo_corpora, tmp_path):
     """`audioprep run --dataset ... -- --beam_option=...`: the options after `--` go to Beam (they are
     not taken for the CONFIG argument): a bad value is Beam's error, a good one runs."""

@@ -45,7 +45,8 @@ def test_a_run_config_file_with_overrides(tmp_path):
     assert config.datasets[0].root == str(tmp_path / "runs" / "corpora" / "LibriSpeech")
     assert config.datasets[0].splits == ("train-clean-5",) and config.datasets[1].repeat == 3
     assert config.seed == 7
-    assert (options.engine, options.workers, options.ray_address) == ("beam", 4, "ray://head:10001")
+    # the file's Ray cluster is for its Ray runs: this run chose Beam
+    assert (options.engine, options.workers, options.ray_address) == ("beam", 4, None)
 
 
 def test_a_run_that_names_no_engine_runs_on_beam_or_on_ray_when_given_a_ray_cluster(tmp_path):
@@ -55,14 +56,26 @@ def test_a_run_that_names_no_engine_runs_on_beam_or_on_ray_when_given_a_ray_clus
     corpora = {"corpora": ["clotho=/data/clotho"], "out": str(tmp_path / "out")}
     assert engine(**corpora) == "beam"
     assert engine(**corpora, ray_address="ray://head:10001") == "ray"
-    assert engine(**corpora, ray_address="ray://head:10001", engine="local") == "local"  # a named engine wins
+    assert engine(**corpora, ray_address="ray://head:10001", engine="ray") == "ray"
+    assert engine(**corpora, engine="local") == "local"
     config_file = tmp_path / "mix.yaml"
-    for section, expected in [("", "beam"), ("engine: {workers: 4}\n", "beam"),
-                              ("engine: {ray_address: ray://head:10001}\n", "ray"),
-                              ("engine: {name: beam, ray_address: ray://head:10001}\n", "beam")]:
+    for section, expected in [("", "beam"), ("engine: {workers: 4}\n", "beam"), ("engine: {name: ray}\n", "ray"),
+                              ("engine: {ray_address: ray://head:10001}\n", "ray")]:
         config_file.write_text(f"out: out/\n{section}datasets:\n  - {{name: clotho, root: /data/clotho}}\n")
         assert engine(config_file=str(config_file)) == expected, section
-        assert engine(config_file=str(config_file), ray_address="ray://other:10001") == ("beam" if "name: beam" in section else "ray")
+        if "name:" not in section:
+            assert engine(config_file=str(config_file), ray_address="ray://other:10001") == "ray"
+    # a Ray cluster given with another engine is a contradiction, not an address to ignore: in a run's
+    # own values, in a config file (named by its line), and a run's address against the file's engine
+    with pytest.raises(Permanent, match=r"a Ray cluster \(ray://head:10001\) is given but the engine is local: choose engine ray"):
+        engine(**corpora, ray_address="ray://head:10001", engine="local")
+    config_file.write_text("out: out/\nengine: {name: beam}\ndatasets:\n  - {name: clotho, root: /data/clotho}\n")
+    with pytest.raises(Permanent, match=r"a Ray cluster \(ray://other:10001\) is given but the engine is beam"):
+        engine(config_file=str(config_file), ray_address="ray://other:10001")
+    assert engine(config_file=str(config_file), ray_address="ray://other:10001", engine="ray") == "ray"
+    config_file.write_text("out: out/\nengine: {name: beam, ray_address: ray://head:10001}\ndatasets:\n  - {name: clotho, root: /data/clotho}\n")
+    with pytest.raises(Permanent, match=r"(?s)mix.yaml.*line 2: engine: .*ray_address \(ray://head:10001\) is a Ray cluster, but the engine named is beam"):
+        engine(config_file=str(config_file))
 
 
 @pytest.mark.parametrize(
