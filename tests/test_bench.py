@@ -78,3 +78,29 @@ def test_bench_runs_at_a_tiny_size(tmp_path):
     machine = results["machine"]
     assert machine["cores"] >= 1 and machine["versions"]["python"]
     assert (out / "results.md").read_text().startswith("# audioprep benchmark")
+
+
+@pytest.mark.slow
+def test_bench_scaling_of_the_headline_engine_is_taken_at_the_largest_size_too(tmp_path):
+    """Without --quick: 2 workers at every size, 1 worker at the second size and, for the headline engine
+    (Beam, the default), at the largest too; its headline scaling is the largest size's."""
+    out, work = tmp_path / "results", tmp_path / "work"
+    result = subprocess.run(
+        [sys.executable, str(PROJECT / "bench" / "run.py"), "--hours", "0.01", "--scales", "1,2,3", "--skip-lhotse",
+         "--engines", "beam", "--out", str(out), "--work", str(work), "--ingest-records", "2000"],
+        cwd=PROJECT, capture_output=True, text=True, timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    results = json.loads((out / "results.json").read_text())
+    scaling = results["derived"]["beam"]["scaling_2_workers"]
+    assert set(scaling) == {"1x", "2x", "3x", "steady"}
+    assert results["scaling_2_workers"] == scaling["3x"]
+    runs = {(row["workers"], row["scale"]) for row in results["scaling"]}
+    assert runs == {(2, "1x"), (2, "2x"), (2, "3x"), (1, "2x"), (1, "3x")}
+    one, two = (next(row for row in results["scaling"] if row["scale"] == "3x" and row["workers"] == n) for n in (1, 2))
+    assert one["audio_s"] == pytest.approx(two["audio_s"]) and one["audio_s"] > 2.9 * 0.01 * 3600
+    # each wall time counted at the bound's speed around its run (bench/README.md, "Machine speed")
+    bound = results["codec_bound"]["audio_s_per_cpu_s"]
+    wall = {n: row["wall_s"] * row["bound_speed"] / bound for n, row in ((1, one), (2, two))}
+    assert scaling["3x"] == pytest.approx((two["audio_s"] / wall[2]) / (one["audio_s"] / wall[1]))
+    assert "2 workers / 1 worker wall throughput (beam, 3x corpus)" in (out / "results.md").read_text()
