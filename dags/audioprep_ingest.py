@@ -26,7 +26,7 @@ PARAMS = {
     "beam_runner": Param(None, type=["null", "string"], description="Beam runner, e.g. FlinkRunner, SparkRunner, DataflowRunner."),
     "beam_args": Param([], type="array", items={"type": "string"},
                        description="Further Beam pipeline options, e.g. --flink_master=host:8081."),
-    "ray_address": Param(None, type=["null", "string"], description="Ray cluster address, e.g. ray://head:10001: runs on it with Ray unless engine says otherwise (default: none, the local machine)."),
+    "ray_address": Param(None, type=["null", "string"], description="Ray cluster address, e.g. ray://head:10001: the run uses Ray there (engine unset or ray; default: none, the local machine)."),
     "seed": Param(None, type=["null", "integer"], description="Seed of the deterministic shuffle (default 0)."),
     "work_dir": Param(None, type=["null", "string"], description="With an s3:// out: the local work folder (default: a cache folder)."),
     "shard_max_samples": Param(None, type=["null", "integer"], minimum=1, description="At most this many samples per shard."),
