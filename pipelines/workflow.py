@@ -104,7 +104,8 @@ def resolve_run(
     """The run described by a run config file or by ``NAME=ROOT`` corpus strings, with overrides.
 
     ``only`` keeps a subset of the corpora (by name). Engine values left ``None`` come from the
-    config file, else the defaults (Beam, or Ray given ``ray_address``; 2 workers). Returns ``{"run": ..., "corpora": [names]}``.
+    config file, else the defaults (Beam, or Ray given ``ray_address``; 2 workers). Returns
+    ``{"run": ..., "corpora": [names]}``.
     """
     from .runners import ENGINES
 
