@@ -145,7 +145,7 @@ def run(
     from .plan import PlanError, make_plan
     from .remote import RemoteError
     from .run_config import RunConfigError, load_run_config
-    from .runners import ENGINES, engine_output_to, run_units, watch_progress
+    from .runners import engine_output_to, run_units, watch_progress
     from .shards import ShardWriteError
 
     beam_args = list(ctx.args)
@@ -182,8 +182,6 @@ def run(
         config = _with_srwt(config, srwt, ctc_model)
     if endpoint_url:
         os.environ["AWS_ENDPOINT_URL"] = endpoint_url  # read by boto3 here and in every worker
-    if options.engine not in ENGINES:
-        _fail(f"unknown engine {options.engine!r}; choose one of {', '.join(ENGINES)}")
     for spec in config.datasets:
         _check_roots(spec)
     if overwrite and config.remote:

@@ -114,14 +114,18 @@ class EngineOptions:
         self, engine: str | None = None, workers: int | None = None, ray_address: str | None = None, beam_args: tuple[str, ...] = (),
     ) -> "EngineOptions":
         """These options with a command line's or a DAG run's values on top (``None`` keeps ours), the
-        engine named; ``ValueError`` for a Ray cluster given with another engine.
+        engine named; ``ValueError`` for an unknown engine or a Ray cluster given with another engine.
 
         A run that names no engine runs on Beam's local runner, or on Ray when it is given a Ray cluster:
         on one machine Beam is the engine that meets the benchmark's targets (bench/README.md), and
         both write the same bytes.
         """
+        from .runners import ENGINES
+
         address = ray_address or self.ray_address
         chosen = engine or self.engine or ("ray" if address else "beam")
+        if chosen not in ENGINES:
+            raise ValueError(f"unknown engine {chosen!r}; choose one of {', '.join(ENGINES)}")
         if chosen != "ray":
             if ray_address:
                 raise ValueError(f"a Ray cluster ({ray_address}) is given but the engine is {chosen}: choose engine ray, or leave the address out")

@@ -107,8 +107,6 @@ def resolve_run(
     config file, else the defaults (Beam, or Ray given ``ray_address``; 2 workers). Returns
     ``{"run": ..., "corpora": [names]}``.
     """
-    from .runners import ENGINES
-
     if config_file and corpora:
         raise Permanent("give either a run config file or corpora (NAME=ROOT), not both")
     if config_file:
@@ -157,8 +155,6 @@ def resolve_run(
         options = options.overridden(engine, workers, ray_address, args)
     except ValueError as exc:
         raise Permanent(str(exc)) from None
-    if options.engine not in ENGINES:
-        raise Permanent(f"unknown engine {options.engine!r}; choose one of {', '.join(ENGINES)}")
     run = {
         "config": asdict(config),
         "engine": asdict(options),

@@ -7,10 +7,15 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
 import webdataset as wds
+from schemas import loader
 
+from pipelines.ingest import ingest
+from pipelines.plan import iter_manifest
+from pipelines.record import Drop
 from pipelines.verify import verify
 
 from conftest import audioprep, published, run_pipeline, shared_corpus
@@ -233,19 +238,11 @@ def test_the_ingest_command_writes_a_manifest_and_shows_how_many_items_it_read(d
     assert f"librispeech: {done['records']} records, {done['drops']} quarantined" in said
     manifest = tmp_path / "manifests" / "librispeech.parquet"
     # the manifest holds the records ingest makes, field for field, with each clip's probed seconds
-    from schemas import loader
-
-    from pipelines.ingest import ingest
-    from pipelines.plan import iter_manifest
-    from pipelines.record import Drop
-
     records = [item for item in ingest(loader.load("librispeech"), "librispeech", demo_corpora["librispeech"]) if not isinstance(item, Drop)]
     written = list(iter_manifest(str(manifest)))
     assert [replace(r, seconds=None) for r in written] == [replace(r, seconds=None) for r in records] and len(records) == done["records"]
     assert all(r.seconds > 0 for r in written)
     # values that repeat (corpus, split, speaker) are dictionary-encoded; keys, paths and texts are not
-    import pyarrow.parquet as pq
-
     chunks = pq.ParquetFile(manifest).metadata.row_group(0)
     encodings = {chunks.column(i).path_in_schema: chunks.column(i).encodings for i in range(chunks.num_columns)}
     assert all("RLE_DICTIONARY" in encodings[name] for name in ("dataset", "split", "speaker", "language"))
