@@ -20,7 +20,7 @@ Thresholds were set on real sentences (German, French, Spanish, Italian, Chinese
 declared as English or German: margins 0.8-45) against random English word salad, langid's worst
 case (misread as French or Spanish with scores up to 1.0, but margins below 1.0). Flags are counted
 in the statistics; the detected language is kept on the sample (shard JSON ``language_check``).
-The model is loaded once per process and shared by every call (~0.3 ms each). langid ships it as a
+The model is loaded once per process and shared by every call (~0.04 ms a transcript: ``_Scorer``). langid ships it as a
 bz2-compressed pickle that costs ~1.3 CPU s to open in every worker process; the first process
 saves the model, already restricted to the token languages, as plain arrays (``.npz``, no pickle)
 under the user's cache directory (``AUDIOPREP_CACHE``, else ``$XDG_CACHE_HOME/audioprep``, else
@@ -148,9 +148,43 @@ def letters(text: str) -> int:
     return sum(map(str.isalpha, text))
 
 
+@dataclass(frozen=True)
+class _Scorer:
+    """langid's naive Bayes log-probabilities of a text, computed from the states its byte automaton
+    visits. langid counts the features each visited state emits into a 7,480-long vector and takes
+    its dot product with the feature log-probabilities; the sum is the same when each state's
+    features are added up once, at load (``state_logp``), and the visited states' rows are summed:
+    ~3x less CPU a text, the same numbers to float rounding (tested against langid's own path)."""
+
+    nextmove: array.array  # langid's byte automaton: next state = nextmove[(state << 8) + byte]
+    state_logp: np.ndarray  # (states, classes) float64: the log-probabilities of the features a state emits
+    prior: np.ndarray  # (classes,) langid's class log-priors
+    classes: tuple[str, ...]
+
+    @classmethod
+    def of(cls, found) -> "_Scorer":
+        ptc = np.asarray(found.nb_ptc, dtype=np.float64)
+        states = sorted(state for state, out in found.tk_output.items() if out)
+        rows = np.zeros((len(found.tk_nextmove) >> 8, ptc.shape[1]))
+        if states:
+            features = [index for state in states for index in found.tk_output[state]]
+            starts = np.cumsum([0] + [len(found.tk_output[state]) for state in states[:-1]])
+            rows[states] = np.add.reduceat(ptc[features], starts, axis=0)
+        classes = tuple(str(c) for c in found.nb_classes)
+        return cls(found.tk_nextmove, rows, np.asarray(found.nb_pc, dtype=np.float64), classes)
+
+    def logprobs(self, text: str) -> np.ndarray:
+        nextmove, state, visited = self.nextmove, 0, []
+        append = visited.append
+        for byte in text.encode("utf-8"):
+            state = nextmove[(state << 8) + byte]
+            append(state)
+        return self.prior + self.state_logp[visited].sum(axis=0) if visited else self.prior.copy()
+
+
 @lru_cache(maxsize=1)
-def _class_names(found) -> list[str]:
-    return [str(c) for c in found.nb_classes]
+def _scorer(found) -> _Scorer:
+    return _Scorer.of(found)
 
 
 def check(text: str, declared: str) -> LanguageCheck | None:
@@ -158,9 +192,9 @@ def check(text: str, declared: str) -> LanguageCheck | None:
     expected = LANGID_CODE.get(declared)
     if expected is None:
         return None
-    found = identifier()
-    logp = np.asarray(found.nb_classprobs(found.instance2fv(text)), dtype=np.float64)
-    classes = _class_names(found)
+    scorer = _scorer(identifier())
+    logp = scorer.logprobs(text)
+    classes = scorer.classes
     best = int(np.argmax(logp))
     detected = classes[best]
     score = round(float(1.0 / np.exp(logp - logp[best]).sum()), 4)

@@ -60,6 +60,26 @@ def test_only_languages_with_tokens_are_considered_and_the_model_loads_once():
     assert check("some text in a language without a token", "xx") is None
 
 
+def test_the_scorer_gives_langids_own_log_probabilities():
+    """``check`` sums each visited automaton state's feature log-probabilities (precomputed) instead of
+    langid's feature vector and dot product: the numbers must be langid's own, on real transcripts of
+    two scripts, on mixed and odd text, and on nothing at all."""
+    import numpy as np
+
+    found = language_check.identifier()
+    scorer = language_check._scorer(found)
+    libri = shared_corpus("librispeech", "LibriSpeech")
+    texts = [line.split(" ", 1)[1].lower() for path in sorted(libri.rglob("*.trans.txt")) for line in path.read_text().splitlines()]
+    aishell = shared_corpus("aishell", "data_aishell", "transcript", "aishell_transcript_v0.8.txt")
+    texts += ["".join(line.split()[1:]) for line in aishell.read_text(encoding="utf-8").splitlines()]
+    texts += [text for text, *_ in VERDICTS] + ["", " ", "3 café, 我們 ｈｉ!", "\x00\U0010ffff" * 3, "ab" * 500]
+    assert len(texts) > 40
+    for text in texts:
+        expected = np.asarray(found.nb_classprobs(found.instance2fv(text)), dtype=np.float64)
+        assert np.allclose(scorer.logprobs(text), expected, rtol=1e-12, atol=1e-9), text
+    assert scorer.classes == tuple(map(str, found.nb_classes))
+
+
 def test_real_transcripts_match_their_language():
     libri = shared_corpus("librispeech", "LibriSpeech")
     for path in sorted(libri.rglob("*.trans.txt")):
