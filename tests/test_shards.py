@@ -96,3 +96,20 @@ def test_webdataset_reads_the_shard(tmp_path):
     meta = json.loads(rows[1]["json"])
     assert meta["duration"] == 0.6 and meta["tasks"][0]["target"] == "word 1"
     assert meta["tasks"][0]["prompt"] == "<|startoftranscript|><|en|><|transcribe|><|en|><|notimestamps|><|wo_itn|>"
+
+
+def test_member_headers_are_tarfiles_own_bytes():
+    """``member_header`` fills a ustar template for short ASCII names and sizes below 8 GiB, and asks
+    ``tarfile`` for the rest: every header is the one ``TarInfo.tobuf`` (PAX format) gives, at each
+    boundary (name of 100/101 bytes, size 8**11 - 1 / 8**11) and for non-ASCII or undecodable names."""
+    import random
+
+    from pipelines.shards import _member, member_header
+
+    rng = random.Random(7)
+    names = ["", "a", "x" * 99, "x" * 100, "x" * 101, "toy-äöü.json", "a/b/c.flac", "\udcff.flac", "k" * 100 + ".flac"]
+    names += ["".join(rng.choice("abcdefghij-_./0123") for _ in range(rng.randint(1, 110))) for _ in range(200)]
+    sizes = [0, 1, 511, 512, 123_456, 8**11 - 1, 8**11, 10**12]
+    for name in names:
+        for size in sizes + [rng.randint(0, 10**9)]:
+            assert member_header(name, size) == _member(name, size).tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"), (name, size)
