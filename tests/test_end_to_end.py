@@ -144,7 +144,8 @@ def test_beam_and_ray_write_byte_identical_output(demo_corpora, tmp_path, local_
 
 def test_local_beam_workers_are_our_processes_with_the_collector_on(tmp_path):
     """Two workers: two worker processes started by ``beam_worker``, each with the garbage collector
-    back on after its imports (and those imports frozen out of its sight), whatever the runner does."""
+    back on after its imports (and those imports frozen out of its sight), whatever the runner does,
+    and without pandas, which Beam's import would load for nothing (findable again after it)."""
     import apache_beam as beam
 
     from pipelines.runners.beam import WORKER_COMMAND, local_runner, pipeline_options
@@ -156,18 +157,21 @@ def test_local_beam_workers_are_our_processes_with_the_collector_on(tmp_path):
 
     def report(item, folder=str(tmp_path)):
         import gc
+        import importlib.util
         import os
         import sys
 
         with open(os.path.join(folder, f"{item}.json"), "w") as handle:
             json.dump({"pid": os.getpid(), "collecting": gc.isenabled(), "frozen": gc.get_freeze_count(),
-                       "main": sys.modules["__main__"].__spec__.name}, handle)
+                       "main": sys.modules["__main__"].__spec__.name, "pandas_loaded": "pandas" in sys.modules,
+                       "pandas_findable": importlib.util.find_spec("pandas") is not None}, handle)
 
     with beam.Pipeline(runner=runner, options=pipeline_options(2, [])) as pipeline:
         pipeline | beam.Create(list(range(8))) | beam.Reshuffle() | beam.Map(report)
     seen = [json.loads((tmp_path / f"{i}.json").read_text()) for i in range(8)]
     assert len({s["pid"] for s in seen}) == 2 and os.getpid() not in {s["pid"] for s in seen}
     assert all(s["collecting"] and s["frozen"] > 100_000 and s["main"] == "pipelines.runners.beam_worker" for s in seen), seen
+    assert not any(s["pandas_loaded"] for s in seen) and all(s["pandas_findable"] for s in seen), seen
 
 
 def test_a_ray_cluster_given_to_another_engine_is_refused_before_any_work(demo_corpora, tmp_path):
