@@ -145,7 +145,7 @@ def member_header(name: str, size: int) -> bytes:
     template with the name, the size and the checksum filled in (a twentieth of ``TarInfo.tobuf``'s
     time, a sample has two). Anything else goes through ``tobuf``. Tested byte for byte against it."""
     encoded = name.encode("utf-8", "surrogateescape")
-    if len(encoded) > 100 or not encoded.isascii() or size >= 8**11:
+    if not _plain_ustar(encoded, size):
         return _member(name, size).tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
     size_field = b"%011o\0" % size
     checksum = _TEMPLATE_SUM + sum(encoded) + sum(size_field) - sum(_ZERO_SIZE)
@@ -154,8 +154,14 @@ def member_header(name: str, size: int) -> bytes:
     ))
 
 
+def _plain_ustar(encoded_name: bytes, size: int) -> bool:
+    """Whether a member's header is one ustar block (else tarfile adds a PAX header before it)."""
+    return len(encoded_name) <= 100 and encoded_name.isascii() and size < 8**11
+
+
 def _member_bytes(name: str, size: int) -> int:
-    header = TAR_BLOCK * (1 if len(name.encode()) <= 100 else 3)
+    """A member's bytes in the tar (header, data, padding); a PAX header counted as two blocks."""
+    header = TAR_BLOCK * (1 if _plain_ustar(name.encode("utf-8", "surrogateescape"), size) else 3)
     return header + -(-size // TAR_BLOCK) * TAR_BLOCK
 
 
