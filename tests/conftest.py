@@ -52,11 +52,13 @@ def audioprep(*args: str, check: bool = True, env: dict | None = None) -> subpro
 CRASH_ARGS = ("--shard-max-samples", "4", "--workers", "2")
 
 
-def run_in_own_session(corpora: dict[str, str], out: Path, engine: str, env: dict | None = None, preexec=None) -> subprocess.CompletedProcess:
+def run_in_own_session(corpora: dict[str, str], out: Path, engine: str, env: dict | None = None, preexec=None,
+                       engine_args: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
     """`audioprep run` over ``corpora`` in a session of its own: a failpoint kills every process of the
-    run's session (``AUDIOPREP_FAILPOINT`` in ``env``; none by default), never pytest."""
+    run's session (``AUDIOPREP_FAILPOINT`` in ``env``; none by default), never pytest. ``engine_args``
+    go after ``--`` (Beam's pipeline options)."""
     command = [str(Path(sys.executable).with_name("audioprep")), "run", *[f"--dataset={n}={r}" for n, r in corpora.items()],
-               "--out", str(out), "--engine", engine, *CRASH_ARGS]
+               "--out", str(out), "--engine", engine, *CRASH_ARGS, *(("--", *engine_args) if engine_args else ())]
     return subprocess.run(
         command, capture_output=True, text=True, timeout=600, start_new_session=True,
         env={**os.environ, "AUDIOPREP_FAILPOINT": "", "COLUMNS": "400", **(env or {})}, preexec_fn=preexec,

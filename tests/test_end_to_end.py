@@ -116,21 +116,21 @@ def test_rerun_resumes_without_rewriting(local_run, demo_corpora):
 @pytest.mark.slow
 def test_beam_and_ray_write_byte_identical_output(demo_corpora, tmp_path, local_run):
     beam_out, ray_out = tmp_path / "beam", tmp_path / "ray"
-    # no --engine: a local run's default engine is Beam (the engine log below shows its SDK workers)
+    # no --engine: a local run's default engine is Beam (the engine log below shows its import notice)
     beam = audioprep("run", *[f"--dataset={n}={r}" for n, r in demo_corpora.items()], "--out", str(beam_out), "--workers", "2", "--shard-max-samples", "10",
                      env={"AUDIOPREP_PROGRESS": "1"})
     inputs = json.loads((beam_out / "summary.json").read_text())["datasets"]
     for name, counts in inputs.items():  # the progress display counted every item each corpus's ingest read
         assert re.search(rf"ingest {name} +\S+ {counts['input']} items", beam.stderr), beam.stderr[-2000:]
     ray = audioprep("run", *[f"--dataset={n}={r}" for n, r in demo_corpora.items()], "--out", str(ray_out), "--engine", "ray", "--workers", "2", "--shard-max-samples", "10")
-    # the engines' own start-up lines (Beam's SDK workers log at INFO, Ray's notices) go to the engine
+    # the engines' own start-up lines (Beam's import notices, Ray's) go to the engine
     # log, not to the user's terminal, where only the run's own messages and summary are
-    for result, out, engine_line in [(beam, beam_out, "sdk_worker"), (ray, ray_out, "Started a local Ray instance")]:
+    for result, out, engine_line in [(beam, beam_out, "apitools not found"), (ray, ray_out, "Started a local Ray instance")]:
         terminal = result.stdout + result.stderr
         assert not [line for line in terminal.splitlines() if line.startswith(("INFO:", "WARNING:", "[20"))], terminal[-3000:]
         assert "Token authentication" not in terminal and "shards," in terminal
         assert engine_line in (out / "_work" / "engine.log").read_text()
-    # the FnApiRunner's warning that two workers need a multi-processing mode is not true of ours
+    # two workers run in Beam's multi-threading mode: the FnApiRunner has nothing to warn about
     assert "direct_running_mode" not in (beam_out / "_work" / "engine.log").read_text()
     beam_files, ray_files = published(beam_out), published(ray_out)
     assert any(p.endswith(".tar") for p in beam_files)
@@ -142,36 +142,38 @@ def test_beam_and_ray_write_byte_identical_output(demo_corpora, tmp_path, local_
     assert audioprep("verify", str(beam_out)).returncode == 0
 
 
-def test_local_beam_workers_are_our_processes_with_the_collector_on(tmp_path):
-    """Two workers: two worker processes started by ``beam_worker``, each with the garbage collector
-    back on after its imports (and those imports frozen out of its sight), whatever the runner does,
-    and without pandas, which Beam's import would load for nothing (findable again after it)."""
+def test_local_beam_workers_are_threads_of_the_run_unless_the_user_chooses_a_mode(tmp_path):
+    """Two workers: Beam's multi-threading mode, one SDK harness per worker in a thread of this
+    process (no worker process to start); a running mode or runner the user gives is kept."""
+    import threading
+
     import apache_beam as beam
+    from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
 
-    from pipelines.runners.beam import WORKER_COMMAND, local_runner, pipeline_options
+    from pipelines.runners.beam import pipeline_options
 
-    runner = local_runner(2, [])
-    assert runner is not None and "pipelines.runners.beam_worker" in WORKER_COMMAND
-    assert local_runner(1, []) is None and local_runner(2, ["--direct_running_mode=multi_threading"]) is None
-    assert local_runner(2, ["--runner=FlinkRunner"]) is None
+    def mode(workers, args=()):
+        options = pipeline_options(workers, list(args))
+        direct = options.view_as(DirectOptions)
+        return options.view_as(StandardOptions).runner, direct.direct_num_workers, direct.direct_running_mode
+
+    assert mode(2) == ("FnApiRunner", 2, "multi_threading")
+    assert mode(1) == ("FnApiRunner", 1, "in_memory")
+    assert mode(2, ["--direct_running_mode=multi_processing"]) == ("FnApiRunner", 2, "multi_processing")
+    assert mode(1, ["--direct_num_workers=3"]) == ("FnApiRunner", 3, "multi_threading")
+    assert mode(2, ["--runner=FlinkRunner"]) == ("FlinkRunner", 1, "in_memory")
+
+    main = threading.get_ident()
 
     def report(item, folder=str(tmp_path)):
-        import gc
-        import importlib.util
-        import os
-        import sys
-
         with open(os.path.join(folder, f"{item}.json"), "w") as handle:
-            json.dump({"pid": os.getpid(), "collecting": gc.isenabled(), "frozen": gc.get_freeze_count(),
-                       "main": sys.modules["__main__"].__spec__.name, "pandas_loaded": "pandas" in sys.modules,
-                       "pandas_findable": importlib.util.find_spec("pandas") is not None}, handle)
+            json.dump({"pid": os.getpid(), "thread": threading.get_ident()}, handle)
 
-    with beam.Pipeline(runner=runner, options=pipeline_options(2, [])) as pipeline:
+    with beam.Pipeline(options=pipeline_options(2, [])) as pipeline:
         pipeline | beam.Create(list(range(8))) | beam.Reshuffle() | beam.Map(report)
     seen = [json.loads((tmp_path / f"{i}.json").read_text()) for i in range(8)]
-    assert len({s["pid"] for s in seen}) == 2 and os.getpid() not in {s["pid"] for s in seen}
-    assert all(s["collecting"] and s["frozen"] > 100_000 and s["main"] == "pipelines.runners.beam_worker" for s in seen), seen
-    assert not any(s["pandas_loaded"] for s in seen) and all(s["pandas_findable"] for s in seen), seen
+    assert {s["pid"] for s in seen} == {os.getpid()}
+    assert len({s["thread"] for s in seen}) == 2 and main not in {s["thread"] for s in seen}, seen
 
 
 def test_a_ray_cluster_given_to_another_engine_is_refused_before_any_work(demo_corpora, tmp_path):

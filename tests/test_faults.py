@@ -50,11 +50,13 @@ def test_ray_retries_a_killed_worker_and_the_output_is_byte_identical(demo_corpo
 
 @pytest.mark.slow
 def test_beam_stops_at_once_when_a_worker_dies_and_the_rerun_is_byte_identical(demo_corpora, reference, tmp_path):
-    """The local FnApiRunner does not retry a bundle whose worker process died (it would wait forever):
-    the run exits with status 75 saying so; rerunning resumes. Distributed Beam runners retry bundles."""
+    """With a process per worker (a running mode the user chooses; the default runs workers as
+    threads), the local FnApiRunner does not retry a bundle whose worker process died (it would wait
+    forever): the run exits with status 75 saying so; rerunning resumes. Distributed Beam runners
+    retry bundles."""
     out, marker = tmp_path / "out", tmp_path / "killed"
     env = {"AUDIOPREP_FAILPOINT": "sample_written:3:process", "AUDIOPREP_FAILPOINT_ONCE": str(marker)}
-    crashed = run_in_own_session(demo_corpora, out, "beam", env)
+    crashed = run_in_own_session(demo_corpora, out, "beam", env, engine_args=("--direct_running_mode=multi_processing",))
     assert marker.exists()
     assert crashed.returncode == 75, crashed.stderr[-3000:]
     assert "a Beam worker process died" in crashed.stderr and "rerun the same command to resume" in crashed.stderr
