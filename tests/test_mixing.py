@@ -1,5 +1,6 @@
 """Run config files, corpus weighting, shard counts, consistent partitioning, separate indexes."""
 import json
+import os
 from collections import Counter
 
 import pytest
@@ -178,6 +179,41 @@ def test_datasets_ingested_side_by_side_plan_the_same_bytes_and_name_a_failing_c
     broken = specs + (DatasetSpec("missing", "librispeech", str(tmp_path / "no-such-corpus")),)
     with pytest.raises(FileNotFoundError, match="no-such-corpus.*'missing'"):  # raised in its process, re-raised here
         make_plan(RunConfig(datasets=broken, out=str(tmp_path / "out-broken")), processes=2)
+
+
+def test_ingest_processes_do_without_pandas_and_the_run_s_own_process_keeps_it(demo_corpora, tmp_path):
+    """pyarrow would import pandas in each ingest process (~40 MB, ~0.25 CPU s) to ask whether a list
+    is a pandas object; those processes refuse it and still write their manifests, while the
+    process that started them can import it (an engine may need it). In a fresh interpreter, so
+    that no earlier test has loaded pandas into the processes it forks."""
+    import subprocess
+    import sys
+
+    (tmp_path / "probe_ingest.py").write_text(
+        "import sys\n"
+        "from pipelines import plan\n"
+        "real = plan.ingest_dataset\n"
+        "def ingest_dataset(*args):\n"
+        "    return {**real(*args), 'pandas_loaded': 'pandas' in sys.modules}\n"
+    )
+    script = (
+        "import json, sys, importlib.util\n"
+        "import probe_ingest\n"
+        "from pipelines import plan\n"
+        "from pipelines.config import DatasetSpec, RunConfig\n"
+        "plan.ingest_dataset = probe_ingest.ingest_dataset\n"
+        f"specs = tuple(DatasetSpec(n, n, r) for n, r in sorted({dict(demo_corpora)!r}.items()))\n"
+        f"counts = plan.ingest_all(RunConfig(datasets=specs, out={str(tmp_path / 'out')!r}), {str(tmp_path / 'out')!r}, print, processes=2)\n"
+        "import pandas\n"
+        "print(json.dumps(counts))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.getcwd()])})
+    assert done.returncode == 0, done.stderr[-3000:]
+    counts = json.loads(done.stdout.strip().splitlines()[-1])
+    assert set(counts) == set(demo_corpora) and all(c["records"] > 0 for c in counts.values()), counts
+    assert not any(c["pandas_loaded"] for c in counts.values()), counts
+    assert all((tmp_path / "out" / "manifests" / f"{name}.parquet").exists() for name in demo_corpora)
 
 
 def test_ingest_reports_how_many_items_each_corpus_has_read(demo_corpora, tmp_path, monkeypatch):
