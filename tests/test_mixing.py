@@ -216,6 +216,29 @@ def test_ingest_processes_do_without_pandas_and_the_run_s_own_process_keeps_it(d
     assert all((tmp_path / "out" / "manifests" / f"{name}.parquet").exists() for name in demo_corpora)
 
 
+def test_the_package_gives_arrow_the_c_library_allocator_unless_the_environment_chooses():
+    """Arrow's mimalloc kept planning's freed pages resident all run, growing with the corpus
+    (bench/README.md, "Memory"): a process that imports the package before pyarrow, and the
+    processes it starts, use the system allocator; a user's ARROW_DEFAULT_MEMORY_POOL is kept."""
+    import subprocess
+    import sys
+
+    script = (
+        "import os, subprocess, sys\n"
+        "import pipelines\n"
+        "import pyarrow as pa\n"
+        "child = subprocess.run([sys.executable, '-c', 'import pyarrow as pa; print(pa.default_memory_pool().backend_name)'],\n"
+        "                       capture_output=True, text=True, check=True).stdout.strip()\n"
+        "print(pa.default_memory_pool().backend_name, child)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    chosen = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env, check=True)
+    assert chosen.stdout.split() == ["system", "system"], chosen.stdout
+    kept = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True,
+                          env={**env, "ARROW_DEFAULT_MEMORY_POOL": "mimalloc"})
+    assert kept.stdout.split() == ["mimalloc", "mimalloc"], kept.stdout
+
+
 def test_ingest_reports_how_many_items_each_corpus_has_read(demo_corpora, tmp_path, monkeypatch):
     """The progress display's counts: every metadata item of each corpus (records and drops), in
     this process or from the corpora's own processes (through a file each, then removed)."""
