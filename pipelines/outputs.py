@@ -10,7 +10,7 @@ OUT/
   train/shard-UUUUU-PPP.tar                 training shards, all corpora mixed
   eval/NAME/SPLIT/shard-UUUUU-PPP.tar       evaluation shards, one set per dataset and split
   _work/                 plan, unit inputs and completion records (what a rerun resumes from)
-  _work/engine.log       what the engine's own processes printed (Beam's SDK workers, Ray's daemons)
+  _work/engine.log       what the engine printed (Beam's and Ray's notices and logs, Ray's daemons)
 ```
 """
 from __future__ import annotations
