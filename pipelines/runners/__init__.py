@@ -62,8 +62,9 @@ def engine_output_to(log_path: str) -> Iterator[None]:
 
     Beam's SDK worker processes (with ``--direct_running_mode=multi_processing``) log their start-up
     at INFO to the stderr they inherit (the local runner gives them no pipeline options to quiet
-    them), and Ray's daemons and core worker print notices from C++: all of it is written to file descriptor 2, which is pointed at the log while the
-    engine runs; ``sys.stderr`` is kept on the terminal through a duplicate of the original. Log
+    them), and Ray's daemons and core worker print notices from C++: all of it is written to file
+    descriptor 2, which is pointed at the log while the engine runs; ``sys.stderr`` is kept on the
+    terminal through a duplicate of the original. Log
     records of this process that reach the root logger or no handler at all (the engine's driver
     side: Beam's import notices and the worker messages it forwards, Ray's notices) go to the same
     log rather than to the terminal."""

@@ -49,7 +49,7 @@ def pipeline_options(workers: int, args: list[str]) -> PipelineOptions:
     FnApiRunner with ``workers`` workers, as threads of this process when there are several (unless
     they choose a running mode, e.g. ``--direct_running_mode=multi_processing``)."""
     flags = list(args)
-    if not _given(flags, "--runner"):
+    if not _given(args, "--runner"):
         flags.append("--runner=FnApiRunner")
         chosen = _given(args, "--direct_num_workers")
         if not chosen:
@@ -65,8 +65,9 @@ WORKER_DIED = 75
 
 def _fail_fast_when_a_worker_dies() -> None:
     """With a process per worker (``--direct_running_mode=multi_processing``), the local FnApiRunner
-    does not retry a bundle whose worker process died (SIGKILL, OOM killer): its thread raises and the pipeline then waits forever. Exit at once instead, saying so; finished
-    units are kept and the dead worker's unit left no shard under a final name, so rerunning resumes."""
+    does not retry a bundle whose worker process died (SIGKILL, OOM killer): its thread raises and
+    the pipeline then waits forever. Exit at once instead, saying so; finished units are kept and the
+    dead worker's unit left no shard under a final name, so rerunning resumes."""
     previous = threading.excepthook
     if getattr(previous, "audioprep", False):
         return  # installed by an earlier run in this process
