@@ -26,7 +26,7 @@ import soxr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipelines.align import PocketsphinxAligner  # noqa: E402
+from pipelines.prepare.align import PocketsphinxAligner  # noqa: E402
 
 RATE = 16_000
 #: Sentences of common words (all in the CMU dictionary the pocketsphinx wheel ships).

@@ -7,9 +7,9 @@ Steps (each measured as a separate process tree: wall time, CPU of every descend
 1. a synthetic corpus of HOURS of audio in LibriSpeech layout, a third each 16 kHz mono FLAC,
    44.1 kHz stereo WAV and 48 kHz stereo MP3 (bench/corpus.py; cached under bench/work/);
 2. the codec bound: one process, a tight loop over the same files calling the pipeline's own
-   ``pipelines.audio.load`` (decode, downmix, soxr HQ to 16 kHz) and ``encode_flac``, appending to
+   ``pipelines.core.audio.load`` (decode, downmix, soxr HQ to 16 kHz) and ``encode_flac``, appending to
    one tar; best of two passes;
-3. ingest speed: ``pipelines.plan.write_manifest`` over a table corpus whose rows give durations;
+3. ingest speed: ``pipelines.ingest.manifest.write_manifest`` over a table corpus whose rows give durations;
    best of three passes;
 4. ``audioprep run`` on the local engine (1 process), Ray and Beam with 1 and 2 workers;
 5. memory scaling: the same run on 1x, 4x and 16x the corpus (hard-linked copies under new keys);
@@ -54,7 +54,7 @@ def log(message: str) -> None:
 
 def codec_loop(files_json: str, tar_path: str, passes: int) -> None:
     """The codec bound: decode -> mono -> 16 kHz -> FLAC -> tar, nothing else. Prints JSON."""
-    from pipelines import audio
+    from pipelines.core import audio
 
     with open(files_json, encoding="utf-8") as handle:
         files = json.load(handle)
@@ -108,8 +108,8 @@ def ingest_job(schema_path: str, root: str, out: str, passes: int) -> None:
     times into fresh folders; prints the fastest pass by CPU time (like the codec bound) and every pass."""
     from schemas import loader
 
-    from pipelines.config import DatasetSpec
-    from pipelines.plan import write_manifest
+    from pipelines.core.config import DatasetSpec
+    from pipelines.ingest.manifest import write_manifest
 
     import pyarrow as pa
 
@@ -300,7 +300,7 @@ class Bench:
             "peak_rss_mb": run.peak_rss_mb,
             "peak_rss_mb_by_kind": run.peak_by_kind,
             "cpu_s_by_kind": run.cpu_by_kind,
-            "how": f"pipelines.plan.write_manifest(schema, spec, out, probe_durations=False), in one process, the fastest of "
+            "how": f"pipelines.ingest.manifest.write_manifest(schema, spec, out, probe_durations=False), in one process, the fastest of "
                    f"{INGEST_PASSES} passes; durations come from the table's duration column (schema record.duration), so nothing is probed",
         }
 
@@ -649,7 +649,7 @@ def main(argv=None) -> int:
         _efficiency(row, codec)
 
     # the headline engine: the one a local run uses when it names none (the CLI's default)
-    from pipelines.config import EngineOptions
+    from pipelines.core.config import EngineOptions
 
     default = EngineOptions().overridden().engine
     head = default if default in engines else engines[0]

@@ -1,12 +1,7 @@
 """audioprep: corpora on disk -> canonical records -> Qwen-Audio multi-task WebDataset shards.
 
-Importing the package makes the C library's allocator Arrow's default in this process and in the
-processes it starts (``ARROW_DEFAULT_MEMORY_POOL=system``, unless the environment already chooses
-one; it only takes effect where pyarrow is imported after this package). Arrow's own default,
-mimalloc, kept the pages of planning's short-lived buffers (a batch of manifest rows at a time)
-resident for the rest of a run, more of them the larger the corpus: ~40 MB of a Beam run's ~300 MB
-at 32 h of audio (bench/README.md, "Memory").
+The subpackages are the stages a record travels through, in order (docs/architecture.md):
+``ingest`` -> ``plan`` -> ``prepare`` (on an engine of ``runners``) -> ``finalize`` -> ``report``,
+over a small shared ``core``. ``workflow`` and ``cli`` start runs. Importing the package changes
+nothing in the process (``core.process`` holds what entry points set up).
 """
-import os
-
-os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")

@@ -16,9 +16,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from . import outputs
-from .audio import MIN_SECONDS
-from .config import DEFAULT_SHARD_MAX_BYTES, DEFAULT_SHARD_MAX_SAMPLES, DatasetSpec, EngineOptions, RunConfig
+from pipelines.core import outputs
+from pipelines.core.process import prefer_system_allocator
+from pipelines.core.config import (
+    DEFAULT_SHARD_MAX_BYTES,
+    DEFAULT_SHARD_MAX_SAMPLES,
+    DatasetSpec,
+    MIN_SECONDS,
+    EngineOptions,
+    RunConfig,
+)
 
 app = typer.Typer(
     help="Turn public audio corpora into Qwen-Audio style multi-task WebDataset shards.",
@@ -60,7 +67,7 @@ def _specs(datasets: list[str]) -> tuple[DatasetSpec, ...]:
 
 def _check_roots(spec: DatasetSpec) -> None:
     """Local roots must be folders; s3:// roots are checked when they are listed."""
-    from .remote import is_remote
+    from pipelines.core.remote import is_remote
 
     if not is_remote(spec.root) and not os.path.isdir(spec.root):
         _fail(f"corpus root {spec.root} for dataset {spec.name!r} is not a directory")
@@ -104,7 +111,7 @@ def _ingest_progress() -> Iterator[Callable[[str, int], None]]:
 @app.command()
 def demo(directory: Path = typer.Argument(..., help="Folder to write the demo corpora into.")) -> None:
     """Write small demo corpora (LibriSpeech, Clotho, CochlScene) in their genuine layouts."""
-    from .demo import write_demo
+    from pipelines.demo import write_demo
 
     roots = write_demo(str(directory))
     for name, root in roots.items():
@@ -141,12 +148,13 @@ def run(
     """
     from schemas.loader import SchemaError
 
-    from .finalize import finalize
-    from .plan import PlanError, make_plan
-    from .remote import RemoteError
-    from .run_config import RunConfigError, load_run_config
-    from .runners import engine_output_to, run_units, watch_progress
-    from .shards import ShardWriteError
+    from pipelines.finalize.collect import finalize
+    from pipelines.plan.model import PlanError
+    from pipelines.plan.planner import make_plan
+    from pipelines.core.remote import RemoteError
+    from pipelines.core.run_config import RunConfigError, load_run_config
+    from pipelines.runners import engine_output_to, run_units, watch_progress
+    from pipelines.prepare.shards import ShardWriteError
 
     beam_args = list(ctx.args)
     if config_file is not None and str(config_file).startswith("-"):
@@ -227,7 +235,7 @@ def _with_srwt(config: RunConfig, srwt: bool, ctc_model: list[str]) -> RunConfig
     """--srwt: SRWT on for every speech corpus that ships word times or whose language has an aligner."""
     from schemas.loader import SchemaError, load
 
-    from .timestamps import srwt_capable
+    from pipelines.prepare.timestamps import srwt_capable
 
     models = dict(config.ctc_models)
     for item in ctc_model:
@@ -302,8 +310,8 @@ def verify(
     endpoint_url: Optional[str] = typer.Option(None, help="S3-compatible endpoint; default: AWS_ENDPOINT_URL, else AWS."),
 ) -> None:
     """Re-read every shard: checksums against the index, tar structure, audio, tags, counts."""
-    from .atomic import read_json
-    from .verify import verify as verify_run
+    from pipelines.core.atomic import read_json
+    from pipelines.finalize.verify import verify as verify_run
 
     if endpoint_url:
         os.environ["AWS_ENDPOINT_URL"] = endpoint_url
@@ -335,10 +343,17 @@ def stats(
     fail_on_warnings: bool = typer.Option(False, help="Exit with status 1 when any warning fires."),
 ) -> None:
     """Hours, tasks, languages, tag sequences, labels and quarantine of a run, from its index and stats (no audio read)."""
-    from .atomic import write_json
+    from pipelines.core.atomic import write_json
     from rich.text import Text
 
-    from .stats_report import EVAL_SPLIT_PATTERN, StatsError, Thresholds, build_report, load_run, sections
+    from pipelines.report.stats import (
+        EVAL_SPLIT_PATTERN,
+        StatsError,
+        Thresholds,
+        build_report,
+        load_run,
+        sections,
+    )
 
     try:
         limits = Thresholds(min_task_hours, min_label_examples, max_quarantine_rate, max_language_mismatch, eval_split_pattern or EVAL_SPLIT_PATTERN)
@@ -362,7 +377,7 @@ def stats(
         write_json(str(json_path), report)
         console.print(f"statistics: {json_path}")
     if html:
-        from .report_html import write_html
+        from pipelines.report.html import write_html
 
         write_html(str(html), parts, "audioprep stats", f"{out}" + (f", compared with {compare}" if compare else ""))
         console.print(f"report: {html}")
@@ -380,11 +395,11 @@ def ingest(
     """Read corpora into canonical records (a Parquet manifest per dataset) without decoding audio."""
     from schemas.loader import SchemaError, load
 
-    from .ingest import ingest as ingest_records
-    from .plan import ingest_dataset
-    from .record import Drop
-    from .stages import Sample, check_language, make_tagger
-    from .windows import pack_windows
+    from pipelines.ingest.corpus import ingest as ingest_records
+    from pipelines.ingest.manifest import ingest_dataset
+    from pipelines.core.record import Drop
+    from pipelines.prepare.stages import Sample, check_language, make_tagger
+    from pipelines.ingest.windows import pack_windows
 
     specs = _specs(dataset)
     if not dry_run and out is None:
@@ -443,8 +458,8 @@ def text_explain(
 
     from rich.text import Text
 
-    from .language_check import check
-    from .text import explain
+    from pipelines.prepare.language_check import check
+    from pipelines.ingest.text import explain
 
     rules = Normalize()
     if schema is not None:
@@ -474,7 +489,7 @@ def schema_validate(files: List[str] = typer.Argument(..., help="Schema files or
     """Validate schemas and run the worked examples written inside them."""
     from schemas.loader import SchemaError, load
 
-    from .ingest import run_example
+    from pipelines.ingest.corpus import run_example
 
     failed = False
     for name in files:
@@ -517,6 +532,7 @@ def main() -> None:
     """The ``audioprep`` console script: the app, then the interpreter's exit without its final
     garbage collections over every imported module's objects (~0.4 s once Beam is imported;
     atexit handlers and open files are closed as usual)."""
+    prefer_system_allocator()
     try:
         app()
     finally:

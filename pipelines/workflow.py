@@ -31,10 +31,10 @@ from dataclasses import asdict, fields, replace
 from schemas import loader
 from schemas.loader import SchemaError
 
-from . import outputs
-from .atomic import read_json, write_json_if_changed
-from .config import DatasetSpec, EngineOptions, RunConfig
-from .remote import Mirror, RemoteError
+from pipelines.core import outputs
+from pipelines.core.atomic import read_json, write_json_if_changed
+from pipelines.core.config import DatasetSpec, EngineOptions, RunConfig
+from pipelines.core.remote import Mirror, RemoteError
 
 
 CORPUS_STEPS = ("validate", "ingest")  # per corpus, in order; outcomes in OUT/_work/corpora/NAME.json
@@ -110,7 +110,7 @@ def resolve_run(
     if config_file and corpora:
         raise Permanent("give either a run config file or corpora (NAME=ROOT), not both")
     if config_file:
-        from .run_config import RunConfigError, load_run_config
+        from pipelines.core.run_config import RunConfigError, load_run_config
 
         try:
             config, options = load_run_config(config_file)
@@ -192,7 +192,7 @@ def _corpus_step(run: dict, name: str, step: str):
 
 def check_corpus(run: dict, name: str) -> dict:
     """Validate the corpus's schema, run the worked examples written in it, check its root."""
-    from .ingest import run_example
+    from pipelines.ingest.corpus import run_example
 
     spec = _spec(run, name)
     with _corpus_step(run, name, "validate"):
@@ -211,7 +211,7 @@ def check_corpus(run: dict, name: str) -> dict:
 
 def ingest_corpus(run: dict, name: str) -> dict:
     """The corpus's manifest (``manifests/NAME.parquet``); skipped when already complete."""
-    from .plan import ingest_dataset
+    from pipelines.ingest.manifest import ingest_dataset
 
     config, mirror = run_config(run), _mirror(run)
     with _corpus_step(run, name, "ingest"):
@@ -255,7 +255,8 @@ def corpora_outcome(run: dict, ingested: list[dict]) -> dict:
 
 def plan_run(run: dict, ingested: list[dict]) -> dict:
     """Plan with the corpora that were ingested; records which were left out, and why."""
-    from .plan import PlanError, make_plan
+    from pipelines.plan.model import PlanError
+    from pipelines.plan.planner import make_plan
 
     config, mirror = run_config(run), _mirror(run)
     outcome = _corpus_outcomes(run, ingested)
@@ -279,8 +280,8 @@ def plan_run(run: dict, ingested: list[dict]) -> dict:
 
 def shard_run(run: dict) -> dict:
     """Prepare and shard the plan's pending units on the run's engine; finished units are skipped."""
-    from .plan import Plan
-    from .runners import run_units
+    from pipelines.plan.model import Plan
+    from pipelines.runners import run_units
 
     config, options, mirror = run_config(run), engine_options(run), _mirror(run)
     out = config.local_out
@@ -293,7 +294,7 @@ def shard_run(run: dict) -> dict:
 
 
 def _units_digest(out: str) -> str:
-    from .plan import Plan
+    from pipelines.plan.model import Plan
 
     digest = hashlib.sha256()
     with open(outputs.plan_path(out), "rb") as handle:
@@ -308,8 +309,8 @@ def _units_digest(out: str) -> str:
 
 def finalize_run(run: dict) -> dict:
     """Index, summary, quarantine and stats, rebuilt only when the plan or a unit record changed."""
-    from .finalize import IncompleteRun, finalize
-    from .plan import Plan
+    from pipelines.finalize.collect import IncompleteRun, finalize
+    from pipelines.plan.model import Plan
 
     config, mirror = run_config(run), _mirror(run)
     out = config.local_out
@@ -338,7 +339,7 @@ def finalize_run(run: dict) -> dict:
 
 def verify_run(run: dict, shown: int = 20) -> dict:
     """Re-read every shard against the index; fails listing the first problems."""
-    from .verify import verify
+    from pipelines.finalize.verify import verify
 
     config = run_config(run)
     out = config.remote or config.local_out  # in a bucket, shards are fetched one at a time
@@ -356,8 +357,8 @@ def report_run(run: dict, verification: dict) -> dict:
     Holds what became of every corpus (which were left out, at which step, with which error), the
     counts, the verification, and every statistic of ``audioprep stats`` (``stats_report``).
     """
-    from .report_html import render
-    from .stats_report import Section, StatsError, Table, build_report, load_run, sections
+    from pipelines.report.html import render
+    from pipelines.report.stats import Section, StatsError, Table, build_report, load_run, sections
 
     out, mirror = local_out(run), _mirror(run)
     for name in (outputs.SUMMARY, outputs.STATS, outputs.INDEX, outputs.QUARANTINE):
@@ -395,7 +396,7 @@ def report_run(run: dict, verification: dict) -> dict:
 
 
 def _write_text_if_changed(path: str, text: str) -> None:
-    from .atomic import write_bytes
+    from pipelines.core.atomic import write_bytes
 
     data = text.encode("utf-8")
     if os.path.isfile(path):
@@ -406,8 +407,8 @@ def _write_text_if_changed(path: str, text: str) -> None:
 
 
 def publish_run(run: dict) -> dict:
-    """``pipelines.publish.publish`` for this run: index and report to ``publish_to``, then complete.json."""
-    from .publish import PublishError, publish
+    """``pipelines.finalize.publish.publish`` for this run: index and report to ``publish_to``, then complete.json."""
+    from pipelines.finalize.publish import PublishError, publish
 
     config = run_config(run)
     try:

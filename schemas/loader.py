@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from .model import DatasetSchema
+from schemas.model import DatasetSchema
 
 
 class SchemaError(ValueError):

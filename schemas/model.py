@@ -12,7 +12,8 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from pipelines.templates import fields_of
+from schemas.records_path import parse_records_path
+from schemas.templates import fields_of
 from tag_builder.languages import LANGUAGE_TOKENS
 from tag_builder.tasks import REGISTRY
 
@@ -132,8 +133,6 @@ class JsonLayout(Strict):
     @field_validator("records")
     @classmethod
     def _records(cls, value: str) -> str:
-        from pipelines.layouts.jsondoc import parse_records_path
-
         parse_records_path(value)
         return value
 
@@ -142,7 +141,7 @@ class PluginLayout(Strict):
     """Escape hatch: a Python reader for a layout the schema language cannot express.
 
     ``reader`` is ``package.module:function``; it is called as ``function(options, root)`` and yields
-    ``pipelines.layouts.Row`` (fields and a source) or ``pipelines.record.Drop``.
+    ``pipelines.ingest.layouts.Row`` (fields and a source) or ``pipelines.core.record.Drop``.
     """
 
     kind: Literal["plugin"]

@@ -5,7 +5,7 @@ rather than invent a token.
 """
 from __future__ import annotations
 
-from .vocabulary import check_token
+from tag_builder.vocabulary import check_token
 
 #: language code (as schemas spell it) -> token
 LANGUAGE_TOKENS: dict[str, str] = {

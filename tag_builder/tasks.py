@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from .vocabulary import check_token
+from tag_builder.vocabulary import check_token
 
 TextForm = Literal["spoken", "written"]
 EmptyField = Literal["refuse", "omit", "keep"]
@@ -85,7 +85,7 @@ class Task:
 
     def target_tokens(self) -> frozenset[str]:
         """The special tokens this task's target may hold: its field tokens and their value tokens."""
-        from .vocabulary import special_tokens
+        from tag_builder.vocabulary import special_tokens
 
         allowed = {f.token for f in self.fields if f.token}
         for field in self.fields:

@@ -13,9 +13,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .languages import NO_SPEECH_TOKEN, language_token
-from .tasks import REGISTRY, TEXT_FORM_TOKENS, Task
-from .vocabulary import UnknownTokenError, is_token, split_tokens, token_spellings
+from tag_builder.languages import NO_SPEECH_TOKEN, language_token
+from tag_builder.tasks import REGISTRY, TEXT_FORM_TOKENS, Task
+from tag_builder.vocabulary import UnknownTokenError, is_token, split_tokens, token_spellings
 
 _QUESTION = re.compile(r"^(?P<head>.*?<\|question\|>)(?P<question>.*)(?P<tail><\|answer\|>)$", re.S)
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.config import DatasetSpec, RunConfig
+from pipelines.core.config import DatasetSpec, RunConfig
 from pipelines.demo import write_demo
-from pipelines.finalize import finalize
-from pipelines.plan import make_plan
+from pipelines.finalize.collect import finalize
+from pipelines.plan.planner import make_plan
 from pipelines.runners import run_units
 
 PROJECT = Path(__file__).resolve().parents[1]

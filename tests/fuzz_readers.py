@@ -18,10 +18,10 @@ import atheris
 with atheris.instrument_imports(include=["pipelines", "tag_builder"]):
     import pyarrow as pa
 
-    from pipelines import audio
-    from pipelines.ingest import ingest
-    from pipelines.record import ARROW_SCHEMA, Drop, Record
-    from pipelines.stages import Sample
+    from pipelines.core import audio
+    from pipelines.ingest.corpus import ingest
+    from pipelines.core.record import ARROW_SCHEMA, Drop, Record
+    from pipelines.prepare.stages import Sample
 
 sys.path.insert(0, os.path.dirname(__file__))
 from test_properties import SCHEMAS, TAG  # noqa: E402  (the same schemas and tag stage as the property tests)

@@ -15,7 +15,7 @@ import pytest
 import soundfile as sf
 import webdataset as wds
 
-from pipelines.align import AlignError, PocketsphinxAligner
+from pipelines.prepare.align import AlignError, PocketsphinxAligner
 
 from conftest import PROJECT, audioprep, shared_corpus
 
@@ -169,11 +169,11 @@ def test_audioprep_run_srwt_adds_a_timestamped_view_to_each_window(tmp_path):
 
 
 def test_srwt_stage_refuses_a_language_without_aligner_and_names_it():
-    from pipelines.align import Aligners
-    from pipelines.audio import Clip, encode_flac
-    from pipelines.record import Drop, Record
-    from pipelines.stages import Sample
-    from pipelines.timestamps import make_srwt_stage
+    from pipelines.prepare.align import Aligners
+    from pipelines.core.audio import Clip, encode_flac
+    from pipelines.core.record import Drop, Record
+    from pipelines.prepare.stages import Sample
+    from pipelines.prepare.timestamps import make_srwt_stage
 
     stage = make_srwt_stage(frozenset({"talks"}), Aligners())
     clip = Clip(np.zeros(16000, dtype=np.int16))
@@ -197,7 +197,7 @@ def _has_torchaudio() -> bool:
 
 
 def test_ctc_aligner_without_its_extra_says_which_extra(tmp_path):
-    from pipelines.align import CtcAligner
+    from pipelines.prepare.align import CtcAligner
 
     if _has_torchaudio():
         pytest.skip("torchaudio is installed here: the missing-extra message cannot be shown")
@@ -217,7 +217,7 @@ def test_ctc_aligner_with_a_model_the_test_builds(tmp_path):
     """A TorchScript 'acoustic model' of the test's own: a 440 Hz tone is 面, 880 Hz is 条, quiet is blank."""
     import torch
 
-    from pipelines.align import CtcAligner
+    from pipelines.prepare.align import CtcAligner
 
     class ToneModel(torch.nn.Module):
         def __init__(self):

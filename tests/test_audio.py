@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from pipelines import audio
+from pipelines.core import audio
 from pipelines.demo import synth
 
 

@@ -13,10 +13,10 @@ import soundfile as sf
 import webdataset as wds
 from schemas import loader
 
-from pipelines.ingest import ingest
-from pipelines.plan import iter_manifest
-from pipelines.record import Drop
-from pipelines.verify import verify
+from pipelines.ingest.corpus import ingest
+from pipelines.ingest.manifest import iter_manifest
+from pipelines.core.record import Drop
+from pipelines.finalize.verify import verify
 
 from conftest import audioprep, published, run_pipeline, shared_corpus
 
@@ -220,7 +220,7 @@ def test_real_samples_end_to_end_on_ray(tmp_path):
 
 def test_progress_counts_the_units_whose_completion_record_exists(tmp_path):
     """The progress bar's count: completion records of this run's units, nothing else in the folder."""
-    from pipelines import outputs
+    from pipelines.core import outputs
     from pipelines.runners import watch_progress
 
     units = [outputs.unit_id("train", n) for n in range(5)]

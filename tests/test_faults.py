@@ -125,7 +125,7 @@ def test_a_full_disk_mid_shard_publishes_nothing_truncated_and_says_so(demo_corp
 def test_a_stream_that_fails_while_its_json_lines_are_written_leaves_nothing(tmp_path):
     """Ingest streams its drops into their file while it reads the corpus: when the reading fails,
     neither the file nor its temporary is left behind (a rerun starts clean)."""
-    from pipelines.atomic import write_jsonl
+    from pipelines.core.atomic import write_jsonl
 
     def rows():
         yield {"reason": "first"}

@@ -10,8 +10,8 @@ import pytest
 
 from conftest import audioprep, run_pipeline
 from fixtures.hostile import MIN_SECONDS, write_hostile
-from pipelines.duplicates import Duplicates
-from pipelines.record import Record
+from pipelines.plan.duplicates import Duplicates
+from pipelines.core.record import Record
 from schemas.loader import SchemaError, parse
 
 KEY = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -81,7 +81,7 @@ def test_hostile_corpora_on_beam_and_ray(hostile, tmp_path, engine):
 
 def test_a_three_hour_file_is_refused_from_its_header_without_reading_its_audio(hostile):
     """The sparse 3-hour WAV holds 345 MB of audio; refusing it reads a few kilobytes (/proc/self/io)."""
-    from pipelines import audio
+    from pipelines.core import audio
 
     path = next(str(Path(root) / "train" / "three_hours.wav") for name, root in hostile.datasets.items() if name.startswith("audio:"))
     assert Path(path).stat().st_size > 300_000_000
@@ -143,7 +143,7 @@ def test_a_duplicate_never_makes_a_later_record_its_duplicate(tmp_path):
 def test_a_run_too_large_for_memory_finds_the_same_duplicates_through_disk(tmp_path, monkeypatch):
     """Past ``SPILL_DIGESTS`` the first pass goes to partition files (memory stays bounded): the
     repeated digests and the drops are those of the in-memory pass, and nothing is left behind."""
-    from pipelines import duplicates as module
+    from pipelines.plan import duplicates as module
 
     roots, tasks = {"a": {None: str(tmp_path)}, "b": {None: str(tmp_path)}}, {"a": ("asr",), "b": ("asr",)}
     records = [("a", _record("a", f"a-{i}", f"{i % 3000}.wav", f"f:{i}", text=f"text {i % 2500}")) for i in range(40_000)]
@@ -256,7 +256,7 @@ def _mp3(path: Path, seconds: float, vbr: bool, xing: bool) -> None:
 def test_an_mp3_is_decoded_whole_with_or_without_a_length_header(tmp_path, vbr, xing):
     """libsndfile stops a variable-bitrate MP3 without a Xing/Info frame at the length it guessed
     from the first frame (5 s came out as 2.4 s): such files are decoded by FFmpeg instead."""
-    from pipelines import audio
+    from pipelines.core import audio
 
     path = tmp_path / "clip.mp3"
     _mp3(path, 5.0, vbr, xing)

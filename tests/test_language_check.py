@@ -9,11 +9,11 @@ import pytest
 import soundfile as sf
 import webdataset as wds
 
-from pipelines import language_check
+from pipelines.prepare import language_check
 from pipelines.demo import synth
-from pipelines.language_check import MIN_LETTERS, check
-from pipelines.record import Drop, Record
-from pipelines.stages import Sample, check_language
+from pipelines.prepare.language_check import MIN_LETTERS, check
+from pipelines.core.record import Drop, Record
+from pipelines.prepare.stages import Sample, check_language
 
 from conftest import run_pipeline, shared_corpus
 

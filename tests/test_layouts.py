@@ -1,9 +1,9 @@
 """Layout readers and ingest mapping: rows, drops with reasons, path safety."""
 import os
 
-from pipelines.ingest import ingest
-from pipelines.layouts.paths import Locator, match_files
-from pipelines.record import Drop, Record
+from pipelines.ingest.corpus import ingest
+from pipelines.ingest.layouts.paths import Locator, match_files
+from pipelines.core.record import Drop, Record
 from schemas.loader import load, parse
 
 

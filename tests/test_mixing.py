@@ -1,14 +1,14 @@
 """Run config files, corpus weighting, shard counts, consistent partitioning, separate indexes."""
 import json
-import os
 from collections import Counter
 
 import pytest
 
-from pipelines.config import DatasetSpec, RunConfig
-from pipelines.keys import jump_bucket, order_key
-from pipelines.plan import copies_of, make_plan, mix_factors
-from pipelines.run_config import RunConfigError, load_run_config
+from pipelines.core.config import DatasetSpec, RunConfig
+from pipelines.core.keys import jump_bucket, order_key
+from pipelines.plan.planner import make_plan
+from pipelines.plan.weights import copies_of, mix_factors
+from pipelines.core.run_config import RunConfigError, load_run_config
 
 from conftest import audioprep, run_pipeline
 
@@ -75,7 +75,7 @@ def test_weights_in_a_real_run_balance_and_never_touch_eval(demo_corpora, tmp_pa
     assert plan.mix["librispeech"]["train_hours"] <= 0.004 + 4 / 3600  # one clip of slack: sampling is per record
     assert plan.inputs["cochlscene"] == 12 + 6 + 1  # Val not selected: not input of this run
     from pipelines.runners import run_units
-    from pipelines.finalize import finalize
+    from pipelines.finalize.collect import finalize
 
     run_units("local", str(out), plan.units, 1, {})
     summary = finalize(str(out))
@@ -157,103 +157,3 @@ datasets:
     bad.write_text("out: o\ntasks: {scenes: {repeat: 2}}\ndatasets: [{name: clotho, root: x}]\n")
     with pytest.raises(RunConfigError, match="tasks.scenes"):
         load_run_config(bad)
-
-
-def test_datasets_ingested_side_by_side_plan_the_same_bytes_and_name_a_failing_corpus(demo_corpora, tmp_path, monkeypatch):
-    """One process or two, large unit-file buffers or tiny ones (flushed per file and all at once
-    when their total is reached): the same plan, byte for byte."""
-    from pipelines import plan as module
-
-    specs = tuple(DatasetSpec(name, name, root) for name, root in sorted(demo_corpora.items()))
-    plans = {}
-    for processes, unit_buffers in ((1, None), (2, None), (1, 3000)):
-        if unit_buffers:
-            monkeypatch.setattr(module, "UNIT_BUFFERS_BYTES", unit_buffers)
-            monkeypatch.setattr(module, "PARTITION_BUFFER_BYTES", 700)
-        out = tmp_path / f"out-{processes}-{unit_buffers}"
-        plan = make_plan(RunConfig(datasets=specs, out=str(out), shard_max_samples=20), processes=processes)
-        assert len(plan.units) > 5
-        plans[processes, unit_buffers] = {p.relative_to(out).as_posix(): p.read_bytes().replace(str(out).encode(), b"OUT")
-                                          for p in sorted(out.rglob("*")) if p.is_file()}  # plan.json names its folder
-    assert plans[1, None] == plans[2, None] == plans[1, 3000] and any(path.startswith("manifests/") for path in plans[1, None])
-    broken = specs + (DatasetSpec("missing", "librispeech", str(tmp_path / "no-such-corpus")),)
-    with pytest.raises(FileNotFoundError, match="no-such-corpus.*'missing'"):  # raised in its process, re-raised here
-        make_plan(RunConfig(datasets=broken, out=str(tmp_path / "out-broken")), processes=2)
-
-
-def test_ingest_processes_do_without_pandas_and_the_run_s_own_process_keeps_it(demo_corpora, tmp_path):
-    """pyarrow would import pandas in each ingest process (~40 MB, ~0.25 CPU s) to ask whether a list
-    is a pandas object; those processes refuse it and still write their manifests, while the
-    process that started them can import it (an engine may need it). In a fresh interpreter, so
-    that no earlier test has loaded pandas into the processes it forks."""
-    import subprocess
-    import sys
-
-    (tmp_path / "probe_ingest.py").write_text(
-        "import sys\n"
-        "from pipelines import plan\n"
-        "real = plan.ingest_dataset\n"
-        "def ingest_dataset(*args):\n"
-        "    return {**real(*args), 'pandas_loaded': 'pandas' in sys.modules}\n"
-    )
-    script = (
-        "import json, sys, importlib.util\n"
-        "import probe_ingest\n"
-        "from pipelines import plan\n"
-        "from pipelines.config import DatasetSpec, RunConfig\n"
-        "plan.ingest_dataset = probe_ingest.ingest_dataset\n"
-        f"specs = tuple(DatasetSpec(n, n, r) for n, r in sorted({dict(demo_corpora)!r}.items()))\n"
-        f"counts = plan.ingest_all(RunConfig(datasets=specs, out={str(tmp_path / 'out')!r}), {str(tmp_path / 'out')!r}, print, processes=2)\n"
-        "import pandas\n"
-        "print(json.dumps(counts))\n"
-    )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.getcwd()])})
-    assert done.returncode == 0, done.stderr[-3000:]
-    counts = json.loads(done.stdout.strip().splitlines()[-1])
-    assert set(counts) == set(demo_corpora) and all(c["records"] > 0 for c in counts.values()), counts
-    assert not any(c["pandas_loaded"] for c in counts.values()), counts
-    assert all((tmp_path / "out" / "manifests" / f"{name}.parquet").exists() for name in demo_corpora)
-
-
-def test_the_package_gives_arrow_the_c_library_allocator_unless_the_environment_chooses():
-    """Arrow's mimalloc kept planning's freed pages resident all run, growing with the corpus
-    (bench/README.md, "Memory"): a process that imports the package before pyarrow, and the
-    processes it starts, use the system allocator; a user's ARROW_DEFAULT_MEMORY_POOL is kept."""
-    import subprocess
-    import sys
-
-    script = (
-        "import os, subprocess, sys\n"
-        "import pipelines\n"
-        "import pyarrow as pa\n"
-        "child = subprocess.run([sys.executable, '-c', 'import pyarrow as pa; print(pa.default_memory_pool().backend_name)'],\n"
-        "                       capture_output=True, text=True, check=True).stdout.strip()\n"
-        "print(pa.default_memory_pool().backend_name, child)\n"
-    )
-    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
-    chosen = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env, check=True)
-    assert chosen.stdout.split() == ["system", "system"], chosen.stdout
-    kept = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True,
-                          env={**env, "ARROW_DEFAULT_MEMORY_POOL": "mimalloc"})
-    assert kept.stdout.split() == ["mimalloc", "mimalloc"], kept.stdout
-
-
-def test_ingest_reports_how_many_items_each_corpus_has_read(demo_corpora, tmp_path, monkeypatch):
-    """The progress display's counts: every metadata item of each corpus (records and drops), in
-    this process or from the corpora's own processes (through a file each, then removed)."""
-    from pipelines import plan as module
-
-    monkeypatch.setattr(module, "REPORT_EVERY", 3)
-    specs = tuple(DatasetSpec(name, name, root) for name, root in sorted(demo_corpora.items()))
-    for processes in (1, 2):
-        out = tmp_path / f"out-{processes}"
-        reports: dict[str, list[int]] = {}
-        plan = make_plan(RunConfig(datasets=specs, out=str(out)), processes=processes,
-                         seen=lambda name, count: reports.setdefault(name, []).append(count))
-        assert set(reports) == {spec.name for spec in specs}
-        for name, counts in reports.items():
-            assert counts == sorted(counts) and counts[-1] == plan.inputs[name], (processes, name, counts)
-        if processes == 1:
-            assert len(reports["librispeech"]) > 1  # every 3 items, then the last
-        assert not list(out.rglob("*.progress"))

@@ -18,10 +18,10 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from pipelines import audio
-from pipelines.ingest import ingest
-from pipelines.record import ARROW_SCHEMA, Drop, Record
-from pipelines.stages import Sample, make_tagger
+from pipelines.core import audio
+from pipelines.ingest.corpus import ingest
+from pipelines.core.record import ARROW_SCHEMA, Drop, Record
+from pipelines.prepare.stages import Sample, make_tagger
 from schemas.loader import parse
 from tag_builder.languages import LANGUAGE_TOKENS
 from tag_builder.tasks import REGISTRY
@@ -222,7 +222,7 @@ def test_time_tokens_are_in_the_vocabulary_and_keep_their_order(seconds):
     duration=st.floats(0.1, 35, allow_nan=False),
 )
 def test_srwt_time_tokens_are_non_decreasing_and_within_30_seconds(words, duration):
-    module = pytest.importorskip("pipelines.srwt", reason="the SRWT task has not landed")
+    module = pytest.importorskip("pipelines.prepare.srwt", reason="the SRWT task has not landed")
     text = " ".join(w for w, _, _ in words)
     try:
         target = module.srwt_target(text, "en", words, duration)
@@ -264,6 +264,6 @@ def test_any_bytes_as_audio_decode_or_are_refused(data, ext):
 )
 def test_sample_keys_of_a_batch_are_each_keys_own(dataset, keys):
     """The batch path (one check for keys that fit as they are) gives every key exactly what it gets alone."""
-    from pipelines.keys import _sample_key, sample_keys
+    from pipelines.core.keys import _sample_key, sample_keys
 
     assert sample_keys(dataset, keys) == [_sample_key(dataset, key) for key in keys]

@@ -3,8 +3,8 @@
 unknown item left out, value-map defaults and replacements, and where each one's drops come from."""
 import json
 
-from pipelines.ingest import ingest
-from pipelines.record import Drop, Record
+from pipelines.ingest.corpus import ingest
+from pipelines.core.record import Drop, Record
 from schemas.loader import parse
 
 HEAD = """

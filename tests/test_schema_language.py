@@ -10,8 +10,8 @@ import soundfile as sf
 import webdataset as wds
 
 from fixtures.speech_corpora import write_audio
-from pipelines.ingest import ingest
-from pipelines.record import Drop, Record
+from pipelines.ingest.corpus import ingest
+from pipelines.core.record import Drop, Record
 from schemas.loader import SchemaError, load, parse
 
 from conftest import PROJECT, audioprep, run_pipeline, toy_schema_text
@@ -141,7 +141,7 @@ def test_table_encoding_rename_strip_and_unquoted_quotes(tmp_path):
 
 def test_plugin_reader_named_by_import_path(tmp_path, monkeypatch):
     (tmp_path / "my_reader.py").write_text(
-        "from pipelines.layouts import Row\n"
+        "from pipelines.ingest.layouts import Row\n"
         "def read(options, root):\n"
         "    for i in range(options['count']):\n"
         "        yield Row({'id': f'u{i}', 'split': 'train', 'text': f'word {i}'}, f'generated:{i}')\n"
@@ -169,8 +169,8 @@ def test_the_template_validates():
 
 
 def test_extra_roots_on_the_command_line_and_in_a_run_config(tmp_path):
-    from pipelines.config import DatasetSpec
-    from pipelines.run_config import load_run_config
+    from pipelines.core.config import DatasetSpec
+    from pipelines.core.run_config import load_run_config
 
     spec = DatasetSpec.parse("covost2=/data/co,vost,common_voice=/data/cv")
     assert (spec.name, spec.root, spec.roots) == ("covost2", "/data/co,vost", {"common_voice": "/data/cv"})
@@ -247,8 +247,8 @@ MIXED_ROWS = [  # id, split, path, dur, lang, text, spk, cap, label, note, secs:
 def test_a_batch_maps_every_row_as_it_would_be_mapped_alone(tmp_path):
     """Ingest maps rows in batches, step by step over columns: each row still gets exactly the record,
     or the drop (the first step that refuses it), it gets when mapped alone, and rows keep their order."""
-    from pipelines.ingest import Context, map_rows
-    from pipelines.layouts import read_rows
+    from pipelines.ingest.corpus import Context, map_rows
+    from pipelines.ingest.layouts import read_rows
 
     root = tmp_path / "mixed"
     (root / "a").mkdir(parents=True)

@@ -6,10 +6,10 @@ import tarfile
 import numpy as np
 import webdataset as wds
 
-from pipelines.audio import Clip, encode_flac
-from pipelines.record import Record
-from pipelines.shards import ShardWriter
-from pipelines.stages import Sample
+from pipelines.core.audio import Clip, encode_flac
+from pipelines.core.record import Record
+from pipelines.prepare.shards import ShardWriter
+from pipelines.prepare.stages import Sample
 from tag_builder.tasks import get_task
 from tag_builder.views import build_view
 
@@ -60,7 +60,7 @@ def test_shard_bytes_are_what_tarfile_writes_for_the_same_members(tmp_path):
     import hashlib
     import io
 
-    from pipelines.shards import _member
+    from pipelines.prepare.shards import _member
 
     samples = [_sample(i) for i in range(3)]
     long_key = "toy-" + "x" * 120  # a name past the 100 bytes of a ustar header: a PAX header
@@ -104,7 +104,7 @@ def test_member_headers_are_tarfiles_own_bytes():
     boundary (name of 100/101 bytes, size 8**11 - 1 / 8**11) and for non-ASCII or undecodable names."""
     import random
 
-    from pipelines.shards import TAR_BLOCK, _member, _member_bytes, member_header
+    from pipelines.prepare.shards import TAR_BLOCK, _member, _member_bytes, member_header
 
     rng = random.Random(7)
     names = ["", "a", "x" * 99, "x" * 100, "x" * 101, "toy-äöü.json", "a/b/c.flac", "\udcff.flac", "k" * 100 + ".flac"]

@@ -15,8 +15,8 @@ import soundfile as sf
 import webdataset as wds
 
 from fixtures import speech_corpora as F
-from pipelines.ingest import ingest
-from pipelines.record import Record
+from pipelines.ingest.corpus import ingest
+from pipelines.core.record import Record
 from schemas.loader import load
 
 from conftest import audioprep, run_pipeline, shared_corpus

@@ -16,12 +16,12 @@ import webdataset as wds
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipelines.config import DatasetSpec, RunConfig
+from pipelines.core.config import DatasetSpec, RunConfig
 from pipelines.demo import synth
-from pipelines.finalize import finalize
-from pipelines.plan import make_plan
+from pipelines.finalize.collect import finalize
+from pipelines.plan.planner import make_plan
 from pipelines.runners import run_units
-from pipelines.srwt import SrwtError, Timed, srwt_target, target, units
+from pipelines.prepare.srwt import SrwtError, Timed, srwt_target, target, units
 from tag_builder.tasks import get_task
 from tag_builder.views import TagError, build_view
 from tag_builder.vocabulary import TOKEN_PATTERN
@@ -234,7 +234,7 @@ def test_timit_wrd_files_in_samples(tmp_path):
 
 
 def test_which_corpora_srwt_turns_on_for():
-    from pipelines.timestamps import srwt_capable
+    from pipelines.prepare.timestamps import srwt_capable
     from schemas.loader import load
 
     english = frozenset({"en"})

@@ -16,12 +16,12 @@ import pytest
 import webdataset as wds
 from PIL import Image
 
-from pipelines.accounting import Counters, count_sample
+from pipelines.prepare.accounting import Counters, count_sample
 from pipelines.demo import write_cochlscene
-from pipelines.record import Record
-from pipelines.report_html import write_html
-from pipelines.stages import Sample
-from pipelines.stats_report import Run, StatsError, Thresholds, build_report, load_run, sections
+from pipelines.core.record import Record
+from pipelines.report.html import write_html
+from pipelines.prepare.stages import Sample
+from pipelines.report.stats import Run, StatsError, Thresholds, build_report, load_run, sections
 from tag_builder.views import View
 
 from conftest import PROJECT, audioprep

@@ -9,10 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from pipelines.record import ARROW_SCHEMA, Drop, Record, records_table
-from pipelines.text import basic, punctuation
-from pipelines.stages import Sample, make_tagger
-from pipelines.text import explain, normalize_record, normalize_text, steps_for
+from pipelines.core.record import ARROW_SCHEMA, Drop, Record, records_table
+from pipelines.ingest.text import basic, punctuation
+from pipelines.prepare.stages import Sample, make_tagger
+from pipelines.ingest.text import explain, normalize_record, normalize_text, steps_for
 from schemas.loader import load
 from schemas.model import Normalize
 from tag_builder.vocabulary import token_spellings

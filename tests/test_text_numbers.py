@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from pipelines.text import explain
+from pipelines.ingest.text import explain
 from schemas.loader import SchemaError, load, parse
 from schemas.model import Normalize
 

@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from pipelines.config import DatasetSpec, RunConfig
-from pipelines.finalize import finalize
-from pipelines.plan import iter_manifest, make_plan
+from pipelines.core.config import DatasetSpec, RunConfig
+from pipelines.finalize.collect import finalize
+from pipelines.ingest.manifest import iter_manifest
+from pipelines.plan.planner import make_plan
 from pipelines.runners import run_units
-from pipelines.vad import SileroVad, VadError, cut_points
+from pipelines.ingest.vad import SileroVad, VadError, cut_points
 
 from conftest import PROJECT
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipelines.record import Drop, Record
-from pipelines.windows import pack_windows, recording_key
+from pipelines.core.record import Drop, Record
+from pipelines.ingest.windows import pack_windows, recording_key
 from schemas.model import Windows
 
 

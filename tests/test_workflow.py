@@ -7,8 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import outputs
-from pipelines.workflow import Permanent, check_corpus, corpora_outcome, engine_options, resolve_run, run_config
+from pipelines.core import outputs
+from pipelines.workflow import (
+    Permanent,
+    check_corpus,
+    corpora_outcome,
+    engine_options,
+    resolve_run,
+    run_config,
+)
 
 from conftest import PROJECT
 

@@ -14,9 +14,9 @@ import threading
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
-from .. import outputs
+from pipelines.core import outputs
+from pipelines.core.config import ENGINES
 
-ENGINES = ("beam", "ray", "local")
 
 
 def pending_units(out: str, units: list[str]) -> list[str]:
@@ -110,11 +110,11 @@ def run_units(engine: str, out: str, units: list[str], workers: int, options: di
     gc.disable()  # importing Beam makes ~110,000 lasting objects: collecting while they are made costs ~0.1-0.2 s
     try:
         if engine == "beam":
-            from .beam import run
+            from pipelines.runners.beam import run
         elif engine == "ray":
-            from .ray import run
+            from pipelines.runners.ray import run
         else:
-            from .local import run
+            from pipelines.runners.local import run
     finally:
         if collecting:
             gc.enable()

@@ -19,7 +19,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from ..units import UnitProcessor
+from pipelines.prepare.units import UnitProcessor
 
 
 class PrepareAndShard(beam.DoFn):

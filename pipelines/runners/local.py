@@ -1,7 +1,7 @@
 """The simplest engine: every unit in this process, one after another (for debugging)."""
 from __future__ import annotations
 
-from ..units import UnitProcessor
+from pipelines.prepare.units import UnitProcessor
 
 
 def run(out: str, units: list[str], workers: int, options: dict) -> None:

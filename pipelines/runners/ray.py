@@ -8,7 +8,7 @@ import logging
 import os
 import warnings
 
-from ..units import UnitProcessor
+from pipelines.prepare.units import UnitProcessor
 
 #: restarts of a dead worker process, and retries of the unit it was running
 WORKER_RESTARTS = 3

@@ -1,0 +1,134 @@
+"""What a run is: which datasets from where, with which weights, into which output, with which bounds.
+
+``RunConfig`` is the plan's input and is fingerprinted: a rerun with the same config resumes, a
+different one is refused. Engine choices (Beam or Ray, workers, cluster) do not change the output,
+so they live in ``EngineOptions`` and are not fingerprinted. A run config file (YAML, see
+``run_config.py``) and the ``--dataset NAME=ROOT`` flags both produce these.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+
+MAX_SECONDS = 30.0
+#: clips shorter than this are refused (too_short): a few frames of audio teach nothing
+MIN_SECONDS = 0.1
+#: the engines a run can use (pipelines/runners/)
+ENGINES = ("beam", "ray", "local")
+DEFAULT_SHARD_MAX_BYTES = 1_000_000_000
+DEFAULT_SHARD_MAX_SAMPLES = 2000
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str  # the dataset name used in keys, shards and reports
+    schema: str  # a built-in schema name or the path of a schema file
+    root: str  # the corpus as the user unpacked it (a folder or an s3:// URI)
+    splits: tuple[str, ...] | None = None  # only these splits of the corpus (default: all)
+    cap_hours: float | None = None  # at most this many hours of training data
+    repeat: float = 1.0  # upsample (>1) or downsample (<1) training data by this factor
+    roots: dict[str, str] = field(default_factory=dict)  # extra roots the schema declares (e.g. common_voice)
+    srwt: bool = False  # each ASR window also gets its SRWT view (word timestamps; docs/long-form.md)
+
+    @classmethod
+    def parse(cls, text: str) -> "DatasetSpec":
+        """``NAME=ROOT`` (NAME is also the schema) or ``NAME:SCHEMA=ROOT``, then ``,EXTRA=PATH`` per extra root."""
+        name, sep, rest = text.partition("=")
+        if not sep or not name or not rest:
+            raise ValueError(f"--dataset {text!r}: expected NAME=ROOT, e.g. librispeech=/data/LibriSpeech")
+        name, _, schema = name.partition(":")
+        parts = rest.split(",")
+        root, roots = parts[0], {}
+        for part in parts[1:]:
+            extra, eq, path = part.partition("=")
+            if eq and extra and path and extra.replace("_", "").replace("-", "").isalnum():
+                roots[extra] = path
+            elif roots:
+                raise ValueError(f"--dataset {text!r}: {part!r} is not EXTRA=PATH (e.g. common_voice=/data/cv)")
+            else:
+                root += "," + part  # a comma inside the root's own path
+        if not root:
+            raise ValueError(f"--dataset {text!r}: expected NAME=ROOT, e.g. librispeech=/data/LibriSpeech")
+        return cls(name=name, schema=schema or name, root=root, roots=roots)
+
+    def root_map(self) -> dict[str, str]:
+        """Every root of this dataset by ``root_key``: its own and its extra roots."""
+        return {root_key(self.name): self.root, **{root_key(self.name, k): v for k, v in self.roots.items()}}
+
+
+def root_key(dataset: str, extra: str | None = None) -> str:
+    """How engines find a record's audio root: ``dataset`` or ``dataset:extra`` (Record.audio_root)."""
+    return dataset if extra is None else f"{dataset}:{extra}"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    datasets: tuple[DatasetSpec, ...]
+    out: str
+    seed: int = 0
+    shard_max_bytes: int = DEFAULT_SHARD_MAX_BYTES
+    shard_max_samples: int = DEFAULT_SHARD_MAX_SAMPLES
+    shards_multiple_of: int | None = None  # number of training shards: a multiple of this (ranks)
+    temperature: float | None = None  # temperature sampling over corpus sizes (1 = proportional)
+    task_weights: dict = field(default_factory=dict)  # task -> {"cap_hours": h or None, "repeat": r}
+    max_seconds: float = MAX_SECONDS
+    min_seconds: float = MIN_SECONDS  # shorter clips are quarantined (too_short)
+    probe_durations: bool = True  # read audio headers at ingest where the corpus gives no duration
+    work_dir: str | None = None  # local work folder when ``out`` is s3:// (default: a cache folder)
+    sil_threshold: float = 0.3  # SRWT: a pause longer than this (seconds) is a <|sil|> unit
+    ctc_models: dict = field(default_factory=dict)  # SRWT: language -> TorchScript CTC model for the CTC aligner
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def remote(self) -> str | None:
+        """The s3:// URI of the output, or None when the output is a local folder."""
+        from pipelines.core.remote import is_remote
+
+        return self.out if is_remote(self.out) else None
+
+    @property
+    def local_out(self) -> str:
+        """The folder every stage works in: the output itself, or the local mirror of an s3:// output."""
+        from pipelines.core.remote import default_workdir
+
+        return self.out if self.remote is None else (self.work_dir or default_workdir(self.out))
+
+    @property
+    def unit_records(self) -> int:
+        """Records per work unit: a little under a shard, so hash-partition noise rarely splits one."""
+        return max(1, int(self.shard_max_samples * 0.9))
+
+    def fingerprint(self, schema_texts: dict[str, str]) -> str:
+        """Identifies the work: a rerun with the same fingerprint resumes, another one is refused."""
+        payload = {k: v for k, v in asdict(self).items() if k not in ("out", "work_dir")}
+        payload["schemas"] = schema_texts
+        return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    engine: str | None = None  # None: the default engine, see ``overridden``
+    workers: int = 1
+    ray_address: str | None = None
+    beam_args: tuple[str, ...] = ()
+
+    def overridden(
+        self, engine: str | None = None, workers: int | None = None, ray_address: str | None = None, beam_args: tuple[str, ...] = (),
+    ) -> "EngineOptions":
+        """These options with a command line's or a DAG run's values on top (``None`` keeps ours), the
+        engine named; ``ValueError`` for an unknown engine or a Ray cluster given with another engine.
+
+        A run that names no engine runs on Beam's local runner, or on Ray when it is given a Ray cluster:
+        on one machine Beam is the engine that meets the benchmark's targets (bench/README.md), and
+        both write the same bytes.
+        """
+        address = ray_address or self.ray_address
+        chosen = engine or self.engine or ("ray" if address else "beam")
+        if chosen not in ENGINES:
+            raise ValueError(f"unknown engine {chosen!r}; choose one of {', '.join(ENGINES)}")
+        if chosen != "ray":
+            if ray_address:
+                raise ValueError(f"a Ray cluster ({ray_address}) is given but the engine is {chosen}: choose engine ray, or leave the address out")
+            address = None  # a run config's Ray cluster is for its Ray runs; this run chose another engine
+        return EngineOptions(chosen, workers or self.workers, address, tuple(beam_args) or self.beam_args)

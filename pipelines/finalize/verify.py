@@ -1,0 +1,140 @@
+"""``audioprep verify OUT``: re-read every shard against the index and the summary.
+
+Checks per shard: present, size and sha256 as indexed, a valid tar, every key has exactly its
+``.flac`` and ``.json``, the audio decodes to 16 kHz mono of the length its JSON states, every
+prompt is made of vocabulary tokens and no target spells one, sample counts and seconds match.
+Then: no key twice across shards, and the summary balances.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tarfile
+import tempfile
+from dataclasses import dataclass, field
+from typing import Callable
+
+from tag_builder.views import check_view
+from tag_builder.vocabulary import UnknownTokenError
+
+from pipelines.core import audio, outputs
+from pipelines.core.atomic import read_json
+from pipelines.core.remote import Mirror, is_remote
+
+
+@dataclass
+class Report:
+    shards: int = 0
+    samples: int = 0
+    seconds: float = 0.0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _check_sample(shard: str, key: str, members: dict[str, bytes], problems: list[str]) -> float:
+    if sorted(members) != ["flac", "json"]:
+        problems.append(f"{shard}: sample {key} has members {sorted(members)}, expected flac and json")
+        return 0.0
+    try:
+        meta = json.loads(members["json"])
+    except ValueError as exc:
+        problems.append(f"{shard}: {key}.json is not JSON: {exc}")
+        return 0.0
+    try:
+        samples, rate, channels = audio.decode_flac(members["flac"])
+    except Exception as exc:  # noqa: BLE001 - any decoder failure is a finding
+        problems.append(f"{shard}: {key}.flac does not decode: {exc}")
+        return 0.0
+    seconds = len(samples) / rate
+    if rate != audio.TARGET_RATE or channels != 1:
+        problems.append(f"{shard}: {key}.flac is {rate} Hz with {channels} channels, expected 16000 Hz mono")
+    if meta.get("key") != key:
+        problems.append(f"{shard}: {key}.json names key {meta.get('key')!r}")
+    if abs(meta.get("duration", -1) - seconds) > 1e-3:
+        problems.append(f"{shard}: {key} lasts {seconds:.4f} s, its JSON says {meta.get('duration')}")
+    if seconds > audio.MAX_SECONDS + 1e-6:
+        problems.append(f"{shard}: {key} lasts {seconds:.2f} s, over the 30 s limit")
+    if not meta.get("tasks"):
+        problems.append(f"{shard}: {key} has no task views")
+    for view in meta.get("tasks", []):
+        try:  # the task's own rules: tokens only, a question prompt's text, a fields target's tokens
+            check_view(view.get("task", ""), view["prompt"], view.get("target", ""))
+        except UnknownTokenError as exc:
+            problems.append(f"{shard}: {key} task {view.get('task')}: {exc}")
+    return seconds
+
+
+def verify(out: str, advance: Callable[[int], None] = lambda n: None) -> Report:
+    """Verify the run in the folder ``out``, or in ``s3://bucket/prefix/`` (shards fetched one at a time)."""
+    if not is_remote(out):
+        return _verify(out, Mirror(out), advance)
+    with tempfile.TemporaryDirectory(prefix="audioprep-verify-") as scratch:
+        return _verify(scratch, Mirror(scratch, out), advance)
+
+
+def _verify(out: str, mirror: Mirror, advance: Callable[[int], None]) -> Report:
+    report = Report()
+    index_path = os.path.join(out, outputs.INDEX)
+    if not mirror.fetch(index_path):
+        report.problems.append(f"{index_path} is missing: the run has not finished")
+        return report
+    index = read_json(index_path)
+    seen: dict[str, str] = {}
+    for entry in index["shards"]:
+        report.shards += 1
+        path = os.path.join(out, entry["path"])
+        if not mirror.fetch(path):
+            report.problems.append(f"{entry['path']}: listed in the index but missing")
+            continue
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        if os.path.getsize(path) != entry["bytes"] or digest.hexdigest() != entry["sha256"]:
+            report.problems.append(f"{entry['path']}: size or sha256 differs from the index")
+        samples, seconds = 0, 0.0
+        try:
+            with tarfile.open(path, "r:") as tar:
+                current, members = None, {}
+                for member in tar:
+                    stem, _, ext = member.name.partition(".")
+                    if stem != current:
+                        if current is not None:
+                            seconds += _check_sample(entry["path"], current, members, report.problems)
+                            samples += 1
+                        if stem in seen:
+                            report.problems.append(f"{entry['path']}: key {stem} also in {seen[stem]}")
+                        seen[stem] = entry["path"]
+                        current, members = stem, {}
+                    members[ext] = tar.extractfile(member).read()
+                if current is not None:
+                    seconds += _check_sample(entry["path"], current, members, report.problems)
+                    samples += 1
+        except tarfile.TarError as exc:
+            report.problems.append(f"{entry['path']}: not a valid tar: {exc}")
+        if samples != entry["samples"]:
+            report.problems.append(f"{entry['path']}: {samples} samples, the index says {entry['samples']}")
+        if abs(seconds - entry["seconds"]) > 0.01:
+            report.problems.append(f"{entry['path']}: {seconds:.3f} s of audio, the index says {entry['seconds']}")
+        report.samples += samples
+        report.seconds += seconds
+        if mirror.uri is not None:
+            os.remove(path)  # a scratch copy: keep the disk flat however large the run
+        advance(1)
+    summary_path = os.path.join(out, outputs.SUMMARY)
+    if mirror.fetch(summary_path):
+        summary = read_json(summary_path)
+        if summary["input"] != summary["written"] + summary["quarantined"] + summary.get("excluded", 0):
+            report.problems.append(
+                f"summary does not balance: input {summary['input']} != written {summary['written']} "
+                f"+ quarantined {summary['quarantined']} + excluded {summary.get('excluded', 0)}"
+            )
+        if summary.get("samples", summary["written"]) != report.samples:
+            report.problems.append(f"summary says {summary.get('samples')} samples, the shards hold {report.samples}")
+    else:
+        report.problems.append(f"{summary_path} is missing")
+    return report

@@ -1,0 +1,41 @@
+"""``kind: lines``: text files with one record per line, parsed by a regex with named groups."""
+from __future__ import annotations
+
+import os
+import re
+from typing import Iterator
+
+from pipelines.core.record import Drop
+
+from pipelines.ingest.layouts import Row
+from pipelines.ingest.layouts.paths import match_files
+
+STAGE = "ingest"
+
+
+def parse_line(regex: re.Pattern[str], raw: str) -> dict[str, str] | None:
+    match = regex.fullmatch(raw)
+    return None if match is None else {k: v for k, v in match.groupdict().items() if v is not None}
+
+
+def read(layout, root: str) -> Iterator[Row | Drop]:
+    regex = re.compile(layout.line)
+    skip = re.compile(layout.skip) if getattr(layout, "skip", None) else None
+    for relpath, file_fields in match_files(root, layout.files):
+        with open(os.path.join(root, relpath), "rb") as handle:
+            for number, raw_bytes in enumerate(handle, start=1):
+                source = f"{relpath}:{number}"
+                try:
+                    raw = raw_bytes.decode(layout.encoding).rstrip("\r\n")
+                except UnicodeDecodeError as exc:
+                    yield Drop(STAGE, "undecodable_line", f"{source}: not {layout.encoding}: {exc.reason}", source=source)
+                    continue
+                if number == 1:
+                    raw = raw.lstrip("\ufeff")
+                if not raw.strip() or (layout.comment and raw.startswith(layout.comment)) or (skip and skip.match(raw)):
+                    continue
+                fields = parse_line(regex, raw)
+                if fields is None:
+                    yield Drop(STAGE, "line_unparsed", f"{source}: {raw[:120]!r} does not match {layout.line!r}", source=source)
+                    continue
+                yield Row({**file_fields, **fields, "line": str(number)}, source)
