@@ -6,22 +6,14 @@ Readers know nothing about any particular corpus; the schema says everything cor
 """
 from __future__ import annotations
 
-from typing import Callable, Iterator, NamedTuple
+from typing import Iterator
 
 from pipelines.core.record import Drop
-
-
-class Row(NamedTuple):  # a tuple: made once per metadata row, at a third of a dataclass's cost
-    fields: dict[str, str]
-    source: str  # "path/to/file:line" or the matched path
-
-
-RowReader = Callable[..., Iterator["Row | Drop"]]
+from pipelines.ingest.layouts import files, jsondoc, lines, plugin, table
+from pipelines.ingest.layouts.row import Row, RowReader
 
 
 def reader_for(kind: str) -> RowReader:
-    from pipelines.ingest.layouts import files, jsondoc, lines, plugin, table
-
     readers: dict[str, RowReader] = {
         "lines": lines.read,
         "table": table.read,

@@ -21,7 +21,7 @@ from schemas.records_path import EITHER, MEMBERS, parse_records_path
 
 from pipelines.core.record import Drop
 
-from pipelines.ingest.layouts import Row
+from pipelines.ingest.layouts.row import Row
 from pipelines.ingest.layouts.paths import match_files
 
 STAGE = "ingest"

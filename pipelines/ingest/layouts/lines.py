@@ -7,7 +7,7 @@ from typing import Iterator
 
 from pipelines.core.record import Drop
 
-from pipelines.ingest.layouts import Row
+from pipelines.ingest.layouts.row import Row
 from pipelines.ingest.layouts.paths import match_files
 
 STAGE = "ingest"
