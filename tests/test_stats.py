@@ -21,7 +21,10 @@ from pipelines.demo import write_cochlscene
 from pipelines.core.record import Record
 from pipelines.report.html import write_html
 from pipelines.prepare.stages import Sample
-from pipelines.report.stats import Run, StatsError, Thresholds, build_report, load_run, sections
+from pipelines.report.build import build_report
+from pipelines.report.load import Run, StatsError, load_run
+from pipelines.report.sections import sections
+from pipelines.report.warnings import Thresholds
 from tag_builder.views import View
 
 from conftest import PROJECT, audioprep

@@ -1,6 +1,6 @@
 """The ``audioprep stats --html`` page: one self-contained file that opens offline.
 
-Draws the charts of ``stats_report.sections`` with matplotlib's Agg canvas (no display, no pyplot
+Draws the charts of ``sections.sections`` with matplotlib's Agg canvas (no display, no pyplot
 state), embeds them as base64 PNG, and writes the tables as plain HTML with inline CSS: no script,
 no font, no link to anything outside the file.
 """
@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from pipelines.core.atomic import write_bytes
-from pipelines.report.stats import Chart, Section, Table
+from pipelines.report.tables import Chart, Section, Table
 
 COLORS = {"train": "#3b6ea5", "eval": "#e39b3a", "before": "#9aa5b1", "after": "#3b6ea5"}
 PALETTE = ("#3b6ea5", "#e39b3a", "#5a9e6f", "#b5525c", "#8064a2", "#6b8e9f", "#c28e2b", "#4d4d4d")
