@@ -346,14 +346,10 @@ def stats(
     from pipelines.core.atomic import write_json
     from rich.text import Text
 
-    from pipelines.report.stats import (
-        EVAL_SPLIT_PATTERN,
-        StatsError,
-        Thresholds,
-        build_report,
-        load_run,
-        sections,
-    )
+    from pipelines.report.build import build_report
+    from pipelines.report.load import StatsError, load_run
+    from pipelines.report.sections import sections
+    from pipelines.report.warnings import EVAL_SPLIT_PATTERN, Thresholds
 
     try:
         limits = Thresholds(min_task_hours, min_label_examples, max_quarantine_rate, max_language_mismatch, eval_split_pattern or EVAL_SPLIT_PATTERN)

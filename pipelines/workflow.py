@@ -358,7 +358,10 @@ def report_run(run: dict, verification: dict) -> dict:
     counts, the verification, and every statistic of ``audioprep stats`` (``stats_report``).
     """
     from pipelines.report.html import render
-    from pipelines.report.stats import Section, StatsError, Table, build_report, load_run, sections
+    from pipelines.report.build import build_report
+    from pipelines.report.load import StatsError, load_run
+    from pipelines.report.sections import sections
+    from pipelines.report.tables import Section, Table
 
     out, mirror = local_out(run), _mirror(run)
     for name in (outputs.SUMMARY, outputs.STATS, outputs.INDEX, outputs.QUARANTINE):

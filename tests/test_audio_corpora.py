@@ -14,7 +14,8 @@ from fixtures import audio_corpora as A
 from test_speech_corpora import counts, reasons, run, views
 
 from conftest import shared_corpus
-from pipelines.report.stats import _tag_sequences, load_run
+from pipelines.report.compute import _tag_sequences
+from pipelines.report.load import load_run
 from pipelines.finalize.verify import verify
 
 SPEC = {  # section 4 of the spec, byte for byte

@@ -1,6 +1,6 @@
 """The ``audioprep stats --html`` page: one self-contained file that opens offline.
 
-Draws the charts of ``stats_report.sections`` with matplotlib's Agg canvas (no display, no pyplot
+Draws the charts of ``sections.sections`` with matplotlib's Agg canvas (no display, no pyplot
 state), embeds them as base64 PNG, and writes the tables as plain HTML with inline CSS: no script,
 no font, no link to anything outside the file.
 """
@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from pipelines.core.atomic import write_bytes
-from pipelines.report.stats import Chart, Section, Table
+from pipelines.report.tables import Chart, Section, Table
 
 COLORS = {"train": "#3b6ea5", "eval": "#e39b3a", "before": "#9aa5b1", "after": "#3b6ea5"}
 PALETTE = ("#3b6ea5", "#e39b3a", "#5a9e6f", "#b5525c", "#8064a2", "#6b8e9f", "#c28e2b", "#4d4d4d")
@@ -100,18 +100,22 @@ def chart_png(chart: Chart) -> bytes:
     return buffer.getvalue()
 
 
+# A backslash at the end of a line below joins it to the next: one line of CSS, kept short in the source.
 CSS = """
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; color: #1d232a;
        margin: 0; background: #f6f7f9; }
 main { max-width: 960px; margin: 0 auto; padding: 24px 30px 60px; background: #fff; }
-h1 { font-size: 26px; margin: 0 0 4px; } h2 { font-size: 20px; margin: 34px 0 6px; border-bottom: 2px solid #e4e7eb; padding-bottom: 4px; }
+h1 { font-size: 26px; margin: 0 0 4px; } \
+h2 { font-size: 20px; margin: 34px 0 6px; border-bottom: 2px solid #e4e7eb; padding-bottom: 4px; }
 .sub { color: #5b6671; margin: 0 0 12px; } .note { color: #5b6671; margin: 4px 0 10px; font-size: 14px; }
-nav { font-size: 13px; margin: 10px 0 0; line-height: 1.9; } nav a { margin-right: 10px; color: #2e5a8a; text-decoration: none; white-space: nowrap; }
+nav { font-size: 13px; margin: 10px 0 0; line-height: 1.9; } \
+nav a { margin-right: 10px; color: #2e5a8a; text-decoration: none; white-space: nowrap; }
 figure { margin: 12px 0; } figure img { max-width: 100%; height: auto; display: block; }
 table { border-collapse: collapse; margin: 10px 0 18px; font-size: 13.5px; width: auto; max-width: 100%; }
 caption { text-align: left; font-weight: 600; padding: 4px 0; color: #333; }
 th, td { padding: 4px 10px; border-bottom: 1px solid #e4e7eb; vertical-align: top; }
-th { background: #f0f2f5; text-align: left; font-weight: 600; white-space: nowrap; } td.r, th.r { text-align: right; font-variant-numeric: tabular-nums; }
+th { background: #f0f2f5; text-align: left; font-weight: 600; white-space: nowrap; } \
+td.r, th.r { text-align: right; font-variant-numeric: tabular-nums; }
 td.l { overflow-wrap: break-word; } td.last { overflow-wrap: anywhere; } td code { font-size: 12px; }
 #warnings td:first-child { white-space: nowrap; }
 tbody tr:nth-child(even) { background: #fafbfc; }
@@ -132,9 +136,11 @@ def _table(table: Table) -> str:
     head = "".join(f'<th class="{a}" scope="col">{escape(c)}</th>' for c, a in zip(table.columns, align))
     last = len(table.columns) - 1
     body = "".join(
-        "<tr>" + "".join(_cell(str(v), a, i == last and i > 0) for i, (v, a) in enumerate(zip(row, align))) + "</tr>\n" for row in table.rows
+        "<tr>" + "".join(_cell(str(v), a, i == last and i > 0) for i, (v, a) in enumerate(zip(row, align))) + "</tr>\n"
+        for row in table.rows
     )
-    return f"<table><caption>{escape(table.title)}</caption><thead><tr>{head}</tr></thead><tbody>\n{body}</tbody></table>\n"
+    caption = f"<caption>{escape(table.title)}</caption>"
+    return f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>\n{body}</tbody></table>\n"
 
 
 def _figure(chart: Chart) -> str:
