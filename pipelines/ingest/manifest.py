@@ -22,8 +22,9 @@ from pipelines.core.fingerprint import INGEST_SOURCES, code_digest
 from pipelines.core.record import ARROW_SCHEMA, MANIFEST_DICTIONARY_COLUMNS, Drop, Record, columns_table
 from pipelines.core.remote import is_remote
 from pipelines.core.sources import local_view
-from pipelines.ingest.corpus import BATCH_ROWS as INGEST_BATCH_ROWS
-from pipelines.ingest.corpus import Mapped, ingest_batches
+from pipelines.ingest.batch import BATCH_ROWS as INGEST_BATCH_ROWS
+from pipelines.ingest.batch import Mapped
+from pipelines.ingest.corpus import ingest_batches
 from pipelines.ingest.windows import pack_windows
 
 
