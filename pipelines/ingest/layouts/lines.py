@@ -9,8 +9,7 @@ from pipelines.core.record import Drop
 
 from pipelines.ingest.layouts import Row
 from pipelines.ingest.layouts.paths import match_files
-
-STAGE = "ingest"
+from pipelines.ingest.refusals import STAGE
 
 
 def parse_line(regex: re.Pattern[str], raw: str) -> dict[str, str] | None:
