@@ -46,7 +46,9 @@ LANGUAGE_STEPS["ja"] = (
 def _refused(tags: list[str]) -> Callable[[str], Problem | None]:
     def check(text: str) -> Problem | None:
         found = markup.find_refused(text, tags)
-        return ("unusable_markup", f"transcript holds {', '.join(found)}, which the schema refuses (normalize.refuse_markup)") if found else None
+        if not found:
+            return None
+        return ("unusable_markup", f"transcript holds {', '.join(found)}, which the schema refuses (normalize.refuse_markup)")
 
     return check
 
@@ -55,7 +57,10 @@ def _unmapped(text: str) -> Problem | None:
     tags = markup.leftover_tags(text)
     if not tags:
         return None
-    return ("unmapped_markup", f"transcript holds markup {', '.join(tags)} that the schema does not map: add it to normalize.markup (\"\" removes it)")
+    return (
+        "unmapped_markup",
+        f"transcript holds markup {', '.join(tags)} that the schema does not map: add it to normalize.markup (\"\" removes it)",
+    )
 
 
 def _special_tokens(text: str) -> Problem | None:
