@@ -18,7 +18,7 @@ from pipelines.core.record import Drop, Record
 from pipelines.ingest.audio_index import AudioIndex
 from pipelines.ingest.batch import BATCH_ROWS, Mapped
 from pipelines.ingest.joins import load_joins
-from pipelines.ingest.layouts import read_rows
+from pipelines.ingest.layouts.readers import read_rows
 from pipelines.ingest.mapping import Context, map_rows
 
 

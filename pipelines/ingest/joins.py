@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from schemas.templates import MissingField, render
 
 from pipelines.core.record import Drop
-from pipelines.ingest.layouts import read_rows
+from pipelines.ingest.layouts.readers import read_rows
 from pipelines.ingest.refusals import STAGE, Refused
 
 

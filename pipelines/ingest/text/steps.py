@@ -13,7 +13,11 @@ from typing import Callable
 from schemas.model import Normalize
 from tag_builder.vocabulary import token_spellings
 
-from pipelines.ingest.text import basic, chinese, markup, numbers, punctuation
+import pipelines.ingest.text.basic as basic
+import pipelines.ingest.text.chinese as chinese
+import pipelines.ingest.text.markup as markup
+import pipelines.ingest.text.numbers as numbers
+import pipelines.ingest.text.punctuation as punctuation
 
 Problem = tuple[str, str]  # (reason, detail)
 
