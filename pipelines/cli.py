@@ -485,7 +485,7 @@ def schema_validate(files: List[str] = typer.Argument(..., help="Schema files or
     """Validate schemas and run the worked examples written inside them."""
     from schemas.loader import SchemaError, load
 
-    from pipelines.ingest.corpus import run_example
+    from pipelines.ingest.examples import run_example
 
     failed = False
     for name in files:

@@ -192,7 +192,7 @@ def _corpus_step(run: dict, name: str, step: str):
 
 def check_corpus(run: dict, name: str) -> dict:
     """Validate the corpus's schema, run the worked examples written in it, check its root."""
-    from pipelines.ingest.corpus import run_example
+    from pipelines.ingest.examples import run_example
 
     spec = _spec(run, name)
     with _corpus_step(run, name, "validate"):

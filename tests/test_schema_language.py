@@ -247,8 +247,8 @@ MIXED_ROWS = [  # id, split, path, dur, lang, text, spk, cap, label, note, secs:
 def test_a_batch_maps_every_row_as_it_would_be_mapped_alone(tmp_path):
     """Ingest maps rows in batches, step by step over columns: each row still gets exactly the record,
     or the drop (the first step that refuses it), it gets when mapped alone, and rows keep their order."""
-    from pipelines.ingest.corpus import Context, map_rows
-    from pipelines.ingest.layouts import read_rows
+    from pipelines.ingest.mapping import Context, map_rows
+    from pipelines.ingest.layouts.readers import read_rows
 
     root = tmp_path / "mixed"
     (root / "a").mkdir(parents=True)

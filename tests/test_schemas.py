@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from pipelines.ingest.corpus import run_example
+from pipelines.ingest.examples import run_example
 from schemas.loader import SchemaError, builtin_names, load, parse
 
 from conftest import audioprep

@@ -22,8 +22,9 @@ from pipelines.core.fingerprint import INGEST_SOURCES, code_digest
 from pipelines.core.record import ARROW_SCHEMA, MANIFEST_DICTIONARY_COLUMNS, Drop, Record, columns_table
 from pipelines.core.remote import is_remote
 from pipelines.core.sources import local_view
-from pipelines.ingest.corpus import BATCH_ROWS as INGEST_BATCH_ROWS
-from pipelines.ingest.corpus import Mapped, ingest_batches
+from pipelines.ingest.batch import BATCH_ROWS as INGEST_BATCH_ROWS
+from pipelines.ingest.batch import Mapped
+from pipelines.ingest.corpus import ingest_batches
 from pipelines.ingest.windows import pack_windows
 
 
@@ -50,12 +51,14 @@ def write_manifest(
     groups: Counter = Counter()
     train_seconds, unknown = 0.0, 0
     temporary = path + ".partial"
-    with pq.ParquetWriter(temporary, ARROW_SCHEMA, compression="zstd", use_dictionary=list(MANIFEST_DICTIONARY_COLUMNS)) as writer:
+    dictionary = list(MANIFEST_DICTIONARY_COLUMNS)
+    with pq.ParquetWriter(temporary, ARROW_SCHEMA, compression="zstd", use_dictionary=dictionary) as writer:
         probe = _prober(spec, root) if probe_durations else None
         cutter = _vad_cutter(spec, root, schema.windows) if schema.windows and schema.windows.long_audio == "vad" else None
         batches = ingest_batches(schema, spec.name, spec.root, spec.roots)
         if schema.windows is not None:  # long recordings cut into windows: record by record, streaming
-            batches = _rebatched(pack_windows((item for batch in batches for item in batch.items()), schema.windows, probe, cutter))
+            items = (item for batch in batches for item in batch.items())
+            batches = _rebatched(pack_windows(items, schema.windows, probe, cutter))
 
         def drop_rows():
             """Records into the manifest batch by batch; drops yielded into their JSON lines file (never held)."""
@@ -130,12 +133,15 @@ def _vad_cutter(spec: DatasetSpec, root: str, policy) -> Callable[[Record], list
     from pipelines.ingest.vad import vad_windows
 
     def cut(record: Record) -> list:
-        return vad_windows(_audio_path(spec, root, record.audio_root, record.audio), record, policy.max_seconds, policy.min_seconds)
+        path = _audio_path(spec, root, record.audio_root, record.audio)
+        return vad_windows(path, record, policy.max_seconds, policy.min_seconds)
 
     return cut
 
 
-def ingest_dataset(spec: DatasetSpec, out: str, probe_durations: bool = True, report: Callable[[int], None] | None = None) -> dict:
+def ingest_dataset(
+    spec: DatasetSpec, out: str, probe_durations: bool = True, report: Callable[[int], None] | None = None
+) -> dict:
     """Ingest one dataset unless its manifest is already complete for the same schema and root.
 
     Idempotent and safe to retry (an orchestrator maps this over the datasets of a run). ``report``:

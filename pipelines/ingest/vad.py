@@ -106,7 +106,8 @@ def cut_points(speech: list[tuple[float, float]], total: float, max_seconds: flo
         if speech[i][1] - start > max_seconds:
             start = speech[i][0]
             if speech[i][1] - start > max_seconds:
-                raise VadError("no_pause", f"{speech[i][1] - speech[i][0]:.2f} s of speech from {speech[i][0]:.2f} s without a pause")
+                length = speech[i][1] - speech[i][0]
+                raise VadError("no_pause", f"{length:.2f} s of speech from {speech[i][0]:.2f} s without a pause")
         j = i
         while j + 1 < len(speech) and speech[j + 1][1] - start <= max_seconds:
             j += 1
@@ -117,7 +118,9 @@ def cut_points(speech: list[tuple[float, float]], total: float, max_seconds: flo
     return windows
 
 
-def vad_windows(path: str, record, max_seconds: float, min_seconds: float, vad: SileroVad | None = None) -> list[tuple[float, float]]:
+def vad_windows(
+    path: str, record, max_seconds: float, min_seconds: float, vad: SileroVad | None = None
+) -> list[tuple[float, float]]:
     """Windows (start, end) of a whole-file speech record, cut in pauses; raises VadError or AudioError."""
     from pipelines.core import audio
 

@@ -96,7 +96,11 @@ def pack(segments: list[Record], policy: Windows) -> Iterator[Record | Drop]:
     starts: set[float] = set()
     for segment in sorted(segments, key=lambda s: (s.offset, s.duration)):
         if segment.duration > limit + EPSILON:
-            yield _drop(segment, "segment_too_long", f"segment of {segment.duration:.2f} s is longer than the {limit:g} s window limit (never cut: its transcript would not match)")
+            yield _drop(
+                segment, "segment_too_long",
+                f"segment of {segment.duration:.2f} s is longer than the {limit:g} s window limit "
+                "(never cut: its transcript would not match)",
+            )
             continue
         seg_end = segment.offset + segment.duration
         if window:
@@ -122,7 +126,8 @@ def _emit(window: list[Record], starts: set[float]) -> Iterator[Record | Drop]:
     start = round(window[0].offset, 2)
     if start in starts:  # two windows of one recording cannot share a key
         for segment in window:
-            yield _drop(segment, "overlapping_segments", f"segment at {segment.offset:.2f} s starts where another window of the recording starts")
+            detail = f"segment at {segment.offset:.2f} s starts where another window of the recording starts"
+            yield _drop(segment, "overlapping_segments", detail)
         return
     starts.add(start)
     yield make_window(window)
@@ -131,7 +136,8 @@ def _emit(window: list[Record], starts: set[float]) -> Iterator[Record | Drop]:
 def fixed_windows(record: Record, policy: Windows) -> Iterator[Record | Drop]:
     """A whole-file record longer than the limit, cut into fixed windows with its labels kept."""
     if record.text or record.translation:
-        yield _drop(record, "cannot_cut_transcript", f"{record.seconds:.2f} s with a transcript and no segments: cutting it blindly would cut words")
+        detail = f"{record.seconds:.2f} s with a transcript and no segments: cutting it blindly would cut words"
+        yield _drop(record, "cannot_cut_transcript", detail)
         return
     size = policy.window_seconds
     count = math.ceil(record.seconds / size - EPSILON)
@@ -160,7 +166,8 @@ def vad_cut(record: Record, policy: Windows, cutter: Callable[[Record], list[tup
     from pipelines.ingest.vad import VadError
 
     if record.text or record.translation:
-        yield _drop(record, "cannot_cut_transcript", f"{record.seconds:.2f} s with a transcript and no segments: cutting it at pauses would need word times")
+        detail = f"{record.seconds:.2f} s with a transcript and no segments: cutting it at pauses would need word times"
+        yield _drop(record, "cannot_cut_transcript", detail)
         return
     try:
         windows = cutter(record)

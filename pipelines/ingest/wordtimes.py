@@ -56,11 +56,13 @@ def _ctm_file(path: str) -> dict[str, Words]:
             if not parts or line.startswith(";;"):
                 continue
             if len(parts) < 5:
-                raise WordTimesError("bad_word_times", f"{path}:{number}: a CTM line needs 'utterance channel start duration word'")
+                detail = f"{path}:{number}: a CTM line needs 'utterance channel start duration word'"
+                raise WordTimesError("bad_word_times", detail)
             try:
                 start, duration = float(parts[2]), float(parts[3])
             except ValueError:
-                raise WordTimesError("bad_word_times", f"{path}:{number}: start/duration {parts[2]!r} {parts[3]!r} are not numbers") from None
+                detail = f"{path}:{number}: start/duration {parts[2]!r} {parts[3]!r} are not numbers"
+                raise WordTimesError("bad_word_times", detail) from None
             if _is_word(parts[4]):
                 by_utterance.setdefault(parts[0], []).append((parts[4], start, round(start + duration, 6)))
     return {key: tuple(sorted(words, key=lambda w: w[1])) for key, words in by_utterance.items()}

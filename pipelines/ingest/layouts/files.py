@@ -5,8 +5,9 @@ from typing import Iterator
 
 from pipelines.core.record import Drop
 
-from pipelines.ingest.layouts.row import Row
+from pipelines.ingest.layouts import Row
 from pipelines.ingest.layouts.paths import match_files
+from pipelines.ingest.refusals import STAGE
 
 
 def read(layout, root: str) -> Iterator[Row | Drop]:
@@ -20,4 +21,5 @@ def read(layout, root: str) -> Iterator[Row | Drop]:
 def _refusals(refused: list[str]) -> Iterator[Drop]:
     while refused:
         relpath = refused.pop(0)
-        yield Drop("ingest", "path_outside_root", f"{relpath}: a symbolic link out of the corpus root, not followed", source=relpath)
+        detail = f"{relpath}: a symbolic link out of the corpus root, not followed"
+        yield Drop(STAGE, "path_outside_root", detail, source=relpath)

@@ -21,10 +21,9 @@ from schemas.records_path import EITHER, MEMBERS, parse_records_path
 
 from pipelines.core.record import Drop
 
-from pipelines.ingest.layouts.row import Row
+from pipelines.ingest.layouts import Row
 from pipelines.ingest.layouts.paths import match_files
-
-STAGE = "ingest"
+from pipelines.ingest.refusals import STAGE
 def _scalar(value, joiner: str = " ") -> str | None:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -83,7 +82,8 @@ def _walk(node, steps, stack: list, locator: str, member_field: str = "member"):
         if not isinstance(child, dict):
             return
         for key, item in child.items():  # the member's name is a field; the item's own members win
-            yield from _walk(item, rest, stack + ([node] if name else []) + [{member_field: key}], f"{where}.{key}" if where else key, member_field)
+            enclosing = stack + ([node] if name else []) + [{member_field: key}]
+            yield from _walk(item, rest, enclosing, f"{where}.{key}" if where else key, member_field)
     elif iterate:
         if not isinstance(child, list):
             return
@@ -170,7 +170,8 @@ def read(layout, root: str) -> Iterator[Row | Drop]:
                 if level is None:  # ``*`` over a value that is neither an object nor an array: no records
                     continue
                 item_prefix = f"{prefix}.item" if prefix else "item"
-                for index, item in enumerate(ijson.items(handle, item_prefix if head and head[-1][1] == EITHER else prefix, use_float=True)):
+                items_at = item_prefix if head and head[-1][1] == EITHER else prefix
+                for index, item in enumerate(ijson.items(handle, items_at, use_float=True)):
                     locator = f"{outer_locator}[{index}]" if level else outer_locator
                     yield from _rows(layout, item, steps[consumed:], file_fields, f"{relpath}:{locator}", ".")
             except (ijson.JSONError, UnicodeDecodeError) as exc:  # bad bytes, or a lone surrogate escape

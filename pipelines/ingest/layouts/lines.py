@@ -7,10 +7,9 @@ from typing import Iterator
 
 from pipelines.core.record import Drop
 
-from pipelines.ingest.layouts.row import Row
+from pipelines.ingest.layouts import Row
 from pipelines.ingest.layouts.paths import match_files
-
-STAGE = "ingest"
+from pipelines.ingest.refusals import STAGE
 
 
 def parse_line(regex: re.Pattern[str], raw: str) -> dict[str, str] | None:

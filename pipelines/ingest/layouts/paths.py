@@ -57,6 +57,21 @@ def path_fields(relpath: str) -> dict[str, str]:
     return {"path": relpath, "dir": directory or ".", "name": name, "stem": os.path.splitext(name)[0]}
 
 
+def pattern_fields(pattern: str, relpath: str, whole: bool = False) -> dict[str, str] | None:
+    """The placeholders of ``pattern`` in ``relpath``; with ``whole``, None unless every part fits."""
+    segments, parts = compile_pattern(pattern), relpath.split("/")
+    if whole and len(segments) != len(parts):
+        return None
+    fields: dict[str, str] = {}
+    for segment, part in zip(segments, parts):
+        match = segment.regex.fullmatch(part)
+        if match is not None:
+            fields.update(match.groupdict())
+        elif whole:
+            return None
+    return fields
+
+
 def inside(root: str, path: str) -> bool:
     """True when ``path`` (after resolving symlinks) lies inside ``root``."""
     return _within(os.path.realpath(root), os.path.realpath(path))

@@ -11,7 +11,7 @@ from typing import Iterator
 
 from pipelines.core.record import Drop
 
-from pipelines.ingest.layouts.row import Row
+from pipelines.ingest.layouts import Row
 
 
 class PluginError(ImportError):

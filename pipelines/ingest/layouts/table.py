@@ -8,10 +8,9 @@ from typing import Iterator
 
 from pipelines.core.record import Drop
 
-from pipelines.ingest.layouts.row import Row
+from pipelines.ingest.layouts import Row
 from pipelines.ingest.layouts.paths import match_files
-
-STAGE = "ingest"
+from pipelines.ingest.refusals import STAGE
 #: bytes the codec could not decode, kept as lone surrogates by errors="surrogateescape"
 _UNDECODED = re.compile("[\udc80-\udcff]")
 
@@ -49,7 +48,8 @@ def read(layout, root: str) -> Iterator[Row | Drop]:
                         continue
                     if len(cells) != width:
                         source = f"{relpath}:{line}"
-                        yield Drop(STAGE, "row_malformed", f"{source}: {len(cells)} cells for {width} columns ({', '.join(columns)})", source=source)
+                        detail = f"{source}: {len(cells)} cells for {width} columns ({', '.join(columns)})"
+                        yield Drop(STAGE, "row_malformed", detail, source=source)
                         continue
                     row = "\n".join(cells)
                     if not row.isascii() and undecoded(row):  # one scan of the row, none for ASCII (a flag)

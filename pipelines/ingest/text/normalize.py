@@ -64,7 +64,8 @@ def _run(
                 if i in refused:
                     continue
                 if traces is not None:
-                    traces[i].append(Traced(step.name, texts[i], False, f"refused: {problem[0]}: {problem[1]}" if problem else "passed"))
+                    outcome = f"refused: {problem[0]}: {problem[1]}" if problem else "passed"
+                    traces[i].append(Traced(step.name, texts[i], False, outcome))
                 if problem:
                     refused[i] = Normalized(texts[i], language if languages is None else languages[i], problem[0], problem[1])
         elif step.language is not None:

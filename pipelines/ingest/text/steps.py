@@ -13,7 +13,11 @@ from typing import Callable
 from schemas.model import Normalize
 from tag_builder.vocabulary import token_spellings
 
-from pipelines.ingest.text import basic, chinese, markup, numbers, punctuation
+import pipelines.ingest.text.basic as basic
+import pipelines.ingest.text.chinese as chinese
+import pipelines.ingest.text.markup as markup
+import pipelines.ingest.text.numbers as numbers
+import pipelines.ingest.text.punctuation as punctuation
 
 Problem = tuple[str, str]  # (reason, detail)
 
@@ -46,7 +50,9 @@ LANGUAGE_STEPS["ja"] = (
 def _refused(tags: list[str]) -> Callable[[str], Problem | None]:
     def check(text: str) -> Problem | None:
         found = markup.find_refused(text, tags)
-        return ("unusable_markup", f"transcript holds {', '.join(found)}, which the schema refuses (normalize.refuse_markup)") if found else None
+        if not found:
+            return None
+        return ("unusable_markup", f"transcript holds {', '.join(found)}, which the schema refuses (normalize.refuse_markup)")
 
     return check
 
@@ -55,7 +61,10 @@ def _unmapped(text: str) -> Problem | None:
     tags = markup.leftover_tags(text)
     if not tags:
         return None
-    return ("unmapped_markup", f"transcript holds markup {', '.join(tags)} that the schema does not map: add it to normalize.markup (\"\" removes it)")
+    return (
+        "unmapped_markup",
+        f"transcript holds markup {', '.join(tags)} that the schema does not map: add it to normalize.markup (\"\" removes it)",
+    )
 
 
 def _special_tokens(text: str) -> Problem | None:
