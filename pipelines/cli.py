@@ -51,29 +51,24 @@ def _fail(message: str, code: int = 2) -> None:
 
 
 def _specs(datasets: list[str]) -> tuple[DatasetSpec, ...]:
+    from pipelines.core.run_request import parse_corpora
+
     if not datasets:
         _fail("give at least one --dataset NAME=ROOT")
     try:
-        specs = tuple(DatasetSpec.parse(d) for d in datasets)
+        specs = parse_corpora(datasets)
     except ValueError as exc:
         _fail(str(exc))
-    names = [s.name for s in specs]
-    if len(set(names)) != len(names):
-        _fail(f"dataset names must be unique: {', '.join(names)}")
     for spec in specs:
         _check_roots(spec)
     return specs
 
 
 def _check_roots(spec: DatasetSpec) -> None:
-    """Local roots must be folders; s3:// roots are checked when they are listed."""
-    from pipelines.core.remote import is_remote
-
-    if not is_remote(spec.root) and not os.path.isdir(spec.root):
-        _fail(f"corpus root {spec.root} for dataset {spec.name!r} is not a directory")
-    for extra, path in spec.roots.items():
-        if not is_remote(path) and not os.path.isdir(path):
-            _fail(f"extra root {extra}={path} for dataset {spec.name!r} is not a directory")
+    try:
+        spec.check_roots()
+    except ValueError as exc:
+        _fail(str(exc))
 
 
 def _show_progress() -> bool:
@@ -129,12 +124,12 @@ def run(
     work_dir: Optional[Path] = typer.Option(None, help="With an s3:// output: the local work folder (default: under ~/.cache/audioprep)."),
     endpoint_url: Optional[str] = typer.Option(None, help="S3-compatible endpoint (MinIO, Ceph, ...); default: AWS_ENDPOINT_URL, else AWS."),
     engine: Optional[str] = typer.Option(None, help="beam (Apache Beam), ray (Ray Data) or local (one process, for debugging). Default: beam, or ray with --ray-address."),
-    workers: Optional[int] = typer.Option(None, help="Parallel workers for the local Beam runner or local Ray. Default: CPU count."),
+    workers: Optional[int] = typer.Option(None, help="Parallel workers for the local Beam runner or local Ray. Default: CPU count, at most one per pending work unit."),
     ray_address: Optional[str] = typer.Option(None, help="Run on this Ray cluster (ray://head:10001): the engine is then ray."),
-    shard_max_bytes: int = typer.Option(DEFAULT_SHARD_MAX_BYTES, help="Roll over to a new shard before passing this size."),
-    shard_max_samples: int = typer.Option(DEFAULT_SHARD_MAX_SAMPLES, help="At most this many samples per shard."),
-    seed: int = typer.Option(0, help="Seed of the deterministic shuffle."),
-    min_seconds: float = typer.Option(MIN_SECONDS, help="Quarantine clips shorter than this many seconds (too_short)."),
+    shard_max_bytes: Optional[int] = typer.Option(None, help="Roll over to a new shard before passing this size.", show_default=str(DEFAULT_SHARD_MAX_BYTES)),
+    shard_max_samples: Optional[int] = typer.Option(None, help="At most this many samples per shard.", show_default=str(DEFAULT_SHARD_MAX_SAMPLES)),
+    seed: Optional[int] = typer.Option(None, help="Seed of the deterministic shuffle.", show_default="0"),
+    min_seconds: Optional[float] = typer.Option(None, help="Quarantine clips shorter than this many seconds (too_short).", show_default=str(MIN_SECONDS)),
     plan_only: bool = typer.Option(False, "--plan", help="Ingest and print the planned hours per corpus and task, then stop."),
     overwrite: bool = typer.Option(False, help="Delete OUT first instead of resuming the run in it."),
     srwt: bool = typer.Option(False, "--srwt", help="Add an SRWT view (word timestamps) to every ASR window of each speech corpus whose schema gives word times or whose language has an aligner (docs/long-form.md)."),
@@ -146,48 +141,27 @@ def run(
     finished work units are skipped. Standard Apache Beam pipeline options go after `--`
     (e.g. `-- --runner=FlinkRunner --flink_master=host:8081`).
     """
-    from schemas.loader import SchemaError
-
+    from pipelines.core.run_config import RunConfigError
+    from pipelines.core.run_request import RunRequest, resolve
     from pipelines.finalize.collect import finalize
-    from pipelines.plan.model import PlanError
-    from pipelines.plan.planner import make_plan
-    from pipelines.core.remote import RemoteError
-    from pipelines.core.run_config import RunConfigError, load_run_config
-    from pipelines.runners import engine_output_to, run_units, watch_progress
-    from pipelines.prepare.shards import ShardWriteError
 
     beam_args = list(ctx.args)
     if config_file is not None and str(config_file).startswith("-"):
         # a pipeline option after `--` lands in the CONFIG argument when no config file is given
         beam_args.insert(0, str(config_file))
         config_file = None
-    if config_file is not None:
-        if dataset:
-            _fail("give either a run config file or --dataset flags, not both")
-        try:
-            config, options = load_run_config(config_file)
-        except (RunConfigError, OSError) as exc:
-            _fail(str(exc))
-        if out is not None:
-            config = replace(config, out=out)
-    else:
-        if out is None:
-            _fail("give --out (or a run config file)")
-        if shard_max_bytes < 1 << 16 or shard_max_samples < 1:
-            _fail("--shard-max-bytes must be at least 65536 and --shard-max-samples at least 1")
-        config = RunConfig(
-            datasets=_specs(dataset), out=out, seed=seed, shard_max_bytes=shard_max_bytes, shard_max_samples=shard_max_samples,
-            min_seconds=min_seconds,
-        )
-        options = EngineOptions(workers=max(1, os.cpu_count() or 1))
+    request = RunRequest(
+        config_file=None if config_file is None else str(config_file), corpora=tuple(dataset), out=out,
+        engine=engine, workers=workers, ray_address=ray_address, beam_args=tuple(beam_args), seed=seed,
+        work_dir=None if work_dir is None else str(work_dir), shard_max_bytes=shard_max_bytes,
+        shard_max_samples=shard_max_samples, min_seconds=min_seconds, ctc_models=tuple(ctc_model),
+    )
     try:
-        options = options.overridden(engine, workers, ray_address, tuple(beam_args))
-    except ValueError as exc:
+        config, options = resolve(request)
+    except RunConfigError as exc:
         _fail(str(exc))
-    if work_dir is not None:
-        config = replace(config, work_dir=str(work_dir))
-    if srwt or ctc_model:
-        config = _with_srwt(config, srwt, ctc_model)
+    if srwt:
+        config = _with_srwt_views(config)
     if endpoint_url:
         os.environ["AWS_ENDPOINT_URL"] = endpoint_url  # read by boto3 here and in every worker
     for spec in config.datasets:
@@ -196,26 +170,49 @@ def run(
         _fail("--overwrite does not delete objects in a bucket: choose a new s3:// prefix instead")
     if overwrite and os.path.exists(config.out):
         shutil.rmtree(config.out)
-    try:
-        # datasets are ingested side by side, one process each, up to the workers and this machine's
-        # cores (the local engine is one process by design)
-        processes = 1 if options.engine == "local" else min(options.workers, os.cpu_count() or 1)
-        with _ingest_progress() as seen:
-            plan = make_plan(config, progress=lambda msg: console.print(f"[dim]{msg}[/]"), processes=processes, seen=seen)
-    except (SchemaError, PlanError, FileNotFoundError, RemoteError) as exc:
-        _fail(str(exc))
+    plan = _plan(config, options)
     _print_plan(plan)
     if plan_only:
         return
+    _prepare_and_shard(config, options, plan.units)
+    summary = finalize(config.local_out, config.remote)
+    _print_summary(summary)
+    if not summary["balanced"]:
+        _fail("the counts do not balance: input != written + quarantined + excluded", code=1)
+
+
+def _plan(config: RunConfig, options: EngineOptions):
+    """Ingest (datasets side by side, one process each, up to the workers and this machine's cores;
+    the local engine is one process by design), weight and partition, showing what ingest reads."""
+    from schemas.loader import SchemaError
+
+    from pipelines.core.remote import RemoteError
+    from pipelines.plan.model import PlanError
+    from pipelines.plan.planner import make_plan
+
+    cores = os.cpu_count() or 1
+    processes = 1 if options.engine == "local" else min(options.workers or cores, cores)
+    try:
+        with _ingest_progress() as seen:
+            return make_plan(config, progress=lambda msg: console.print(f"[dim]{msg}[/]"), processes=processes, seen=seen)
+    except (SchemaError, PlanError, FileNotFoundError, RemoteError) as exc:
+        _fail(str(exc))
+
+
+def _prepare_and_shard(config: RunConfig, options: EngineOptions, units: list[str]) -> None:
+    """The units on the engine, under a progress bar; the engine's own output goes to its log."""
+    from pipelines.core.remote import RemoteError
+    from pipelines.prepare.shards import ShardWriteError
+    from pipelines.runners import engine_output_to, run_units, watch_progress
+
     local = config.local_out
-    engine_options = {"beam_args": list(options.beam_args), "ray_address": options.ray_address, "remote": config.remote}
     with _progress() as progress:
-        task = progress.add_task(f"prepare and shard ({options.engine})", total=len(plan.units))
-        stop = watch_progress(local, plan.units, lambda done: progress.update(task, completed=done))
+        task = progress.add_task(f"prepare and shard ({options.engine})", total=len(units))
+        stop = watch_progress(local, units, lambda done: progress.update(task, completed=done))
         engine_log = outputs.engine_log_path(local)
         try:
             with engine_output_to(engine_log):
-                run_units(options.engine, local, plan.units, options.workers, engine_options)
+                run_units(config, options, units)
         except RemoteError as exc:
             _fail(f"{exc}\nnothing incomplete was published; rerun the same command to resume", code=1)
         except ShardWriteError as exc:  # disk full, file size limit: the message says no shard was published
@@ -225,28 +222,16 @@ def run(
             raise
         finally:
             stop()
-    summary = finalize(local, config.remote)
-    _print_summary(summary)
-    if not summary["balanced"]:
-        _fail("the counts do not balance: input != written + quarantined + excluded", code=1)
 
 
-def _with_srwt(config: RunConfig, srwt: bool, ctc_model: list[str]) -> RunConfig:
-    """--srwt: SRWT on for every speech corpus that ships word times or whose language has an aligner."""
+def _with_srwt_views(config: RunConfig) -> RunConfig:
+    """--srwt: SRWT on for every speech corpus that ships word times or whose language has an aligner
+    (English, and the languages of the run's CTC models)."""
     from schemas.loader import SchemaError, load
 
     from pipelines.prepare.timestamps import srwt_capable
 
-    models = dict(config.ctc_models)
-    for item in ctc_model:
-        language, sep, path = item.partition("=")
-        if not sep or not language or not os.path.isfile(path):
-            _fail(f"--ctc-model {item!r}: expected LANG=MODEL_FILE with an existing file, e.g. zh=/models/mms-zh.pt")
-        models[language] = path
-    config = replace(config, ctc_models=models)
-    if not srwt:
-        return config
-    languages = frozenset({"en", *models})
+    languages = frozenset({"en", *config.ctc_models})
     specs = []
     for spec in config.datasets:
         try:
