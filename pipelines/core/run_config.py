@@ -5,7 +5,8 @@ out: out/                      # a folder or s3://bucket/prefix/
 seed: 0
 temperature: null              # e.g. 2.0: temperature sampling over corpus hours (training only)
 shards: {max_bytes: 1000000000, max_samples: 2000, multiple_of: 8}
-engine: {name: beam, workers: 2, ray_address: null, beam_args: []}   # default name: beam (ray with ray_address)
+engine: {name: beam, workers: 2, ray_address: null, beam_args: []}
+                               # default name: beam (ray with ray_address); workers: the CPU count, at most one per unit
 tasks:                         # optional per-task weights over every corpus feeding the task
   scene: {repeat: 2}
   asr: {cap_hours: 1000}
