@@ -20,7 +20,7 @@ MIN_SECONDS = 0.1
 ENGINES = ("beam", "ray", "local")
 DEFAULT_SHARD_MAX_BYTES = 1_000_000_000
 DEFAULT_SHARD_MAX_SAMPLES = 2000
-#: the smallest shard size bound a run accepts: a shard holds at least a few clips
+#: the smallest shard size bound a run accepts (RunConfig refuses a smaller one)
 MIN_SHARD_MAX_BYTES = 1 << 16
 
 

@@ -28,8 +28,8 @@ def pending_units(out: str, units: list[str]) -> list[str]:
 def watch_progress(out: str, units: list[str], advance: Callable[[int], None]) -> Callable[[], None]:
     """Poll the completion records in a thread and report how many units are done; returns stop().
 
-    One listing of the completion folder per poll, not a stat per unit: a run of 100,000 units
-    would otherwise keep a fifth of a core busy asking."""
+    One listing of the completion folder per poll, not a stat per unit, so that asking stays cheap
+    however many units a run has (bench/README.md, "Fixed costs")."""
     stop = threading.Event()
     folder = os.path.dirname(outputs.unit_done_path(out, "x"))
     expected = {os.path.basename(outputs.unit_done_path(out, unit)) for unit in units}
