@@ -22,7 +22,8 @@ PARAMS = {
     "out": Param(None, type=["null", "string"], description="Output folder or s3://bucket/prefix (overrides the config file's out)."),
     "engine": Param(None, type=["null", "string"], enum=[None, "ray", "beam", "local"],
                     description="beam (Apache Beam), ray (Ray Data) or local; default: the config file's, else beam (ray with ray_address)."),
-    "workers": Param(None, type=["null", "integer"], minimum=1, description="Local Ray CPUs or local Beam processes (default 2)."),
+    "workers": Param(None, type=["null", "integer"], minimum=1,
+                     description="Local Ray CPUs or local Beam workers (threads of the run); default: the CPU count, at most one per pending unit."),
     "beam_runner": Param(None, type=["null", "string"], description="Beam runner, e.g. FlinkRunner, SparkRunner, DataflowRunner."),
     "beam_args": Param([], type="array", items={"type": "string"},
                        description="Further Beam pipeline options, e.g. --flink_master=host:8081."),
@@ -46,6 +47,93 @@ def step(function, *args):
         raise AirflowFailException(str(exc)) from exc
 
 
+@task
+def resolve(params=None, ti=None) -> list:
+    """Pushes the run (XCom key ``run``); returns the corpus names to map over."""
+    from pipelines.workflow import resolve_run
+
+    resolved = step(lambda: resolve_run(**{key: params[key] for key in PARAMS if key != "dry_run"}))
+    ti.xcom_push(key="run", value=resolved["run"])
+    return resolved["corpora"]
+
+
+@task(map_index_template="{{ corpus_name }}")
+def validate(run: dict, name: str) -> str:
+    from pipelines.workflow import check_corpus
+
+    get_current_context()["corpus_name"] = name
+    step(check_corpus, run, name)
+    return name
+
+
+@task(map_index_template="{{ corpus_name }}")
+def ingest(run: dict, name: str) -> dict:
+    from pipelines.workflow import ingest_corpus
+
+    get_current_context()["corpus_name"] = name
+    return step(ingest_corpus, run, name)
+
+
+@task_group
+def corpus(run: dict, name: str):
+    """One corpus: its ingest waits for its own validation only."""
+    return ingest(run, validate(run, name))
+
+
+@task(trigger_rule=TriggerRule.ALL_DONE_MIN_ONE_SUCCESS)
+def plan(run: dict, ingested: list) -> dict:
+    from pipelines.workflow import plan_run
+
+    return step(plan_run, run, list(ingested))
+
+
+@task.short_circuit(ignore_downstream_trigger_rules=False)
+def unless_dry_run(params=None) -> bool:
+    return not params["dry_run"]
+
+
+@task
+def shard(run: dict) -> dict:
+    from pipelines.workflow import shard_run
+
+    return step(shard_run, run)
+
+
+@task
+def finalize(run: dict) -> dict:
+    from pipelines.workflow import finalize_run
+
+    return step(finalize_run, run)
+
+
+@task
+def verify(run: dict) -> dict:
+    from pipelines.workflow import verify_run
+
+    return step(verify_run, run)
+
+
+@task
+def report(run: dict, verification: dict) -> dict:
+    from pipelines.workflow import report_run
+
+    return step(report_run, run, verification)
+
+
+@task
+def publish(run: dict) -> dict:
+    from pipelines.workflow import publish_run
+
+    return step(publish_run, run)
+
+
+@task(trigger_rule=TriggerRule.ALL_DONE)
+def corpora_ok(run: dict, ingested: list) -> dict:
+    from pipelines.workflow import corpora_outcome
+
+    return step(corpora_outcome, run, list(ingested))
+
+
 @dag(
     dag_id="audioprep_ingest",
     schedule=None,
@@ -57,82 +145,6 @@ def step(function, *args):
     doc_md=__doc__,
 )
 def audioprep_ingest():
-    @task
-    def resolve(params=None, ti=None) -> list:
-        """Pushes the run (XCom key ``run``); returns the corpus names to map over."""
-        from pipelines.workflow import resolve_run
-
-        keys = ("out", "corpora", "config_file", "only", "engine", "workers", "beam_runner", "beam_args",
-                "ray_address", "seed", "work_dir", "shard_max_samples", "shard_max_bytes", "publish_to")
-        resolved = step(lambda: resolve_run(**{key: params[key] for key in keys}))
-        ti.xcom_push(key="run", value=resolved["run"])
-        return resolved["corpora"]
-
-    @task_group
-    def corpus(run: dict, name: str):
-        @task(map_index_template="{{ corpus_name }}")
-        def validate(run: dict, name: str) -> str:
-            from pipelines.workflow import check_corpus
-
-            get_current_context()["corpus_name"] = name
-            step(check_corpus, run, name)
-            return name
-
-        @task(map_index_template="{{ corpus_name }}")
-        def ingest(run: dict, name: str) -> dict:
-            from pipelines.workflow import ingest_corpus
-
-            get_current_context()["corpus_name"] = name
-            return step(ingest_corpus, run, name)
-
-        return ingest(run, validate(run, name))
-
-    @task(trigger_rule=TriggerRule.ALL_DONE_MIN_ONE_SUCCESS)
-    def plan(run: dict, ingested: list) -> dict:
-        from pipelines.workflow import plan_run
-
-        return step(plan_run, run, list(ingested))
-
-    @task.short_circuit(ignore_downstream_trigger_rules=False)
-    def unless_dry_run(params=None) -> bool:
-        return not params["dry_run"]
-
-    @task
-    def shard(run: dict) -> dict:
-        from pipelines.workflow import shard_run
-
-        return step(shard_run, run)
-
-    @task
-    def finalize(run: dict) -> dict:
-        from pipelines.workflow import finalize_run
-
-        return step(finalize_run, run)
-
-    @task
-    def verify(run: dict) -> dict:
-        from pipelines.workflow import verify_run
-
-        return step(verify_run, run)
-
-    @task
-    def report(run: dict, verification: dict) -> dict:
-        from pipelines.workflow import report_run
-
-        return step(report_run, run, verification)
-
-    @task
-    def publish(run: dict) -> dict:
-        from pipelines.workflow import publish_run
-
-        return step(publish_run, run)
-
-    @task(trigger_rule=TriggerRule.ALL_DONE)
-    def corpora_ok(run: dict, ingested: list) -> dict:
-        from pipelines.workflow import corpora_outcome
-
-        return step(corpora_outcome, run, list(ingested))
-
     names = resolve()
     run = names["run"]
     ingested = corpus.partial(run=run).expand(name=names)

@@ -26,7 +26,7 @@ import hashlib
 import itertools
 import os
 from contextlib import contextmanager
-from dataclasses import asdict, fields, replace
+from dataclasses import replace
 
 from schemas import loader
 from schemas.loader import SchemaError
@@ -35,6 +35,8 @@ from pipelines.core import outputs
 from pipelines.core.atomic import read_json, write_json_if_changed
 from pipelines.core.config import DatasetSpec, EngineOptions, RunConfig
 from pipelines.core.remote import Mirror, RemoteError
+from pipelines.core.run_config import RunConfigError
+from pipelines.core.run_request import RunRequest, absolute_location, resolve
 
 
 CORPUS_STEPS = ("validate", "ingest")  # per corpus, in order; outcomes in OUT/_work/corpora/NAME.json
@@ -47,24 +49,12 @@ class Permanent(RuntimeError):
 # -- the run, as JSON between tasks ---------------------------------------------------------------
 
 
-def _absolute(location: str) -> str:
-    return location if "://" in location else os.path.abspath(location)
-
-
-def _from_dict(cls, data: dict):
-    """Rebuild a frozen dataclass from its JSON form (lists back to the tuples they were)."""
-    names = {f.name for f in fields(cls)}
-    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in names})
-
-
 def run_config(run: dict) -> RunConfig:
-    data = dict(run["config"])
-    data["datasets"] = tuple(_from_dict(DatasetSpec, d) for d in data["datasets"])
-    return _from_dict(RunConfig, data)
+    return RunConfig.from_dict(run["config"])
 
 
 def engine_options(run: dict) -> EngineOptions:
-    return _from_dict(EngineOptions, run["engine"])
+    return EngineOptions.from_dict(run["engine"])
 
 
 def local_out(run: dict) -> str:
@@ -101,71 +91,27 @@ def resolve_run(
     shard_max_bytes: int | None = None,
     publish_to: str | None = None,
 ) -> dict:
-    """The run described by a run config file or by ``NAME=ROOT`` corpus strings, with overrides.
+    """The run described by a run config file or by ``NAME=ROOT`` corpus strings, with overrides
+    (``pipelines.core.run_request.resolve``, as for ``audioprep run``), its paths made absolute.
 
-    ``only`` keeps a subset of the corpora (by name). Engine values left ``None`` come from the
-    config file, else the defaults (Beam, or Ray given ``ray_address``; 2 workers). Returns
-    ``{"run": ..., "corpora": [names]}``.
+    ``only`` keeps a subset of the corpora (by name). Returns ``{"run": ..., "corpora": [names]}``.
     """
-    if config_file and corpora:
-        raise Permanent("give either a run config file or corpora (NAME=ROOT), not both")
-    if config_file:
-        from pipelines.core.run_config import RunConfigError, load_run_config
-
-        try:
-            config, options = load_run_config(config_file)
-        except (RunConfigError, OSError) as exc:
-            raise Permanent(str(exc)) from None
-    else:
-        if not corpora:
-            raise Permanent("give corpora as NAME=ROOT (or NAME:SCHEMA=ROOT) strings, or a run config file")
-        if not out:
-            raise Permanent("give the output folder (out) for corpora given as NAME=ROOT")
-        try:
-            specs = tuple(DatasetSpec.parse(text) for text in corpora)
-        except ValueError as exc:
-            raise Permanent(str(exc)) from None
-        config, options = RunConfig(datasets=specs, out=out), EngineOptions(workers=2)
-    names = [spec.name for spec in config.datasets]
-    if len(set(names)) != len(names):
-        raise Permanent(f"corpus names must be unique: {', '.join(names)}")
-    if only:
-        unknown = sorted(set(only) - set(names))
-        if unknown:
-            raise Permanent(f"corpora {', '.join(unknown)} are not in this run; it has: {', '.join(names)}")
-        config = replace(config, datasets=tuple(s for s in config.datasets if s.name in only))
-    config = replace(
-        config,
-        out=_absolute(out or config.out),
-        seed=config.seed if seed is None else seed,
-        work_dir=_absolute(work_dir) if work_dir else config.work_dir,
-        shard_max_samples=shard_max_samples or config.shard_max_samples,
-        shard_max_bytes=shard_max_bytes or config.shard_max_bytes,
-        datasets=tuple(
-            replace(s, root=_absolute(s.root), roots={k: _absolute(v) for k, v in s.roots.items()}, schema=_schema_location(s.schema))
-            for s in config.datasets
-        ),
+    request = RunRequest(
+        config_file=config_file, corpora=tuple(corpora or ()), out=out, only=tuple(only or ()), engine=engine,
+        workers=workers, ray_address=ray_address, beam_runner=beam_runner, beam_args=tuple(beam_args or ()),
+        seed=seed, work_dir=work_dir, shard_max_bytes=shard_max_bytes, shard_max_samples=shard_max_samples,
+        absolute_paths=True,
     )
-    if config.shard_max_bytes < 1 << 16 or config.shard_max_samples < 1:
-        raise Permanent("shard_max_bytes must be at least 65536 and shard_max_samples at least 1")
-    args = tuple(beam_args) if beam_args else options.beam_args
-    if beam_runner and not any(a.startswith("--runner") for a in args):
-        args = (f"--runner={beam_runner}", *args)
     try:
-        options = options.overridden(engine, workers, ray_address, args)
-    except ValueError as exc:
+        config, options = resolve(request)
+    except RunConfigError as exc:
         raise Permanent(str(exc)) from None
     run = {
-        "config": asdict(config),
-        "engine": asdict(options),
-        "publish_to": _absolute(publish_to) if publish_to else None,
+        "config": config.to_dict(),
+        "engine": options.to_dict(),
+        "publish_to": absolute_location(publish_to) if publish_to else None,
     }
     return {"run": run, "corpora": [spec.name for spec in config.datasets]}
-
-
-def _schema_location(schema: str) -> str:
-    """A schema file path made absolute (task processes may start elsewhere); names stay names."""
-    return os.path.abspath(schema) if schema.endswith((".yaml", ".yml")) else schema
 
 
 # -- one corpus --------------------------------------------------------------------------------
@@ -204,8 +150,10 @@ def check_corpus(run: dict, name: str) -> dict:
         if problems:
             listed = "; ".join(problems)
             raise Permanent(f"schema of corpus {name!r} ({spec.schema}): {len(problems)} worked example(s) do not hold: {listed}")
-        if not os.path.isdir(spec.root):
-            raise Permanent(f"corpus root {spec.root} for corpus {name!r} is not a directory")
+        try:
+            spec.check_roots()
+        except ValueError as exc:
+            raise Permanent(str(exc)) from None
     return {"dataset": name, "schema": spec.schema, "examples": len(schema.examples)}
 
 
@@ -288,8 +236,7 @@ def shard_run(run: dict) -> dict:
     mirror.fetch(outputs.plan_path(out))
     plan = Plan.load(out)
     pending = [u for u in plan.units if not mirror.fetch(outputs.unit_done_path(out, u))]
-    engine = {"beam_args": list(options.beam_args), "ray_address": options.ray_address, "remote": config.remote}
-    run_units(options.engine, out, pending, options.workers, engine)
+    run_units(config, options, pending)
     return {"engine": options.engine, "units": len(plan.units), "ran": len(pending), "skipped": len(plan.units) - len(pending)}
 
 
@@ -355,7 +302,7 @@ def report_run(run: dict, verification: dict) -> dict:
     """The run's report: ``report.json`` and the page ``report.html``.
 
     Holds what became of every corpus (which were left out, at which step, with which error), the
-    counts, the verification, and every statistic of ``audioprep stats`` (``stats_report``).
+    counts, the verification, and every statistic of ``audioprep stats`` (``pipelines.report``).
     """
     from pipelines.report.html import render
     from pipelines.report.build import build_report

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.core.config import DatasetSpec, RunConfig
+from pipelines.core.config import DatasetSpec, EngineOptions, RunConfig
 from pipelines.demo import write_demo
 from pipelines.finalize.collect import finalize
 from pipelines.plan.planner import make_plan
@@ -35,7 +35,7 @@ def run_pipeline(datasets: dict[str, str], out: Path, engine: str = "local", wor
     specs = tuple(specs)
     run_config = RunConfig(datasets=specs, out=str(out), **config)
     plan = make_plan(run_config)
-    run_units(engine, str(out), plan.units, workers, {})
+    run_units(run_config, EngineOptions(engine, workers), plan.units)
     return finalize(str(out))
 
 

@@ -4,7 +4,7 @@ from collections import Counter
 
 import pytest
 
-from pipelines.core.config import DatasetSpec, RunConfig
+from pipelines.core.config import DatasetSpec, EngineOptions, RunConfig
 from pipelines.core.keys import jump_bucket, order_key
 from pipelines.plan.planner import make_plan
 from pipelines.plan.weights import copies_of, mix_factors
@@ -77,7 +77,7 @@ def test_weights_in_a_real_run_balance_and_never_touch_eval(demo_corpora, tmp_pa
     from pipelines.runners import run_units
     from pipelines.finalize.collect import finalize
 
-    run_units("local", str(out), plan.units, 1, {})
+    run_units(plan.run_config(), EngineOptions("local", 1), plan.units)
     summary = finalize(str(out))
     assert summary["balanced"]
     clotho = summary["datasets"]["clotho"]

@@ -16,7 +16,7 @@ import webdataset as wds
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipelines.core.config import DatasetSpec, RunConfig
+from pipelines.core.config import DatasetSpec, EngineOptions, RunConfig
 from pipelines.demo import synth
 from pipelines.finalize.collect import finalize
 from pipelines.plan.planner import make_plan
@@ -156,7 +156,7 @@ def _run(tmp_path: Path, name: str, schema: str, root: Path, sil_threshold: floa
     out = tmp_path / "out"
     spec = DatasetSpec(name=name, schema=str(schema_path), root=str(root), srwt=True)
     plan = make_plan(RunConfig(datasets=(spec,), out=str(out), sil_threshold=sil_threshold))
-    run_units("local", str(out), plan.units, 1, {})
+    run_units(plan.run_config(), EngineOptions("local", 1), plan.units)
     summary = finalize(str(out))
     samples = {}
     for shard in json.loads((out / "index.json").read_text())["shards"]:

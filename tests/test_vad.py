@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from pipelines.core.config import DatasetSpec, RunConfig
+from pipelines.core.config import DatasetSpec, EngineOptions, RunConfig
 from pipelines.finalize.collect import finalize
 from pipelines.ingest.manifest import iter_manifest
 from pipelines.plan.planner import make_plan
@@ -98,7 +98,7 @@ tasks: [{task: emotion}]
     assert all(a1 <= b0 + 1e-6 for (_, a1), (b0, _) in zip(spans, spans[1:]))  # in order, no overlap
     for word, start, end in words:  # every word whole inside one window: no cut inside a word
         assert any(a - 0.02 <= start and end <= b + 0.02 for a, b in spans), (word, start, end, spans)
-    run_units("local", str(out), plan.units, 1, {})
+    run_units(plan.run_config(), EngineOptions("local", 1), plan.units)
     summary = finalize(str(out))
     assert summary["balanced"] and summary["written"] == len(records)
     assert json.loads((out / "summary.json").read_text())["datasets"]["toy_vad"]["input"] == len(records)

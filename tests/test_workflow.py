@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.core import outputs
+from pipelines.core.config import EngineOptions, RunConfig
 from pipelines.workflow import (
     Permanent,
     check_corpus,
@@ -83,6 +84,47 @@ def test_a_run_that_names_no_engine_runs_on_beam_or_on_ray_when_given_a_ray_clus
     config_file.write_text("out: out/\nengine: {name: beam, ray_address: ray://head:10001}\ndatasets:\n  - {name: clotho, root: /data/clotho}\n")
     with pytest.raises(Permanent, match=r"(?s)mix.yaml.*line 2: engine: .*ray_address \(ray://head:10001\) is a Ray cluster, but the engine named is beam"):
         engine(config_file=str(config_file))
+
+
+def test_a_shard_bound_is_refused_once_naming_the_option_and_for_a_file_the_file(tmp_path):
+    with pytest.raises(Permanent, match=r"^shard_max_bytes must be at least 65536, not 100$"):
+        resolve_run(corpora=["clotho=/data/clotho"], out=str(tmp_path / "out"), shard_max_bytes=100)
+    config_file = tmp_path / "mix.yaml"
+    config_file.write_text("out: out/\nshards: {max_samples: 0}\ndatasets:\n  - {name: clotho, root: /data/clotho}\n")
+    with pytest.raises(Permanent, match=r"mix.yaml: shard_max_samples must be at least 1, not 0$"):
+        resolve_run(config_file=str(config_file))
+    config_file.write_text("out: out/\nshards: {max_samples: 3}\ndatasets:\n  - {name: clotho, root: /data/clotho}\n")
+    assert run_config(resolve_run(config_file=str(config_file), shard_max_samples=5)["run"]).shard_max_samples == 5
+    with pytest.raises(Permanent, match=r"^shard_max_samples must be at least 1, not -1$"):  # the run's value, not the file's
+        resolve_run(config_file=str(config_file), shard_max_samples=-1)
+
+
+def test_a_run_config_survives_json_and_the_workers_not_given_stay_unset(tmp_path):
+    config_file = tmp_path / "mix.yaml"
+    config_file.write_text(
+        "out: out/\ntasks: {scene: {repeat: 2}}\nctc_models: {zh: zh.pt}\n"
+        "datasets:\n  - {name: covost2, root: c, splits: [train], roots: {common_voice: cv}}\n"
+    )
+    run = resolve_run(config_file=str(config_file))["run"]
+    config = run_config(json.loads(json.dumps(run)))
+    assert config == run_config(run) and config.datasets[0].splits == ("train",)
+    assert RunConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    assert engine_options(run).workers is None  # the engine's default: see the next test
+
+
+def test_an_engine_given_no_workers_starts_one_per_core_at_most_one_per_pending_unit(tmp_path, monkeypatch):
+    import pipelines.runners as runners
+
+    started = []
+    monkeypatch.setattr(runners, "_import_engine", lambda engine: lambda out, units, workers, options: started.append((units, workers, options)))
+    monkeypatch.setattr(runners.os, "cpu_count", lambda: 4)
+    config = RunConfig(datasets=(), out=str(tmp_path))
+    units = [f"train.{i:05d}" for i in range(6)]
+    runners.run_units(config, EngineOptions("beam"), units[:3])
+    runners.run_units(config, EngineOptions("beam"), units)
+    runners.run_units(config, EngineOptions("ray", workers=8, ray_address="ray://head:10001"), units)
+    assert [workers for _, workers, _ in started] == [3, 4, 8]
+    assert started[-1][2] == {"beam_args": [], "ray_address": "ray://head:10001", "remote": None}
 
 
 @pytest.mark.parametrize(

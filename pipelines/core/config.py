@@ -3,12 +3,14 @@
 ``RunConfig`` is the plan's input and is fingerprinted: a rerun with the same config resumes, a
 different one is refused. Engine choices (Beam or Ray, workers, cluster) do not change the output,
 so they live in ``EngineOptions`` and are not fingerprinted. A run config file (YAML, see
-``run_config.py``) and the ``--dataset NAME=ROOT`` flags both produce these.
+``run_config.py``) and ``NAME=ROOT`` strings both produce these (``run_request.py``); both travel as
+JSON (``to_dict``/``from_dict``) between orchestrated tasks and in the plan.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import asdict, dataclass, field
 
 MAX_SECONDS = 30.0
@@ -18,6 +20,8 @@ MIN_SECONDS = 0.1
 ENGINES = ("beam", "ray", "local")
 DEFAULT_SHARD_MAX_BYTES = 1_000_000_000
 DEFAULT_SHARD_MAX_SAMPLES = 2000
+#: the smallest shard size bound a run accepts (RunConfig refuses a smaller one)
+MIN_SHARD_MAX_BYTES = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,23 @@ class DatasetSpec:
         """Every root of this dataset by ``root_key``: its own and its extra roots."""
         return {root_key(self.name): self.root, **{root_key(self.name, k): v for k, v in self.roots.items()}}
 
+    def check_roots(self) -> None:
+        """``ValueError`` naming the first local root (its own or an extra one) that is not a folder;
+        s3:// roots are checked when they are listed."""
+        from pipelines.core.remote import is_remote
+
+        if not is_remote(self.root) and not os.path.isdir(self.root):
+            raise ValueError(f"corpus root {self.root} for corpus {self.name!r} is not a directory")
+        for extra, path in self.roots.items():
+            if not is_remote(path) and not os.path.isdir(path):
+                raise ValueError(f"extra root {extra}={path} for corpus {self.name!r} is not a directory")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "DatasetSpec":
+        """The inverse of ``dataclasses.asdict``: JSON lists back to the tuples they were."""
+        splits = data.get("splits")
+        return cls(**{**data, "splits": None if splits is None else tuple(splits)})
+
 
 def root_key(dataset: str, extra: str | None = None) -> str:
     """How engines find a record's audio root: ``dataset`` or ``dataset:extra`` (Record.audio_root)."""
@@ -79,6 +100,22 @@ class RunConfig:
     sil_threshold: float = 0.3  # SRWT: a pause longer than this (seconds) is a <|sil|> unit
     ctc_models: dict = field(default_factory=dict)  # SRWT: language -> TorchScript CTC model for the CTC aligner
     extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        """The shard bounds every way of giving a run passes through: ``ValueError`` naming the option."""
+        if self.shard_max_bytes < MIN_SHARD_MAX_BYTES:
+            raise ValueError(f"shard_max_bytes must be at least {MIN_SHARD_MAX_BYTES}, not {self.shard_max_bytes}")
+        if self.shard_max_samples < 1:
+            raise ValueError(f"shard_max_samples must be at least 1, not {self.shard_max_samples}")
+
+    def to_dict(self) -> dict:
+        """This config as JSON-ready data (``from_dict`` rebuilds it)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "RunConfig":
+        """A config from ``to_dict``'s data, after a trip through JSON (a run between tasks, a plan)."""
+        return cls(**{**data, "datasets": tuple(DatasetSpec.from_dict(d) for d in data["datasets"])})
 
     @property
     def remote(self) -> str | None:
@@ -109,9 +146,17 @@ class RunConfig:
 @dataclass(frozen=True)
 class EngineOptions:
     engine: str | None = None  # None: the default engine, see ``overridden``
-    workers: int = 1
+    workers: int | None = None  # None: this machine's CPU count, at most one per pending unit (runners.run_units)
     ray_address: str | None = None
     beam_args: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        """These options as JSON-ready data (``from_dict`` rebuilds them)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "EngineOptions":
+        return cls(**{**data, "beam_args": tuple(data["beam_args"])})
 
     def overridden(
         self, engine: str | None = None, workers: int | None = None, ray_address: str | None = None, beam_args: tuple[str, ...] = (),

@@ -5,7 +5,8 @@ out: out/                      # a folder or s3://bucket/prefix/
 seed: 0
 temperature: null              # e.g. 2.0: temperature sampling over corpus hours (training only)
 shards: {max_bytes: 1000000000, max_samples: 2000, multiple_of: 8}
-engine: {name: beam, workers: 2, ray_address: null, beam_args: []}   # default name: beam (ray with ray_address)
+engine: {name: beam, workers: 2, ray_address: null, beam_args: []}
+                               # default name: beam (ray with ray_address); workers: the CPU count, at most one per unit
 tasks:                         # optional per-task weights over every corpus feeding the task
   scene: {repeat: 2}
   asr: {cap_hours: 1000}
@@ -19,7 +20,8 @@ datasets:
     root: /data/covost2
     roots: {common_voice: /data/cv-corpus-4}
 ```
-Unknown keys are errors naming the line, like dataset schemas.
+Unknown keys are errors naming the line, like dataset schemas; a value ``RunConfig`` refuses (a
+shard bound) is an error naming the file.
 """
 from __future__ import annotations
 
@@ -59,14 +61,14 @@ class DatasetEntry(_Strict):
 
 
 class ShardOptions(_Strict):
-    max_bytes: int = Field(DEFAULT_SHARD_MAX_BYTES, ge=1 << 16)
-    max_samples: int = Field(DEFAULT_SHARD_MAX_SAMPLES, ge=1)
+    max_bytes: int = DEFAULT_SHARD_MAX_BYTES  # bounds checked by RunConfig
+    max_samples: int = DEFAULT_SHARD_MAX_SAMPLES
     multiple_of: int | None = Field(None, ge=1, description="training shards come in a multiple of this")
 
 
 class EngineEntry(_Strict):
     name: Literal["beam", "ray", "local"] | None = Field(None, description="default: beam, or ray when ray_address is given")
-    workers: int = Field(2, ge=1)
+    workers: int | None = Field(None, ge=1, description="default: the machine's CPU count, at most one per pending unit")
     ray_address: str | None = None
     beam_args: list[str] = Field(default_factory=list)
 
@@ -100,7 +102,7 @@ class RunConfigFile(_Strict):
 
 
 class RunConfigError(ValueError):
-    pass
+    """A run that cannot be made as given; the message says what to change."""
 
 
 def load_run_config(path: str | Path) -> tuple[RunConfig, EngineOptions]:
@@ -133,20 +135,23 @@ def load_run_config(path: str | Path) -> tuple[RunConfig, EngineOptions]:
         )
         for d in model.datasets
     )
-    config = RunConfig(
-        datasets=specs,
-        out=_relative(base, model.out),
-        seed=model.seed,
-        shard_max_bytes=model.shards.max_bytes,
-        shard_max_samples=model.shards.max_samples,
-        shards_multiple_of=model.shards.multiple_of,
-        temperature=model.temperature,
-        task_weights={task: weight.model_dump() for task, weight in sorted(model.tasks.items())},
-        probe_durations=model.probe_durations,
-        sil_threshold=model.sil_threshold,
-        ctc_models={language: _relative(base, path) for language, path in model.ctc_models.items()},
-        min_seconds=model.min_seconds,
-    )
+    try:
+        config = RunConfig(
+            datasets=specs,
+            out=_relative(base, model.out),
+            seed=model.seed,
+            shard_max_bytes=model.shards.max_bytes,
+            shard_max_samples=model.shards.max_samples,
+            shards_multiple_of=model.shards.multiple_of,
+            temperature=model.temperature,
+            task_weights={task: weight.model_dump() for task, weight in sorted(model.tasks.items())},
+            probe_durations=model.probe_durations,
+            sil_threshold=model.sil_threshold,
+            ctc_models={language: _relative(base, path) for language, path in model.ctc_models.items()},
+            min_seconds=model.min_seconds,
+        )
+    except ValueError as exc:
+        raise RunConfigError(f"{path}: {exc}") from None
     engine = EngineOptions(model.engine.name, model.engine.workers, model.engine.ray_address, tuple(model.engine.beam_args))
     return config, engine
 

@@ -8,7 +8,7 @@ from schemas.model import DatasetSchema
 
 from pipelines.core import outputs
 from pipelines.core.atomic import read_json
-from pipelines.core.config import DatasetSpec, RunConfig
+from pipelines.core.config import RunConfig
 
 
 class PlanError(RuntimeError):
@@ -30,11 +30,7 @@ class Plan:
         return Plan(**read_json(outputs.plan_path(out)))
 
     def run_config(self) -> RunConfig:
-        data = dict(self.config)
-        data["datasets"] = tuple(
-            DatasetSpec(**{**d, "splits": tuple(d["splits"]) if d.get("splits") else None}) for d in data["datasets"]
-        )
-        return RunConfig(**data)
+        return RunConfig.from_dict(self.config)
 
 
 def load_schemas(config: RunConfig) -> dict[str, DatasetSchema]:

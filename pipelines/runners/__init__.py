@@ -1,8 +1,11 @@
-"""Engine adapters: each runs ``units.UnitProcessor`` over the plan's work units, nothing more.
+"""Runners: the plan's work units on an engine (``run_units``), each unit through ``units.UnitProcessor``.
 
-``beam`` builds an Apache Beam pipeline (FnApiRunner locally; any runner through standard pipeline
-options), ``ray`` a Ray Data pipeline (local ``ray.init()`` or a cluster address), ``local`` a plain
-loop in this process (debugging). They share every line of data logic.
+In: a ``RunConfig`` (its output, where the plan is), ``EngineOptions`` and the plan's unit ids. Out:
+what the units write (shards, completion records; nothing else), the engine's own output in the
+engine log (``engine_output_to``), the count of finished units as they finish (``watch_progress``).
+The adapters: ``beam`` builds an Apache Beam pipeline (FnApiRunner locally; any runner through
+standard pipeline options), ``ray`` a Ray Data pipeline (local ``ray.init()`` or a cluster address),
+``local`` a plain loop in this process (debugging). They share every line of data logic.
 """
 from __future__ import annotations
 
@@ -15,8 +18,7 @@ from contextlib import contextmanager
 from typing import Callable, Iterator
 
 from pipelines.core import outputs
-from pipelines.core.config import ENGINES
-
+from pipelines.core.config import ENGINES, EngineOptions, RunConfig
 
 
 def pending_units(out: str, units: list[str]) -> list[str]:
@@ -26,8 +28,8 @@ def pending_units(out: str, units: list[str]) -> list[str]:
 def watch_progress(out: str, units: list[str], advance: Callable[[int], None]) -> Callable[[], None]:
     """Poll the completion records in a thread and report how many units are done; returns stop().
 
-    One listing of the completion folder per poll, not a stat per unit: a run of 100,000 units
-    would otherwise keep a fifth of a core busy asking."""
+    One listing of the completion folder per poll, not a stat per unit, so that asking stays cheap
+    however many units a run has (bench/README.md, "Fixed costs")."""
     stop = threading.Event()
     folder = os.path.dirname(outputs.unit_done_path(out, "x"))
     expected = {os.path.basename(outputs.unit_done_path(out, unit)) for unit in units}
@@ -100,14 +102,26 @@ def engine_output_to(log_path: str) -> Iterator[None]:
         terminal.close()
 
 
-def run_units(engine: str, out: str, units: list[str], workers: int, options: dict) -> None:
+def run_units(config: RunConfig, options: EngineOptions, units: list[str]) -> None:
+    """Run the units of ``config``'s plan that have no completion record on the engine ``options`` name.
+
+    The one place an engine is started, for ``audioprep run`` and the DAG's shard task alike: with no
+    worker count given, it starts one worker per core of this machine, at most one per pending unit."""
+    out = config.local_out
     todo = pending_units(out, units)
     if not todo:
         return
-    if engine not in ENGINES:
-        raise ValueError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    if options.engine not in ENGINES:
+        raise ValueError(f"unknown engine {options.engine!r}; choose one of {', '.join(ENGINES)}")
+    workers = options.workers or max(1, min(os.cpu_count() or 1, len(todo)))
+    engine_options = {"beam_args": list(options.beam_args), "ray_address": options.ray_address, "remote": config.remote}
+    _import_engine(options.engine)(out, todo, workers, engine_options)
+
+
+def _import_engine(engine: str) -> Callable[[str, list[str], int, dict], None]:
+    """The engine adapter's ``run``, imported with the garbage collector paused."""
     collecting = gc.isenabled()
-    gc.disable()  # importing Beam makes ~110,000 lasting objects: collecting while they are made costs ~0.1-0.2 s
+    gc.disable()  # importing Beam makes many lasting objects: collecting while they are made is wasted (bench/README.md)
     try:
         if engine == "beam":
             from pipelines.runners.beam import run
@@ -118,4 +132,4 @@ def run_units(engine: str, out: str, units: list[str], workers: int, options: di
     finally:
         if collecting:
             gc.enable()
-    run(out, todo, workers, options)
+    return run
