@@ -15,8 +15,8 @@ import tarfile
 from dataclasses import dataclass, field
 
 from pipelines.core import failpoints, outputs
-from pipelines.prepare.accounting import Counters, count_sample
 from pipelines.core.remote import Mirror
+from pipelines.prepare.accounting import Counters, count_sample
 from pipelines.prepare.stages import Sample
 
 TAR_BLOCK = 512
