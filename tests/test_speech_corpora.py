@@ -300,10 +300,3 @@ def test_dry_run_names_the_unknown_language(tmp_path):
     F.write_common_voice(str(root))
     out = audioprep("ingest", "--dataset", f"common_voice={root}", "--dry-run").stderr
     assert "problem no_language_token: ta/train.tsv:2: language 'ta' has no Qwen-Audio language token" in out
-
-
-def test_every_builtin_speech_schema_validates_with_its_examples():
-    names = ["librispeech", "aishell1", "aishell2", "common_voice", "mls", "voxpopuli", "fleurs", "gigaspeech",
-             "wenetspeech", "tedlium3", "covost2", "librimix"]
-    result = audioprep("schema", "validate", *names)
-    assert result.stderr.count("example(s) hold") == len(names)

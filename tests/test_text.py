@@ -14,7 +14,7 @@ from pipelines.ingest.text import basic, punctuation
 from pipelines.prepare.stages import Sample, make_tagger
 from pipelines.ingest.text import explain, normalize_record, normalize_text, steps_for
 from schemas.loader import load
-from schemas.model import Normalize
+from schemas.text import Normalize
 from tag_builder.vocabulary import token_spellings
 
 from conftest import audioprep, shared_corpus

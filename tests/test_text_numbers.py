@@ -5,7 +5,7 @@ import pytest
 
 from pipelines.ingest.text import explain
 from schemas.loader import SchemaError, load, parse
-from schemas.model import Normalize
+from schemas.text import Normalize
 
 SPOKEN = Normalize(numbers="spoken")
 

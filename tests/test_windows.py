@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from pipelines.core.record import Drop, Record
 from pipelines.ingest.windows import pack_windows, recording_key
-from schemas.model import Windows
+from schemas.longform import Windows
 
 
 def _segment(i: int, offset: float, duration: float, text: str, audio: str = "talks/a.sph", words=()) -> Record:

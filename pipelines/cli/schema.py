@@ -59,7 +59,7 @@ def text_explain(
 ) -> None:
     """Show what each normalization step did to TEXT, then the language check's verdict."""
     from schemas.loader import SchemaError, load
-    from schemas.model import Normalize
+    from schemas.text import Normalize
 
     from rich.console import Console
     from rich.table import Table

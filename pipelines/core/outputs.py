@@ -4,7 +4,7 @@
 OUT/
   index.json             every shard: path, group, samples, bytes, seconds, sha256
   train/index.json       the training shards only; eval/index.json the evaluation shards only
-  summary.json           input = written + quarantined, overall and per dataset
+  summary.json           input = written + quarantined + excluded by weighting, overall and per dataset
   quarantine.jsonl       one row per refused record: dataset, key, source, stage, reason, detail
   manifests/NAME.parquet the canonical records of each dataset (Arrow schema: pipelines.core.record)
   train/shard-UUUUU-PPP.tar                 training shards, all corpora mixed
@@ -86,7 +86,7 @@ def plan_path(out: str) -> str:
 
 
 def plan_drops_path(out: str) -> str:
-    """Records the plan quarantined (duplicates within and across corpora: pipelines/duplicates.py)."""
+    """Records the plan quarantined (duplicates within and across corpora: pipelines/plan/duplicates.py)."""
     return os.path.join(out, WORK, "plan.drops.jsonl")
 
 

@@ -51,8 +51,8 @@ class Record:
         unknown = changes.keys() - _FIELD_SET
         if unknown:
             raise TypeError(f"Record has no field {sorted(unknown)[0]!r}")
-        # a copy of the instance dict, not dataclasses.replace (which re-runs __init__ over every
-        # field): a tenth of the cost, and Record has no __post_init__ to skip
+        # a copy of the instance dict, not dataclasses.replace, which re-runs __init__ over every
+        # field (bench/README.md); Record has no __post_init__ to skip
         new = object.__new__(Record)
         new.__dict__.update(self.__dict__)
         new.__dict__.update(changes)
@@ -60,7 +60,7 @@ class Record:
 
     def to_row(self) -> dict[str, Any]:
         # the instance dict (every field, in declaration order, whichever way the record was made),
-        # not dataclasses.asdict: its recursive deep copy was a third of ingest's time
+        # not dataclasses.asdict, whose recursive deep copy weighed on ingest (bench/README.md)
         row = dict(self.__dict__)
         row["captions"] = list(self.captions)
         row["labels"] = map_entries(self.labels)
@@ -167,7 +167,7 @@ ARROW_SCHEMA = pa.schema(
 #: Parquet columns (leaf paths) of the manifest whose values repeat from record to record (corpus,
 #: split, languages, license, speaker, label names and values), written with a dictionary. The others
 #: (keys, paths, texts, times) are mostly distinct: Parquet's default tries a dictionary on them too and
-#: gives it up page by page, a third of the write's CPU (bench/README.md, ingest); the files come out smaller.
+#: gives it up page by page, which costs CPU (bench/README.md, ingest); the files come out smaller.
 MANIFEST_DICTIONARY_COLUMNS = (
     "dataset", "split", "role", "channel", "language", "text_language", "text_form", "labels.key_value.key",
     "labels.key_value.value", "speaker", "license", "meta.key_value.key", "copy", "audio_root", "translation_language",
@@ -203,8 +203,8 @@ def columns_table(columns: dict[str, list]) -> pa.Table:
     """Manifest columns (``record_columns``' shape: tuples for lists and structs, dicts for maps) as
     one Arrow table: one conversion per column, no row dict per record.
 
-    The same table as ``pa.Table.from_pylist([r.to_row() for r in records], schema=ARROW_SCHEMA)``
-    at under half the cost."""
+    The same table as ``pa.Table.from_pylist([r.to_row() for r in records], schema=ARROW_SCHEMA)``,
+    without a row dict per record (bench/README.md)."""
     arrays = []
     for field_ in ARROW_SCHEMA:
         column = columns[field_.name]

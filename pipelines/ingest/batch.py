@@ -11,7 +11,7 @@ from itertools import chain, repeat
 from operator import itemgetter
 from typing import NamedTuple
 
-from schemas.model import Joined
+from schemas.record import Joined
 from schemas.templates import FILTERS, MissingField, parse
 
 from pipelines.core.record import Drop, Record, record_columns, records_of

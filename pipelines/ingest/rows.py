@@ -6,7 +6,8 @@ from __future__ import annotations
 import os
 import re
 
-from schemas.model import DatasetSchema, Joined, Number
+from schemas.model import DatasetSchema
+from schemas.record import Joined, Number
 from schemas.templates import fields_of, render
 from tag_builder.languages import LANGUAGE_TOKENS
 

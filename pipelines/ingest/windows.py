@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from typing import Callable, Iterable, Iterator
 
-from schemas.model import Windows
+from schemas.longform import Windows
 
 from pipelines.core.keys import sample_key, window_key
 from pipelines.core.record import Drop, Record

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 
-from schemas.model import WordTimes
+from schemas.longform import WordTimes
 
 from pipelines.core.record import Refusal
 

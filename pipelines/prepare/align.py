@@ -48,8 +48,8 @@ class PocketsphinxAligner:
 
     language = "en"
     #: wide beams: the defaults prune the only path of the alignment grammar on long or noisy utterances;
-    #: silprob 1.0 (default 0.005): a pause becomes silence instead of stretching the next word (24.7 ms
-    #: mean error at 0.1, 20.6 ms at 1.0 on bench/aligner.py; a 470 ms LibriSpeech pause was inside "but")
+    #: silprob 1.0 (default 0.005): a pause becomes silence instead of stretching the next word (a long
+    #: LibriSpeech pause was inside "but"; bench/aligner.py's error falls: bench/README.md)
     OPTIONS = dict(
         beam=1e-100, wbeam=1e-80, pbeam=1e-100, fsgusefiller=True, silprob=1.0, bestpath=False, lm=None, loglevel="FATAL"
     )

@@ -20,12 +20,12 @@ Thresholds were set on real sentences (German, French, Spanish, Italian, Chinese
 declared as English or German: margins 0.8-45) against random English word salad, langid's worst
 case (misread as French or Spanish with scores up to 1.0, but margins below 1.0). Flags are counted
 in the statistics; the detected language is kept on the sample (shard JSON ``language_check``).
-The model is loaded once per process and shared by every call (~0.04 ms a transcript, ``_Scorer``).
-langid ships it as a bz2-compressed pickle that costs ~1.3 CPU s to open in every worker process; the
-first process saves the model, already restricted to the token languages, as plain arrays (``.npz``, no pickle)
+The model is loaded once per process and shared by every call (scored by ``_Scorer``). langid
+ships it as a bz2-compressed pickle that is slow to open in every worker process; the first process
+saves the model, already restricted to the token languages, as plain arrays (``.npz``, no pickle)
 under the user's cache directory (``AUDIOPREP_CACHE``, else ``$XDG_CACHE_HOME/audioprep``, else
-``~/.cache/audioprep``), and every later process loads those in ~0.05 s. A missing, unwritable or
-damaged cache only costs the slow path.
+``~/.cache/audioprep``), which every later process loads quickly (bench/README.md has the costs).
+A missing, unwritable or damaged cache only costs the slow path.
 """
 from __future__ import annotations
 
@@ -144,7 +144,7 @@ def identifier():
 
 def letters(text: str) -> int:
     """Letters in ``text`` (digits, spaces and punctuation do not count): characters of Unicode
-    category L*, which is what ``str.isalpha`` tests (five times faster than asking for the category)."""
+    category L*, which is what ``str.isalpha`` tests (much faster than asking for the category)."""
     return sum(map(str.isalpha, text))
 
 
@@ -154,7 +154,7 @@ class _Scorer:
     visits. langid counts the features each visited state emits into a 7,480-long vector and takes
     its dot product with the feature log-probabilities; the sum is the same when each state's
     features are added up once, at load (``state_logp``), and the visited states' rows are summed:
-    ~4x less CPU a text, the same numbers (tested against langid's own path)."""
+    less CPU a text (bench/README.md), the same numbers (tested against langid's own path)."""
 
     nextmove: array.array  # langid's byte automaton: next state = nextmove[(state << 8) + byte]
     state_logp: np.ndarray  # (states, classes) float64: the log-probabilities of the features a state emits

@@ -15,8 +15,8 @@ import tarfile
 from dataclasses import dataclass, field
 
 from pipelines.core import failpoints, outputs
-from pipelines.prepare.accounting import Counters, count_sample
 from pipelines.core.remote import Mirror
+from pipelines.prepare.accounting import Counters, count_sample
 from pipelines.prepare.stages import Sample
 
 TAR_BLOCK = 512
@@ -69,7 +69,7 @@ class _TarStream:
     its header (``member_header``: tarfile's PAX-format bytes) and its data padded to 512 bytes, written as two
     writes; closing adds what ``tarfile`` adds (two zero blocks, padding to a 10 KiB record), so the
     bytes are the ones ``tarfile.TarFile.addfile`` would give, without its copy loop through a file
-    object in 16 KiB chunks (a third of the shard writer's time)."""
+    object in 16 KiB chunks (bench/README.md)."""
 
     def __init__(self, handle):
         self.handle = handle

@@ -2,9 +2,9 @@
 
 A stage is a plain function ``Sample -> Sample | list[Sample] | Drop`` with a ``name``; it never
 imports an engine. ``build_stages`` is the only place the list is assembled; ``apply_stages`` is the
-only place it is walked (engines call it through ``units.process_unit``). Text normalization
-(``pipelines.ingest.text.normalize_columns``, stage ``normalize``) runs earlier, at ingest, so that the
-manifest holds the raw and the normalized transcript side by side.
+only place it is walked (engines call it through ``units.UnitProcessor``). Text normalization
+(stage ``normalize``: ``normalize_columns`` in ``pipelines/ingest/text/``) runs earlier, at ingest, so
+that the manifest holds the raw and the normalized transcript side by side.
 """
 from __future__ import annotations
 
@@ -16,10 +16,11 @@ from tag_builder.tasks import get_task
 from tag_builder.views import TagError, View, build_view, compose_target
 
 from pipelines.core import audio, sources
-from pipelines.prepare import language_check
 from pipelines.core.config import root_key
-from pipelines.prepare.language_check import LanguageCheck
 from pipelines.core.record import Drop, Record
+from pipelines.prepare import language_check
+from pipelines.prepare.language_check import LanguageCheck
+from pipelines.prepare.timestamps import LongForm, long_form_stages
 
 
 @dataclass(frozen=True)
@@ -157,14 +158,12 @@ def make_audio_stage(max_seconds: float, roots: dict[str, str], min_seconds: flo
 
 def build_stages(
     schemas: dict[str, DatasetSchema], max_seconds: float, roots: dict[str, str], min_seconds: float = 0.0,
-    long_form: "LongForm | None" = None,
+    long_form: LongForm | None = None,
 ) -> list[Stage]:
     """Cheap stages first, so a record refused for its text never costs a decode.
 
     ``long_form`` (docs/long-form.md): the SRWT stage, adding word-timestamp views after the audio stage.
     """
-    from pipelines.prepare.timestamps import LongForm, long_form_stages
-
     after = long_form_stages(long_form or LongForm())
     return [
         Stage("tag", make_tagger(schemas)),

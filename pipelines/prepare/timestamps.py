@@ -15,8 +15,8 @@ from tag_builder.tasks import get_task
 from tag_builder.views import TagError, build_view
 
 from pipelines.core import audio
-from pipelines.prepare.align import AlignError, Aligners
 from pipelines.core.record import Drop
+from pipelines.prepare.align import AlignError, Aligners
 from pipelines.prepare.srwt import SIL_THRESHOLD, SrwtError, srwt_target
 
 STAGE = "srwt"

@@ -1,8 +1,9 @@
 """One work unit, start to finish: read its records, run the stages, write its shards, record it.
 
-This is the function every engine runs (``UnitProcessor`` keeps the per-worker set-up). A unit
-whose completion record exists is skipped, so reruns and engine retries do no work twice; a unit
-that fails half-way leaves no shard under a final name that a rerun would not rewrite identically.
+This is what every engine runs: a ``UnitProcessor``, set up once per worker, called with each unit
+id. A unit whose completion record exists is skipped, so reruns and engine retries do no work twice;
+a unit that fails half-way leaves no shard under a final name that a rerun would not rewrite
+identically.
 """
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ from dataclasses import dataclass
 from pipelines.core import failpoints, outputs
 from pipelines.core.atomic import read_json, write_json
 from pipelines.core.config import RunConfig
-from pipelines.plan.model import Plan, load_schemas
 from pipelines.core.record import Drop, Record
 from pipelines.core.remote import Mirror
+from pipelines.plan.model import Plan, load_schemas
 from pipelines.prepare.shards import ShardWriter
 from pipelines.prepare.stages import Sample, apply_stages, build_stages
 from pipelines.prepare.timestamps import LongForm

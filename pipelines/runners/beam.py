@@ -4,9 +4,9 @@ Locally it uses the FnApiRunner (the DirectRunner would first try to download th
 with one worker the units run in this process (Beam's in-memory mode), with more in Beam's
 multi-threading mode, one SDK harness per worker in a thread of this process. A unit's CPU is the
 codecs' (soundfile, soxr, FLAC), which release the interpreter lock: two threads run two units side
-by side at twice one's speed, and a run starts no worker process (whose imports, ~2 CPU s each, the
-threads share). Any standard pipeline option given by the user (``--runner=FlinkRunner``,
-``--flink_master=...``, ``--runner=DataflowRunner --project=...``,
+by side, and a run starts no worker process (whose imports the threads share; bench/README.md,
+"Beam's workers are threads"). Any standard pipeline option given by the user
+(``--runner=FlinkRunner``, ``--flink_master=...``, ``--runner=DataflowRunner --project=...``,
 ``--direct_running_mode=multi_processing`` for a process per worker) is passed through unchanged.
 """
 from __future__ import annotations

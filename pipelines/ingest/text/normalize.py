@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from schemas.model import Normalize
+from schemas.text import Normalize
 
 from pipelines.core.record import Drop, Record, record_columns, records_of
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable
 
-from schemas.model import Normalize
+from schemas.text import Normalize
 from tag_builder.vocabulary import token_spellings
 
 import pipelines.ingest.text.basic as basic
