@@ -6,6 +6,7 @@ whatever engine ran the units and in whatever order they finished.
 from __future__ import annotations
 
 import os
+import posixpath
 from collections import Counter
 
 from pipelines.core import failpoints, outputs
@@ -94,7 +95,23 @@ def finalize(out: str, remote: str | None = None) -> dict:
         entries = [s for s in index["shards"] if outputs.role_of_group(s["group"]) == role]
         write_json(os.path.join(out, outputs.role_index_path(role)), {**index, "shards": entries})
     published = [outputs.QUARANTINE, outputs.STATS, outputs.role_index_path("train"), outputs.role_index_path("eval"), outputs.INDEX, outputs.SUMMARY]
+    for group in sorted({s["group"] for s in index["shards"]}):  # a wids shard index per set
+        write_json(os.path.join(out, outputs.shard_index_path(group)), shard_index(group, index["shards"]))
+        published.insert(0, outputs.shard_index_path(group))
     write_json(os.path.join(out, outputs.SUMMARY), summary)
     for name in published:  # the summary last: its presence in the bucket means the run is complete
         mirror.push(os.path.join(out, name))
     return summary
+
+
+def shard_index(group: str, shards: list[dict]) -> dict:
+    """The ``wids`` shard index of one set (``wids-shard-index-v1``): shard URLs relative to the set's folder."""
+    return {
+        "__kind__": "wids-shard-index-v1",
+        "wids_version": 1,
+        "name": group,
+        "shardlist": [
+            {"url": posixpath.relpath(s["path"], group), "nsamples": s["samples"], "filesize": s["bytes"], "sha256": s["sha256"]}
+            for s in shards if s["group"] == group
+        ],
+    }
