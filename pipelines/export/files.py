@@ -52,10 +52,15 @@ class AudioFiles:
         self.destination = destination
         self.written = self.found = 0
 
+    @staticmethod
+    def relpath(flac: bytes) -> str:
+        """``audio/XX/<first 32 hex digits of the sha256>.flac``: the name of these bytes."""
+        digest = hashlib.sha256(flac).hexdigest()[:32]
+        return f"{AUDIO_DIR}/{digest[:2]}/{digest}.flac"
+
     def add(self, flac: bytes) -> str:
         """The relative path of ``flac``'s file, written unless it exists already."""
-        digest = hashlib.sha256(flac).hexdigest()[:32]
-        rel = f"{AUDIO_DIR}/{digest[:2]}/{digest}.flac"
+        rel = self.relpath(flac)
         local = self.destination.path(rel)
         if os.path.exists(local):
             self.found += 1
