@@ -100,6 +100,12 @@ def test_a_dataloader_with_workers_resumes_where_it_stopped(local_run):
     assert Counter(first) + Counter(rest) == Counter(full) and not set(first) & set(rest)
 
 
+def test_more_training_ranks_than_shards_is_refused_with_the_remedy(local_run):
+    shards = len(json.loads((local_run / "train" / "shardindex.json").read_text())["shardlist"])
+    with pytest.raises(ValueError, match="multiple_of"):
+        len(AudioReader(str(local_run), "train", rank=0, world_size=shards + 1))
+
+
 def test_rows_consumed_follows_the_dataloader_turns():
     assert rows_consumed([5, 2], 0, 2) == [0, 0]
     assert rows_consumed([5, 2], 4, 2) == [2, 2]

@@ -22,7 +22,7 @@ import soundfile as sf
 
 from pipelines.reader.features import log_mel
 from pipelines.reader.partition import WorkerPlan, epoch_plan, rows_consumed
-from pipelines.reader.shards import RawSample, iter_samples, open_run
+from pipelines.reader.shards import RawSample, RunError, iter_samples, open_run
 
 ROWS = ("view", "sample")
 
@@ -63,6 +63,9 @@ class AudioReader:
             entries = run.set_shards(group)
             stats = run.shard_stats() if rows == "view" else {}
         if rows == "view":
+            missing = [e.path for e in entries if e.samples and e.path not in stats]
+            if missing:
+                raise RunError(f"{out}: stats.json does not count the views of {missing[0]}; read it with rows='sample'")
             self.shards = [(e, sum(stats.get(e.path, {}).get("views_by_task", {}).values())) for e in entries]
         else:
             self.shards = [(e, e.samples) for e in entries]

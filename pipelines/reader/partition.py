@@ -70,6 +70,11 @@ def epoch_plan(
     ordered = sorted(shards, key=lambda pair: pair[0].path)
     per_rank = _deal(_shuffled(ordered, f"{seed}/{epoch}"), world_size)
     totals = [sum(rows for _, rows in dealt) for dealt in per_rank]
+    if equal and sum(totals) and not min(totals):
+        raise ValueError(
+            f"{len(shards)} shard(s) with rows cannot give each of {world_size} ranks the same rows: some rank would "
+            "get none (make training shards a multiple of the ranks: shards: {multiple_of: N} in the run config)"
+        )
     quota = min(totals) if equal else totals[rank]
     mine = _shuffled(per_rank[rank], f"{seed}/{epoch}/{rank}")
     per_worker = _deal(mine, num_workers)
