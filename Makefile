@@ -16,9 +16,9 @@ $(VENV)/.core: pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt -e .
 	touch $@
 
-# ... and every extra the tests exercise: test tools, Airflow, the long-form aligner and VAD
+# ... and every extra the tests exercise: test tools, Airflow, the long-form aligner and VAD, the exports
 $(VENV)/.all: $(VENV)/.core
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[test,airflow,longform]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test,airflow,longform,export]'
 	touch $@
 
 setup: $(VENV)/.all

@@ -127,6 +127,12 @@ def tag_sequence(prompt: str) -> str:
     return prompt if match is None else match.group("head") + match.group("tail")
 
 
+def question_text(prompt: str) -> str | None:
+    """The question of a question prompt (between ``<|question|>`` and ``<|answer|>``), else None."""
+    match = _QUESTION.match(prompt)
+    return None if match is None else match.group("question")
+
+
 def compose_target(task: Task, labels: dict[str, str]) -> str:
     """The target of a fields task from the record's labels (see ``tasks.TargetField``)."""
     parts = []

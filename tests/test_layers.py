@@ -29,6 +29,7 @@ LAYERS = (
     ("pipelines.prepare",),
     ("pipelines.finalize",),
     ("pipelines.report",),
+    ("pipelines.reader", "pipelines.export"),
     ("pipelines.runners",),
     ("pipelines.workflow", "pipelines.demo"),
     ("pipelines.cli",),

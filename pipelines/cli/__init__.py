@@ -4,7 +4,7 @@ In: the command line (a run config file or ``--dataset`` flags with options; a r
 schema files; a transcript). Out: what the stages called write (manifests, shards, index, summary,
 statistics, reports), and on the terminal the plan, progress, counts and any error as one red line
 (exit status 2 for a command that cannot run as given, 1 for a run or check that failed).
-Commands by module: ``corpora`` (demo, ingest), ``run``, ``inspect`` (verify, stats), ``schema``
+Commands by module: ``corpora`` (demo, ingest), ``run``, ``inspect`` (verify, stats), ``export``, ``schema``
 (schema validate/jsonschema/list, text explain); ``display`` draws what they show. Each imports the
 stages it calls when it runs, so ``audioprep --help`` loads no engine and no audio or Arrow library.
 """
@@ -14,7 +14,7 @@ import gc
 
 import typer
 
-from pipelines.cli import corpora, inspect, run, schema
+from pipelines.cli import corpora, export, inspect, run, schema
 from pipelines.core.process import prefer_system_allocator
 
 app = typer.Typer(
@@ -33,6 +33,7 @@ app.command(context_settings=run.PASS_BEAM_OPTIONS)(run.run)
 app.command()(inspect.verify)
 app.command()(inspect.stats)
 app.command()(corpora.ingest)
+app.command()(export.export)
 text_app.command("explain")(schema.text_explain)
 schema_app.command("validate")(schema.schema_validate)
 schema_app.command("jsonschema")(schema.schema_jsonschema)

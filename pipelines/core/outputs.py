@@ -4,6 +4,7 @@
 OUT/
   index.json             every shard: path, group, samples, bytes, seconds, sha256
   train/index.json       the training shards only; eval/index.json the evaluation shards only
+  train/shardindex.json  each set's shards as wids opens them (also eval/NAME/SPLIT/shardindex.json)
   summary.json           input = written + quarantined + excluded by weighting, overall and per dataset
   quarantine.jsonl       one row per refused record: dataset, key, source, stage, reason, detail
   manifests/NAME.parquet the canonical records of each dataset (Arrow schema: pipelines.core.record)
@@ -24,6 +25,7 @@ INDEX = "index.json"
 SUMMARY = "summary.json"
 QUARANTINE = "quarantine.jsonl"
 STATS = "stats.json"
+SHARD_INDEX = "shardindex.json"
 WORK = "_work"
 
 
@@ -43,6 +45,12 @@ def role_of_group(group: str) -> str:
 def role_index_path(role: str) -> str:
     """The index of one role's shards (relative to OUT); paths inside stay relative to OUT."""
     return f"{role}/{INDEX}"
+
+
+def shard_index_path(group: str) -> str:
+    """A set's ``wids`` shard index (``wids.ShardListDataset`` opens it): ``train/shardindex.json``,
+    ``eval/NAME/SPLIT/shardindex.json``, relative to OUT; the shard URLs inside are relative to its folder."""
+    return f"{group}/{SHARD_INDEX}"
 
 
 def unit_id(group: str, number: int) -> str:

@@ -6,6 +6,7 @@ whatever engine ran the units and in whatever order they finished.
 from __future__ import annotations
 
 import os
+import posixpath
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -42,9 +43,9 @@ def finalize(out: str, remote: str | None = None) -> dict:
     quarantined, reasons = write_quarantine(out, plan, has_plan_drops)
     failpoints.hit("before_index")
     summary = summarize(plan, shards, quarantined, reasons)
-    write_indexes(out, shards)
+    shard_indexes = write_indexes(out, shards)
     write_json(os.path.join(out, outputs.SUMMARY), summary)
-    published = [outputs.QUARANTINE, outputs.STATS, outputs.role_index_path("train"), outputs.role_index_path("eval"),
+    published = [*shard_indexes, outputs.QUARANTINE, outputs.STATS, outputs.role_index_path("train"), outputs.role_index_path("eval"),
                  outputs.INDEX, outputs.SUMMARY]
     for name in published:  # the summary last: its presence in the bucket means the run is complete
         mirror.push(os.path.join(out, name))
@@ -124,8 +125,9 @@ def summarize(plan: Plan, shards: Shards, quarantined: Counter, reasons: Counter
     return summary
 
 
-def write_indexes(out: str, shards: Shards) -> None:
-    """The statistics (total and per shard), the index of every shard and one per role (train, eval)."""
+def write_indexes(out: str, shards: Shards) -> list[str]:
+    """The statistics (total and per shard), the index of every shard, one per role (train, eval) and a
+    wids shard index per set; returns the shard indexes' paths (relative to ``out``)."""
     entries = sorted(shards.entries, key=lambda s: s["path"])
     index = {
         "format": "audioprep-webdataset/1",
@@ -137,3 +139,20 @@ def write_indexes(out: str, shards: Shards) -> None:
     for role in ("train", "eval"):  # training and evaluation sets, each with its own index
         role_entries = [s for s in index["shards"] if outputs.role_of_group(s["group"]) == role]
         write_json(os.path.join(out, outputs.role_index_path(role)), {**index, "shards": role_entries})
+    groups = sorted({s["group"] for s in index["shards"]})
+    for group in groups:  # a wids shard index per set
+        write_json(os.path.join(out, outputs.shard_index_path(group)), shard_index(group, index["shards"]))
+    return [outputs.shard_index_path(group) for group in groups]
+
+
+def shard_index(group: str, shards: list[dict]) -> dict:
+    """The ``wids`` shard index of one set (``wids-shard-index-v1``): shard URLs relative to the set's folder."""
+    return {
+        "__kind__": "wids-shard-index-v1",
+        "wids_version": 1,
+        "name": group,
+        "shardlist": [
+            {"url": posixpath.relpath(s["path"], group), "nsamples": s["samples"], "filesize": s["bytes"], "sha256": s["sha256"]}
+            for s in shards if s["group"] == group
+        ],
+    }
