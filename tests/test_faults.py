@@ -1,7 +1,7 @@
 """Faults: a worker process killed mid-unit, a disk that fills up or a file size limit while a shard is
 being written. Nothing is lost and nothing truncated is ever published under a final name.
 
-Worker kills use ``AUDIOPREP_FAILPOINT=name:N:process`` (pipelines/failpoints.py): a real SIGKILL of
+Worker kills use ``AUDIOPREP_FAILPOINT=name:N:process`` (pipelines/core/failpoints.py): a real SIGKILL of
 the one worker process that reaches the point, once (``AUDIOPREP_FAILPOINT_ONCE``), never the driver.
 Disk full is a real 3 MiB tmpfs mounted for the test (root can mount; skipped, saying so, elsewhere);
 the file size limit is a real RLIMIT_FSIZE on the run's process (EFBIG), which needs no privilege.

@@ -1,7 +1,7 @@
 """Exactly-once output: SIGKILL the whole run at several points, rerun, compare with an uninterrupted run.
 
 The kill is a real SIGKILL of every process of the run (driver, Ray or Beam workers), triggered at
-precise points through ``AUDIOPREP_FAILPOINT`` (pipelines/failpoints.py).
+precise points through ``AUDIOPREP_FAILPOINT`` (pipelines/core/failpoints.py).
 """
 import signal
 import subprocess
