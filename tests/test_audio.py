@@ -1,12 +1,18 @@
 """Decoding every source format to 16 kHz mono 16-bit FLAC, and refusing what cannot be used."""
 
+import json
+
 import av
 import numpy as np
 import pytest
 import soundfile as sf
+import webdataset as wds
 
+from fixtures import speech_corpora
 from pipelines.core import audio
 from pipelines.demo import synth
+
+from conftest import run_pipeline
 
 
 def _write(path, seconds, rate, channels=1, **kw):
@@ -118,3 +124,71 @@ def test_span_beyond_the_end_and_non_finite_samples(tmp_path):
 def test_flac_bytes_are_deterministic(tmp_path):
     path = _write(tmp_path / "d.wav", 2.0, 44100, 2)
     assert audio.encode_flac(audio.load(path)) == audio.encode_flac(audio.load(path))
+
+
+# -- Ogg (Vorbis, Opus): no length in the header, so a cut-off file must be caught by its pages ----
+
+def _ogg(path, subtype: str, rate: int) -> bytes:
+    sf.write(str(path), synth(3.0, rate, seed=subtype), rate, format="OGG", subtype=subtype)
+    return path.read_bytes()
+
+
+def _page_starts(data: bytes) -> list[int]:
+    """Where each Ogg page of ``data`` starts, walking the pages' own lengths from the first."""
+    starts, at = [], 0
+    while at + 27 <= len(data) and data[at : at + 4] == b"OggS":
+        starts.append(at)
+        at += 27 + data[at + 26] + sum(data[at + 27 : at + 27 + data[at + 26]])
+    assert at == len(data)  # the writer's file is whole
+    return starts
+
+
+@pytest.mark.parametrize("subtype, rate", [("VORBIS", 44100), ("OPUS", 48000)])
+@pytest.mark.parametrize("cut", ["headers only", "inside a page", "at a page boundary", "one byte short"])
+def test_a_cut_off_ogg_vorbis_or_opus_file_is_refused_as_truncated(tmp_path, subtype, rate, cut):
+    """libsndfile reads a cut Ogg file up to its last whole page without complaint and reports that
+    as its length (there is no length in the header): the pages tell, wherever the cut falls."""
+    path = tmp_path / "clip.ogg"
+    data = _ogg(path, subtype, rate)
+    pages = _page_starts(data)
+    assert audio.load(str(path)).seconds > 2.9  # the whole file decodes
+    keep = {"headers only": pages[1] + 20, "inside a page": (pages[-3] + pages[-2]) // 2,
+            "at a page boundary": pages[-1], "one byte short": len(data) - 1}[cut]
+    path.write_bytes(data[:keep])
+    with pytest.raises(audio.AudioError) as error:
+        audio.load(str(path))
+    assert error.value.reason == "truncated" and str(path) in error.value.detail
+    with pytest.raises(audio.AudioError) as error:  # a span of it too, as a WAV whose data chunk is short
+        audio.load(str(path), offset=0.0, duration=0.2)
+    assert error.value.reason == "truncated"
+
+
+def test_cut_off_opus_and_vorbis_recordings_are_quarantined_and_the_rest_of_the_run_is_written(tmp_path):
+    """GigaSpeech ships Opus and VoxPopuli Ogg Vorbis: a recording cut off after the span of its one
+    segment is still quarantined as truncated, naming the file; every other sample is written."""
+    giga, vox = tmp_path / "GigaSpeech", tmp_path / "voxpopuli"
+    speech_corpora.write_gigaspeech(str(giga))
+    speech_corpora.write_voxpopuli(str(vox))
+    opus = giga / "audio/youtube/P0000/YOU0000000315.opus"  # 6 s; its segment spans 0.5-2.75 s
+    vorbis = next((vox / "de").rglob("*.ogg"))
+    for path, share in ((opus, 0.6), (vorbis, 0.5)):
+        data = path.read_bytes()
+        path.write_bytes(data[: int(len(data) * share)])
+    out = tmp_path / "out"
+    summary = run_pipeline({"gigaspeech": str(giga), "voxpopuli": str(vox)}, out)
+    assert summary["balanced"] is True
+    rows = [json.loads(line) for line in (out / "quarantine.jsonl").read_text().splitlines()]
+    assert sorted((r["dataset"], r["stage"], r["reason"], r["source"]) for r in rows) == [
+        ("gigaspeech", "audio", "truncated", "GigaSpeech.json:audios[1].segments[0]"),
+        ("gigaspeech", "normalize", "empty_transcript", "GigaSpeech.json:audios[0].segments[1]"),  # as without the cut
+        ("gigaspeech", "window", "segment_too_long", "GigaSpeech.json:audios[0].segments[2]"),
+        ("voxpopuli", "audio", "truncated", "de/asr_dev.tsv:2"),
+    ]
+    assert sorted(r["detail"].split(": ")[0] for r in rows if r["reason"] == "truncated") == [str(opus), str(vorbis)]
+    written = {}
+    for shard in json.loads((out / "index.json").read_text())["shards"]:
+        for row in wds.WebDataset(str(out / shard["path"]), shardshuffle=False):
+            written[row["__key__"]] = json.loads(row["json"])
+    assert sorted(written) == [  # the podcast's segment and the English VoxPopuli clip, as without the cut files
+        "gigaspeech-audio_podcast_P0000_POD0000000001-w0000100", "voxpopuli-20180319-0900-PLENARY-10-en_20180319-15_58_41_4-6a897ec9ff"]
+    assert (summary["datasets"]["gigaspeech"]["written"], summary["datasets"]["voxpopuli"]["written"]) == (1, 1)

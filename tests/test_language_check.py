@@ -1,7 +1,10 @@
-"""Language checks with langid: verdicts, the stage, and a mislabelled corpus caught end to end."""
+"""Language checks with langid: verdicts, the calibration set, the stage, and a mislabelled corpus
+caught end to end."""
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -11,11 +14,23 @@ import webdataset as wds
 
 from pipelines.prepare import language_check
 from pipelines.demo import synth
-from pipelines.prepare.language_check import MIN_LETTERS, check
+from pipelines.prepare.language_check import LONG_MARGIN, LONG_SCORE, MIN_LETTERS, check
 from pipelines.core.record import Drop, Record
 from pipelines.prepare.stages import Sample, check_language
 
-from conftest import run_pipeline, shared_corpus
+from conftest import PROJECT, run_pipeline, shared_corpus
+
+
+def _load_calibration():
+    """bench/language_calibration.py: the calibration set, its forms and its tallies."""
+    spec = importlib.util.spec_from_file_location("language_calibration", PROJECT / "bench" / "language_calibration.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclass looks itself up there
+    spec.loader.exec_module(module)
+    return module
+
+
+calibration = _load_calibration()
 
 # (text, declared, detected, verdict)
 VERDICTS = [
@@ -28,7 +43,11 @@ VERDICTS = [
     ("これはペンです、あれは本です", "zh", "ja", "mismatch"),
     ("我們今天去公園散步好嗎", "zh_tr", "zh", "match"),
     ("안녕하세요 반갑습니다 오늘 날씨가 좋네요", "ko", "ko", "match"),
-    ("der schnelle braune fuchs springt ueber den faulen hund", "en", "de", "uncertain"),  # margin 0.6
+    ("der schnelle braune fuchs springt ueber den faulen hund", "en", "de", "uncertain"),  # margin 0.6, nine words
+    # issue 23: ten words or more, written without umlauts (margin 0.69)
+    ("der schnelle braune fuchs springt ueber den faulen hund und laeuft in den wald", "en", "de", "mismatch"),
+    # an English sentence whose French margin (1.16) rests on two names
+    ("père pamphile had seen dantès pass not ten minutes before", "en", "fr", "uncertain"),
     ("guten morgen", "en", "de", "short"),  # 11 letters: too short to judge
     ("yes sir", "en", None, "short"),
     ("好", "zh", None, "short"),
@@ -42,7 +61,7 @@ def test_verdicts(text, declared, detected, verdict):
     if detected:
         assert result.detected == detected
     if verdict == "mismatch":
-        assert result.score >= 0.99 and result.margin >= language_check.MIN_MARGIN
+        assert result.score >= LONG_SCORE and result.margin >= LONG_MARGIN
 
 
 def test_letters_are_the_characters_of_unicode_category_l():
@@ -91,6 +110,86 @@ def test_real_transcripts_match_their_language():
         assert check("".join(line.split()[1:]), "zh").verdict == "match"
 
 
+def test_the_calibration_set_holds_real_sentences_in_every_token_language():
+    """At least 50 sentences of ten words or more (Chinese and Japanese: fifteen letters) per language
+    with a token, each row naming a source that README.md describes, tuning and held-out parts both."""
+    found = calibration.sentences()
+    assert sorted(found) == sorted({code for code in language_check.LANGID_CODE.values()})
+    readme = (calibration.CALIBRATION / "README.md").read_text(encoding="utf-8")
+    for language, rows in found.items():
+        assert sum(calibration.is_long(text, language) for _, text in rows) >= 50, language
+        assert all(f"`{source}`" in readme for source, _ in rows), language
+        assert calibration.sentences("held-out")[language] and calibration.sentences("tuning")[language], language
+
+
+@pytest.mark.parametrize("language", ["de", "en", "es", "fr", "it", "ja", "ko", "zh"])
+def test_long_sentences_declared_in_another_language_are_quarantined_and_none_in_its_own(language):
+    """Every sentence of ten words or more of the calibration set as written, declared English
+    (English and Japanese: Chinese too), is quarantined, and 98% or more of them lower-cased without
+    punctuation or spelled in ASCII letters (docs/text.md lists the few that pass); no sentence of any
+    length is quarantined in its own language, in any form, names and all."""
+    tallies = calibration.evaluate({language: calibration.sentences()[language]})
+    for (_, declared, form), tally in tallies.items():
+        assert tally.refused == [], (declared, form)
+        if declared != language:
+            assert tally.long > 0 and tally.long_caught >= (tally.long if form == "written" else 0.98 * tally.long), (declared, form, tally.missed)
+
+
+def test_the_issues_sentence_is_quarantined_and_a_name_does_not_make_a_sentence_foreign():
+    german = check("DER SCHNELLE BRAUNE FUCHS SPRINGT UEBER DEN FAULEN HUND UND LAEUFT IN DEN WALD".lower(), "en")
+    assert (german.detected, german.verdict) == ("de", "mismatch") and german.margin < language_check.MIN_MARGIN
+    names = check("PERE PAMPHILE HAD SEEN DANTES PASS NOT TEN MINUTES BEFORE".lower(), "en")
+    assert names.verdict in ("match", "uncertain")
+    assert check("père pamphile had seen dantès pass not ten minutes before", "en").verdict == "uncertain"
+
+
+def _fixture_corpora(root: Path):
+    """(schema, root, extra roots) of every built-in corpus the test fixtures write."""
+    from fixtures import audio_corpora, speech_corpora
+
+    from pipelines.demo import write_clotho, write_librispeech
+
+    corpora = []
+    for module in (speech_corpora, audio_corpora):
+        for name in dir(module):
+            schema = name.removeprefix("write_")
+            if name.startswith("write_") and (PROJECT / "schemas" / f"{schema}.yaml").exists() and schema not in ("covost2", "librimix"):
+                getattr(module, name)(str(root / schema))
+                corpora.append((schema, root / schema, None))
+    speech_corpora.write_covost2(str(root / "covost2"), str(root / "cv"))
+    speech_corpora.write_librimix(str(root / "librimix"), str(root / "libri"))
+    write_librispeech(str(root / "LibriSpeech"))
+    write_clotho(str(root / "demo_clotho"))
+    return corpora + [
+        ("covost2", root / "covost2", {"common_voice": str(root / "cv")}),
+        ("librimix", root / "librimix", {"librispeech": str(root / "libri")}),
+        ("librispeech", root / "LibriSpeech", None),
+        ("clotho", root / "demo_clotho", None),
+    ]
+
+
+def test_every_english_transcript_of_the_test_fixtures_and_shared_corpora_passes(tmp_path):
+    """The English texts of every corpus the tests write (the demo's included), as ingest normalizes
+    them, and the English transcripts and captions of ../shared/corpora: none is quarantined."""
+    from pipelines.ingest.corpus import ingest
+    from schemas.loader import load
+
+    checked = []
+    for schema, root, roots in _fixture_corpora(tmp_path):
+        for record in ingest(load(schema), schema, str(root), roots):
+            if not isinstance(record, Record):
+                continue
+            for text, language in ((record.text, record.text_language), (record.translation, record.translation_language)):
+                if text and language == "en":
+                    checked.append(text)
+                    assert check(text, "en").verdict != "mismatch", (schema, text)
+    assert len(checked) > 30
+    shared = calibration.shared_english()
+    if not shared:
+        pytest.skip("../shared/corpora is absent")
+    assert [text for text in shared if check(text, "en").verdict == "mismatch"] == []
+
+
 def _sample(text: str, language: str = "en", **fields) -> Sample:
     record = Record(dataset="toy", split="train", role="train", key="toy-1", audio="a.flac", language=language,
                     text_language=language, text=text, source="a.trans.txt:7", **fields)
@@ -135,17 +234,19 @@ def test_german_transcripts_under_an_english_schema_are_quarantined_end_to_end(t
         "100-5000-0002": "STUFF IT INTO YOU HIS BELLY COUNSELLED HIM",
         "100-5000-0003": "ICH HABE HEUTE LEIDER KEINE ZEIT FUER DICH VIELLEICHT MORGEN",
         "100-5000-0004": "GUTEN MORGEN",
+        "100-5000-0005": "DER SCHNELLE BRAUNE FUCHS SPRINGT UEBER DEN FAULEN HUND UND LAEUFT IN DEN WALD",
     }
     _write_librispeech_like(tmp_path / "corpus", lines)
     out = tmp_path / "out"
     summary = run_pipeline({"librispeech": str(tmp_path / "corpus")}, out)
     assert summary["balanced"] is True
-    assert summary["datasets"]["librispeech"]["input"] == 5
-    assert summary["datasets"]["librispeech"]["quarantined"] == 2
+    assert summary["datasets"]["librispeech"]["input"] == 6
+    assert summary["datasets"]["librispeech"]["quarantined"] == 3
     rows = [json.loads(line) for line in (out / "quarantine.jsonl").read_text().splitlines()]
     assert sorted((r["stage"], r["reason"], r["source"]) for r in rows) == [
         ("check_language", "language_mismatch", "train-clean-5/100/5000/100-5000.trans.txt:2"),
         ("check_language", "language_mismatch", "train-clean-5/100/5000/100-5000.trans.txt:4"),
+        ("check_language", "language_mismatch", "train-clean-5/100/5000/100-5000.trans.txt:6"),
     ]
     assert all(" reads as de " in r["detail"] for r in rows)
 

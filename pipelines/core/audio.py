@@ -22,6 +22,8 @@ TARGET_RATE = 16_000
 TRUNCATED_SHARE = 0.99
 #: extensions libsndfile cannot read: go straight to PyAV
 PYAV_EXTENSIONS = frozenset({".mp4", ".m4a", ".aac", ".webm", ".mkv", ".mov", ".wma", ".3gp"})
+#: the longest Ogg page: a 27-byte header, 255 lacing values, 255 segments of 255 bytes
+OGG_PAGE_MAX = 27 + 255 + 255 * 255
 
 
 class AudioError(Refusal):
@@ -104,6 +106,30 @@ def _check_riff(path: str) -> None:
             position += 8 + declared + (declared & 1)
 
 
+def _check_ogg(path: str) -> None:
+    """An Ogg file (Vorbis, Opus) has no length in its header: libsndfile reports the length up to its
+    last whole page and reads that much without complaint. A complete stream ends with a whole page
+    flagged end-of-stream; a file cut off ends inside a page, or after a page without the flag.
+    Only the last page is read (the file's tail); a file that does not start as Ogg is not checked."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as handle:
+        if handle.read(4) != b"OggS":
+            return
+        handle.seek(max(0, size - OGG_PAGE_MAX))
+        tail = handle.read()
+    start = tail.rfind(b"OggS")
+    while start >= 0:
+        header = tail[start : start + 27]
+        if len(header) == 27 and header[4] == 0 and not header[5] & 0xF8:  # stream version 0, known flags only
+            lacing = tail[start + 27 : start + 27 + header[26]]
+            if len(lacing) < header[26] or start + 27 + len(lacing) + sum(lacing) > len(tail):
+                raise AudioError("truncated", f"{path}: the file ends inside an Ogg page (cut off)")
+            if not header[5] & 0x04:
+                raise AudioError("truncated", f"{path}: the last Ogg page does not end the stream (cut off)")
+            return
+        start = tail.rfind(b"OggS", 0, start)
+
+
 def _read_soundfile(path: str, offset: float, duration: float | None, max_seconds: float):
     """(samples as float32 or int16 array, rate, source is 16 kHz mono PCM_16) via libsndfile."""
     with sf.SoundFile(path) as handle:
@@ -111,6 +137,8 @@ def _read_soundfile(path: str, offset: float, duration: float | None, max_second
         total = handle.frames / rate if rate else 0.0
         if handle.format == "WAV":
             _check_riff(path)
+        elif handle.format == "OGG":
+            _check_ogg(path)
         if handle.frames <= 0:
             raise AudioError("empty_audio", f"{path}: no audio frames")
         if offset or duration is not None:
@@ -207,6 +235,7 @@ def load(
                 data, rate, passthrough = _read_soundfile(path, offset, duration, max_seconds)
             except sf.LibsndfileError:
                 # libsndfile could not parse it (wrong extension, odd codec) or its stream broke off: let FFmpeg try
+                _check_ogg(path)  # an Ogg file cut before its first audio page: libsndfile cannot even open it
                 declared = probe_seconds(path) if not offset and duration is None else None
                 try:
                     data, rate, passthrough = _read_pyav(path, offset, duration, max_seconds)
