@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import pyarrow as pa
 
@@ -107,7 +107,10 @@ _REQUIRED = tuple(name for name, value in _DEFAULTS.items() if value is _REQUIRE
 
 @dataclass(frozen=True)
 class Drop:
-    """A record that cannot be used: which stage refused it, a stable reason id, and the details."""
+    """A record that cannot be used: which stage refused it, a stable reason id, and the details.
+
+    A dropped segment of a longer recording keeps its ``span`` (``DropSpan``): window packing never
+    lets a window run across untranscribed audio, and ``audioprep verify`` finds windows that do."""
 
     stage: str
     reason: str  # snake_case id; becomes a counter
@@ -115,9 +118,28 @@ class Drop:
     dataset: str = ""
     key: str = ""
     source: str = ""
+    span: "DropSpan | None" = None  # where the dropped segment lies in its audio file, when the row says
 
-    def to_row(self) -> dict[str, str]:
-        return dataclasses.asdict(self)
+    def to_row(self) -> dict:
+        row = {"stage": self.stage, "reason": self.reason, "detail": self.detail, "dataset": self.dataset,
+               "key": self.key, "source": self.source}
+        if self.span is not None:  # only then: other drops keep their quarantine row as it was
+            row["span"] = self.span._asdict()
+        return row
+
+
+class DropSpan(NamedTuple):
+    """The stretch of an audio file a dropped segment covers (``Record``'s audio identity and times)."""
+
+    audio_root: str | None  # the extra root the audio lies under (None: the dataset's root)
+    audio: str  # audio file, relative to its root, normalized as ``Record.audio`` is
+    offset: float  # seconds into the file
+    duration: float
+
+    @classmethod
+    def of_row(cls, row: dict | None) -> "DropSpan | None":
+        """A quarantine row's ``span`` (``Drop.to_row``) back, None when the row has none."""
+        return None if not row else cls(row.get("audio_root"), row["audio"], float(row["offset"]), float(row["duration"]))
 
 
 class Refusal(Exception):
