@@ -46,6 +46,7 @@ class Record:
     translation_language: str | None = None  # language code of the translation
     words: tuple[tuple[str, float, float], ...] = ()  # (word, start, end) in seconds from ``offset`` (docs/long-form.md)
     spans: tuple[tuple[float, float], ...] = ()  # a packed window: its segments (start, end) from ``offset``
+    origins: tuple[str, ...] = ()  # upstream identities of the audio ("freesound:123", "youtube:ID@30+10"; plan/leaks.py)
 
     def replace(self, **changes: Any) -> "Record":
         unknown = changes.keys() - _FIELD_SET
@@ -67,6 +68,7 @@ class Record:
         row["meta"] = map_entries(self.meta)
         row["words"] = [{"word": w, "start": a, "end": b} for w, a, b in self.words]
         row["spans"] = [{"start": a, "end": b} for a, b in self.spans]
+        row["origins"] = list(self.origins)
         return row
 
     @classmethod
@@ -88,6 +90,7 @@ class Record:
         values["meta"] = dict(values["meta"] or ())
         values["words"] = tuple((w["word"], w["start"], w["end"]) if isinstance(w, dict) else tuple(w) for w in values["words"] or ())
         values["spans"] = tuple((s["start"], s["end"]) if isinstance(s, dict) else tuple(s) for s in values["spans"] or ())
+        values["origins"] = tuple(values["origins"] or ())
         new = object.__new__(cls)
         new.__dict__.update(values)
         return new
@@ -183,6 +186,7 @@ ARROW_SCHEMA = pa.schema(
         pa.field("translation_language", pa.string()),
         pa.field("words", pa.list_(pa.struct([("word", pa.string()), ("start", pa.float64()), ("end", pa.float64())]))),
         pa.field("spans", pa.list_(pa.struct([("start", pa.float64()), ("end", pa.float64())]))),
+        pa.field("origins", pa.list_(pa.string())),
     ]
 )
 

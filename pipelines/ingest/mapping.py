@@ -14,9 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from schemas.model import DatasetSchema
-from schemas.templates import MissingField
+from schemas.templates import MissingField, render
 
 from pipelines.core.keys import sample_keys
+from pipelines.core.origins import has_identity
 from pipelines.core.record import RECORD_FIELDS, Drop, DropSpan, Record
 from pipelines.ingest.audio_index import AudioIndex
 from pipelines.ingest.batch import Batch, Mapped
@@ -83,6 +84,7 @@ def map_rows(schema: DatasetSchema, dataset: str, root: str, items: list[Row | D
     _map_seconds(batch, schema)
     _map_translation(batch, schema)
     _map_words(batch, schema, root)
+    _map_origins(batch, schema)
     _add_fixed_fields(batch, schema, dataset)
     return _normalized_and_checked(batch, schema, dataset)
 
@@ -224,6 +226,28 @@ def _map_words(batch: Batch, schema: DatasetSchema, root: str) -> None:
             return ()
 
     batch.out["words"] = batch.each_row(words)
+
+
+def _map_origins(batch: Batch, schema: DatasetSchema) -> None:
+    """The record's upstream identities (``origin``: one template or several); one that renders
+    without an identity (an empty or missing field) is left out, never the record."""
+    templates = schema.record.origins()
+    if not templates:
+        batch.out["origins"] = batch.constant(())
+        return
+
+    def origins(fields: dict[str, str], _: int) -> tuple[str, ...]:
+        found = []
+        for template in templates:
+            try:
+                origin = render(template, fields)
+            except MissingField:  # an optional join without a match: this origin is unknown, the record stays
+                continue
+            if has_identity(origin) and origin not in found:
+                found.append(origin)
+        return tuple(found)
+
+    batch.out["origins"] = batch.each_row(origins)
 
 
 def _add_fixed_fields(batch: Batch, schema: DatasetSchema, dataset: str) -> None:

@@ -87,6 +87,7 @@ def make_window(segments: list[Record]) -> Record:
         meta=meta,
         words=words,
         spans=tuple((round(s.offset - start, 6), round(s.offset - start + s.duration, 6)) for s in segments),
+        origins=tuple(dict.fromkeys(origin for s in segments for origin in s.origins)),
     )
 
 
