@@ -89,6 +89,17 @@ class RecordMapping(Strict):
     speaker: str | None = None
     license: str | None = Field(None, description="per-record licence; defaults to the schema's")
     meta: dict[str, str] = Field(default_factory=dict)
+    origin: str | list[str] | None = Field(
+        None,
+        description="upstream identity of the audio, or a list (a mix of several sources): 'KIND:ID', or "
+        "'KIND:ID@START+LENGTH' for a stretch in seconds of a longer source (e.g. 'youtube:{ytid}@{start}+10', "
+        "'freesound:{fsid}', 'librivox:{speaker}-{chapter}-{utt}'); training records whose origin overlaps an "
+        "evaluation record's are quarantined (eval_leak, docs/leakage.md)",
+    )
+
+    def origins(self) -> list[str]:
+        """The origin templates as a list (none, one, or several)."""
+        return [] if self.origin is None else [self.origin] if isinstance(self.origin, str) else list(self.origin)
 
     def templates(self) -> dict[str, str]:
         """Every template by the record field it fills (for checking placeholders)."""
@@ -115,4 +126,6 @@ class RecordMapping(Strict):
                 out[name] = value
         for name, value in self.meta.items():
             out[f"meta.{name}"] = value
+        for i, origin in enumerate(self.origins()):
+            out[f"origin[{i}]"] = origin
         return out

@@ -4,8 +4,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipelines.core.record import Drop, Record
+from pipelines.core.record import Drop, DropSpan, Record
 from pipelines.ingest.windows import pack_windows, recording_key
+from pipelines.prepare.srwt import srwt_target
 from schemas.longform import Windows
 
 
@@ -133,3 +134,46 @@ def test_packing_properties(items, gaps, max_gap, limit):
     assert " ".join(w.text for w in windows).split() == [
         word for s in segments if s.key not in dropped for word in s.text.split()
     ]
+
+
+def _dropped(i: int, offset: float, duration: float, audio: str = "talks/a.sph", reason: str = "not_scored") -> Drop:
+    return Drop("ingest", reason, f"a.stm:{i + 1}: excluded", dataset="talks", source=f"a.stm:{i + 1}",
+                span=DropSpan(None, audio, offset, duration))
+
+
+def test_a_window_closes_before_a_dropped_segment():
+    # kept 0-2 s and 2.9-4.9 s, the stretch between them dropped at ingest: two windows, never one
+    items = [_segment(0, 0.0, 2.0, "one two"), _dropped(1, 2.1, 0.7), _segment(2, 2.9, 2.0, "three")]
+    out = list(pack_windows(items, Windows(max_gap=1.0)))
+    assert [(r.offset, r.duration, r.text) for r in out if isinstance(r, Record)] == [(0.0, 2.0, "one two"), (2.9, 2.0, "three")]
+    assert [d.reason for d in out if isinstance(d, Drop)] == ["not_scored"]  # the drop itself still reaches the quarantine
+    without_span = [items[0], Drop("ingest", "not_scored", "x", dataset="talks"), items[2]]
+    assert [r.offset for r in pack_windows(without_span, Windows(max_gap=1.0)) if isinstance(r, Record)] == [0.0]
+
+
+def test_dropped_spans_bar_only_their_own_recording_and_the_gap_they_lie_in():
+    items = [
+        _dropped(0, 2.2, 0.5),  # listed before the recording's first kept segment
+        _dropped(1, 2.2, 0.5, audio="talks/b.sph"),  # another talk: no effect on a.sph
+        _segment(2, 0.0, 2.0, "one"), _segment(3, 2.9, 2.0, "two"),
+        _segment(4, 0.0, 2.0, "uno", audio="talks/b.sph"), _segment(5, 2.9, 2.0, "dos", audio="talks/b.sph"),
+        _dropped(6, 2.5, 1.0, audio="talks/b.sph"),  # after its recording's segments: still bars them
+        _segment(7, 0.0, 2.0, "eins", audio="talks/c.sph"), _segment(8, 2.5, 2.0, "zwei", audio="talks/c.sph"),
+        _dropped(9, 1.0, 0.5, audio="talks/c.sph"),  # overlapping a kept segment, no gap holds it: kept together
+    ]
+    windows = [r for r in pack_windows(items, Windows(max_gap=1.0)) if isinstance(r, Record)]
+    assert [(w.audio, w.offset, w.text) for w in windows] == [
+        ("talks/a.sph", 0.0, "one"), ("talks/a.sph", 2.9, "two"),
+        ("talks/b.sph", 0.0, "uno"), ("talks/b.sph", 2.9, "dos"),
+        ("talks/c.sph", 0.0, "eins zwei"),
+    ]
+
+
+def test_a_gap_holding_a_dropped_segment_is_never_silence_in_srwt():
+    words = {"one": [("one", 0.2, 1.8)], "two": [("two", 0.2, 1.8)]}
+    items = [_segment(0, 0.0, 2.0, "one", words=words["one"]), _dropped(1, 2.5, 1.5), _segment(2, 5.0, 2.0, "two", words=words["two"])]
+    windows = [r for r in pack_windows(items, Windows(gaps="silence")) if isinstance(r, Record)]
+    targets = [srwt_target(w.text, "en", w.words, w.duration) for w in windows]
+    assert targets == ["<|0.00|>one<|1.80|>", "<|0.00|>two<|1.80|>"]  # no <|sil|> where the dropped speech was
+    kept = [r for r in pack_windows([items[0], items[2]], Windows(gaps="silence")) if isinstance(r, Record)]
+    assert "<|sil|>" in srwt_target(kept[0].text, "en", kept[0].words, kept[0].duration)  # a truly empty gap is silence

@@ -36,6 +36,7 @@ def run(
     plan_only: bool = typer.Option(False, "--plan", help="Ingest and print the planned hours per corpus and task, then stop."),
     overwrite: bool = typer.Option(False, help="Delete OUT first instead of resuming the run in it."),
     srwt: bool = typer.Option(False, "--srwt", help="Add an SRWT view (word timestamps) to every ASR window of each speech corpus whose schema gives word times or whose language has an aligner (docs/long-form.md)."),
+    protect_origins: List[str] = typer.Option([], "--protect-origins", help="A file of origins (one a line) or another run's output: training records from those evaluation clips are quarantined (eval_leak; docs/leakage.md)."),
     ctc_model: List[str] = typer.Option([], "--ctc-model", help="LANG=MODEL.pt: a TorchScript CTC model (tokens.txt beside it) aligning that language for --srwt; needs the ctc extra."),
 ) -> None:
     """Ingest, prepare audio, tag and shard corpora, then write the index and summary.
@@ -57,6 +58,7 @@ def run(
         config_file=None if config_file is None else str(config_file), corpora=tuple(dataset), out=out,
         engine=engine, workers=workers, ray_address=ray_address, beam_args=tuple(beam_args),
         work_dir=None if work_dir is None else str(work_dir), ctc_models=tuple(ctc_model),
+        protected_origins=tuple(protect_origins),
         **_given(ctx, seed=seed, shard_max_bytes=shard_max_bytes, shard_max_samples=shard_max_samples, min_seconds=min_seconds),
     )
     try:

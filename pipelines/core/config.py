@@ -100,6 +100,7 @@ class RunConfig:
     sil_threshold: float = 0.3  # SRWT: a pause longer than this (seconds) is a <|sil|> unit
     ctc_models: dict = field(default_factory=dict)  # SRWT: language -> TorchScript CTC model for the CTC aligner
     extra: dict = field(default_factory=dict)
+    protected_origins: tuple[str, ...] = ()  # origin lists kept out of training: files of origins or other runs' outputs
 
     def __post_init__(self) -> None:
         """The shard bounds every way of giving a run passes through: ``ValueError`` naming the option."""
@@ -115,7 +116,8 @@ class RunConfig:
     @classmethod
     def from_dict(cls, data: dict) -> "RunConfig":
         """A config from ``to_dict``'s data, after a trip through JSON (a run between tasks, a plan)."""
-        return cls(**{**data, "datasets": tuple(DatasetSpec.from_dict(d) for d in data["datasets"])})
+        return cls(**{**data, "datasets": tuple(DatasetSpec.from_dict(d) for d in data["datasets"]),
+                      "protected_origins": tuple(data.get("protected_origins", ()))})
 
     @property
     def remote(self) -> str | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import pyarrow as pa
 
@@ -46,6 +46,7 @@ class Record:
     translation_language: str | None = None  # language code of the translation
     words: tuple[tuple[str, float, float], ...] = ()  # (word, start, end) in seconds from ``offset`` (docs/long-form.md)
     spans: tuple[tuple[float, float], ...] = ()  # a packed window: its segments (start, end) from ``offset``
+    origins: tuple[str, ...] = ()  # upstream identities of the audio ("freesound:123", "youtube:ID@30+10"; plan/leaks.py)
 
     def replace(self, **changes: Any) -> "Record":
         unknown = changes.keys() - _FIELD_SET
@@ -67,6 +68,7 @@ class Record:
         row["meta"] = map_entries(self.meta)
         row["words"] = [{"word": w, "start": a, "end": b} for w, a, b in self.words]
         row["spans"] = [{"start": a, "end": b} for a, b in self.spans]
+        row["origins"] = list(self.origins)
         return row
 
     @classmethod
@@ -88,6 +90,7 @@ class Record:
         values["meta"] = dict(values["meta"] or ())
         values["words"] = tuple((w["word"], w["start"], w["end"]) if isinstance(w, dict) else tuple(w) for w in values["words"] or ())
         values["spans"] = tuple((s["start"], s["end"]) if isinstance(s, dict) else tuple(s) for s in values["spans"] or ())
+        values["origins"] = tuple(values["origins"] or ())
         new = object.__new__(cls)
         new.__dict__.update(values)
         return new
@@ -107,7 +110,10 @@ _REQUIRED = tuple(name for name, value in _DEFAULTS.items() if value is _REQUIRE
 
 @dataclass(frozen=True)
 class Drop:
-    """A record that cannot be used: which stage refused it, a stable reason id, and the details."""
+    """A record that cannot be used: which stage refused it, a stable reason id, and the details.
+
+    A dropped segment of a longer recording keeps its ``span`` (``DropSpan``): window packing never
+    lets a window run across untranscribed audio, and ``audioprep verify`` finds windows that do."""
 
     stage: str
     reason: str  # snake_case id; becomes a counter
@@ -115,9 +121,28 @@ class Drop:
     dataset: str = ""
     key: str = ""
     source: str = ""
+    span: "DropSpan | None" = None  # where the dropped segment lies in its audio file, when the row says
 
-    def to_row(self) -> dict[str, str]:
-        return dataclasses.asdict(self)
+    def to_row(self) -> dict:
+        row = {"stage": self.stage, "reason": self.reason, "detail": self.detail, "dataset": self.dataset,
+               "key": self.key, "source": self.source}
+        if self.span is not None:  # only then: other drops keep their quarantine row as it was
+            row["span"] = self.span._asdict()
+        return row
+
+
+class DropSpan(NamedTuple):
+    """The stretch of an audio file a dropped segment covers (``Record``'s audio identity and times)."""
+
+    audio_root: str | None  # the extra root the audio lies under (None: the dataset's root)
+    audio: str  # audio file, relative to its root, normalized as ``Record.audio`` is
+    offset: float  # seconds into the file
+    duration: float
+
+    @classmethod
+    def of_row(cls, row: dict | None) -> "DropSpan | None":
+        """A quarantine row's ``span`` (``Drop.to_row``) back, None when the row has none."""
+        return None if not row else cls(row.get("audio_root"), row["audio"], float(row["offset"]), float(row["duration"]))
 
 
 class Refusal(Exception):
@@ -161,6 +186,7 @@ ARROW_SCHEMA = pa.schema(
         pa.field("translation_language", pa.string()),
         pa.field("words", pa.list_(pa.struct([("word", pa.string()), ("start", pa.float64()), ("end", pa.float64())]))),
         pa.field("spans", pa.list_(pa.struct([("start", pa.float64()), ("end", pa.float64())]))),
+        pa.field("origins", pa.list_(pa.string())),
     ]
 )
 

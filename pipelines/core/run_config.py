@@ -99,6 +99,10 @@ class RunConfigFile(_Strict):
     tasks: dict[TaskName, TaskWeight] = Field(default_factory=dict, description="per-task weights (training data)")
     sil_threshold: float = Field(0.3, gt=0, description="SRWT: a pause longer than this (seconds) is a <|sil|> unit")
     ctc_models: dict[str, str] = Field(default_factory=dict, description="SRWT: language -> TorchScript CTC model file (ctc extra)")
+    protect_origins: list[str] = Field(
+        default_factory=list,
+        description="evaluation sets outside the run kept out of training: files of origins (one a line) or other runs' output folders",
+    )
 
 
 class RunConfigError(ValueError):
@@ -149,6 +153,7 @@ def load_run_config(path: str | Path) -> tuple[RunConfig, EngineOptions]:
             sil_threshold=model.sil_threshold,
             ctc_models={language: _relative(base, path) for language, path in model.ctc_models.items()},
             min_seconds=model.min_seconds,
+            protected_origins=tuple(_relative(base, p) for p in model.protect_origins),
         )
     except ValueError as exc:
         raise RunConfigError(f"{path}: {exc}") from None

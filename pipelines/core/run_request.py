@@ -31,6 +31,7 @@ class RunRequest:
     shard_max_samples: int | None = None
     min_seconds: float | None = None
     ctc_models: tuple[str, ...] = ()  # LANG=MODEL_FILE, added to the file's
+    protected_origins: tuple[str, ...] = ()  # origin lists kept out of training, added to the file's
     absolute_paths: bool = False  # paths made absolute: orchestrated tasks may start in other folders
 
 
@@ -99,6 +100,11 @@ def _overrides(config: RunConfig, request: RunRequest) -> dict:
     values = {field: value for field, value in given.items() if value is not None}
     if request.ctc_models:
         values["ctc_models"] = {**config.ctc_models, **_ctc_models(request.ctc_models)}
+    if request.protected_origins:
+        missing = [p for p in request.protected_origins if not os.path.exists(p)]
+        if missing:
+            raise RunConfigError(f"--protect-origins {missing[0]}: no such file or folder (a file of origins, or another run's output)")
+        values["protected_origins"] = (*config.protected_origins, *request.protected_origins)
     return values
 
 
@@ -137,4 +143,5 @@ def _absolute_paths(config: RunConfig) -> RunConfig:
         for spec in config.datasets
     )
     work_dir = absolute_location(config.work_dir) if config.work_dir else None
-    return replace(config, out=absolute_location(config.out), work_dir=work_dir, datasets=datasets)
+    protected = tuple(absolute_location(p) for p in config.protected_origins)
+    return replace(config, out=absolute_location(config.out), work_dir=work_dir, datasets=datasets, protected_origins=protected)

@@ -116,6 +116,7 @@ def summarize(plan: Plan, shards: Shards, quarantined: Counter, reasons: Counter
         "samples": sum(shards.samples.values()),
         "datasets": per_dataset,
         "quarantine_reasons": dict(sorted(reasons.items())),
+        "eval_leaks": plan.overlaps,  # training records kept out as evaluation clips, per "training <- evaluation" corpus pair
         "shards": len(shards.entries),
         "seconds": round(sum(s["seconds"] for s in shards.entries), 3),
     }

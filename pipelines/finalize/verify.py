@@ -2,7 +2,8 @@
 
 Checks per shard: present, size and sha256 as indexed, a valid tar, every key has exactly its
 ``.flac`` and ``.json``, the audio decodes to 16 kHz mono of the length its JSON states, every
-prompt is made of vocabulary tokens and no target spells one, sample counts and seconds match.
+prompt is made of vocabulary tokens and no target spells one, no window runs across a segment
+dropped at ingest (``windows_check``), sample counts and seconds match.
 Then: no key twice across shards, and the summary balances.
 """
 from __future__ import annotations
@@ -21,6 +22,7 @@ from tag_builder.vocabulary import UnknownTokenError
 from pipelines.core import audio, outputs
 from pipelines.core.atomic import read_json
 from pipelines.core.remote import Mirror, is_remote
+from pipelines.finalize.windows_check import DroppedSpans
 
 
 @dataclass
@@ -35,7 +37,7 @@ class Report:
         return not self.problems
 
 
-def _check_sample(shard: str, key: str, members: dict[str, bytes], problems: list[str]) -> float:
+def _check_sample(shard: str, key: str, members: dict[str, bytes], problems: list[str], dropped: DroppedSpans) -> float:
     if sorted(members) != ["flac", "json"]:
         problems.append(f"{shard}: sample {key} has members {sorted(members)}, expected flac and json")
         return 0.0
@@ -58,6 +60,8 @@ def _check_sample(shard: str, key: str, members: dict[str, bytes], problems: lis
         problems.append(f"{shard}: {key} lasts {seconds:.4f} s, its JSON says {meta.get('duration')}")
     if seconds > audio.MAX_SECONDS + 1e-6:
         problems.append(f"{shard}: {key} lasts {seconds:.2f} s, over the 30 s limit")
+    for crossed in dropped.crossed(meta):
+        problems.append(f"{shard}: window {key} runs across a segment dropped at ingest: {crossed}")
     if not meta.get("tasks"):
         problems.append(f"{shard}: {key} has no task views")
     for view in meta.get("tasks", []):
@@ -83,6 +87,8 @@ def _verify(out: str, mirror: Mirror, advance: Callable[[int], None]) -> Report:
         report.problems.append(f"{index_path} is missing: the run has not finished")
         return report
     index = read_json(index_path)
+    mirror.fetch(os.path.join(out, outputs.QUARANTINE))
+    dropped = DroppedSpans.of_run(out)
     seen: dict[str, str] = {}
     for entry in index["shards"]:
         report.shards += 1
@@ -104,7 +110,7 @@ def _verify(out: str, mirror: Mirror, advance: Callable[[int], None]) -> Report:
                     stem, _, ext = member.name.partition(".")
                     if stem != current:
                         if current is not None:
-                            seconds += _check_sample(entry["path"], current, members, report.problems)
+                            seconds += _check_sample(entry["path"], current, members, report.problems, dropped)
                             samples += 1
                         if stem in seen:
                             report.problems.append(f"{entry['path']}: key {stem} also in {seen[stem]}")
@@ -112,7 +118,7 @@ def _verify(out: str, mirror: Mirror, advance: Callable[[int], None]) -> Report:
                         current, members = stem, {}
                     members[ext] = tar.extractfile(member).read()
                 if current is not None:
-                    seconds += _check_sample(entry["path"], current, members, report.problems)
+                    seconds += _check_sample(entry["path"], current, members, report.problems, dropped)
                     samples += 1
         except tarfile.TarError as exc:
             report.problems.append(f"{entry['path']}: not a valid tar: {exc}")

@@ -14,10 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from schemas.model import DatasetSchema
-from schemas.templates import MissingField
+from schemas.templates import MissingField, render
 
 from pipelines.core.keys import sample_keys
-from pipelines.core.record import RECORD_FIELDS, Drop, Record
+from pipelines.core.origins import has_identity
+from pipelines.core.record import RECORD_FIELDS, Drop, DropSpan, Record
 from pipelines.ingest.audio_index import AudioIndex
 from pipelines.ingest.batch import Batch, Mapped
 from pipelines.ingest.guards import is_text, not_text_drops, printable_drop
@@ -25,7 +26,7 @@ from pipelines.ingest.joins import JoinTable
 from pipelines.ingest.layouts import Row
 from pipelines.ingest.layouts.paths import Locator
 from pipelines.ingest.refusals import STAGE, Refused
-from pipelines.ingest.rows import apply_row_rules, audio_path, known_split, language_code, number_of, span
+from pipelines.ingest.rows import apply_row_rules, audio_path, dropped_span, known_split, language_code, number_of, span
 from pipelines.ingest.text import normalize_columns, refusal
 from pipelines.ingest.wordtimes import WordTimesError, words_of
 
@@ -46,13 +47,26 @@ def row_fields(schema: DatasetSchema, context: Context, row: Row) -> dict[str, s
     if not (schema.defaults or schema.exclude or schema.derive or context.joins or context.audio is not None):
         return row.fields  # nothing to add: the reader's own dict (never changed later)
     fields = dict(row.fields)
-    if schema.defaults or schema.exclude or schema.derive:
-        apply_row_rules(schema, fields)
-    for join in context.joins:
-        join.apply(fields)
-    if context.audio is not None:
-        context.audio.apply(fields)
+    excluded = apply_row_rules(schema, fields) if schema.defaults or schema.exclude or schema.derive else None
+    try:
+        for join in context.joins:
+            join.apply(fields)
+        if context.audio is not None:
+            context.audio.apply(fields)
+    except (Refused, MissingField):
+        if excluded is None:
+            raise
+    if excluded is not None:  # refused with where its audio lies: a window never runs across it
+        raise Excluded(excluded.reason, excluded.detail, dropped_span(schema, fields))
     return fields
+
+
+class Excluded(Refused):
+    """A row the schema excludes, with the span of audio it covers (``dropped_span``) when known."""
+
+    def __init__(self, reason: str, detail: str, span: DropSpan | None):
+        super().__init__(reason, detail)
+        self.span = span
 
 
 def map_rows(schema: DatasetSchema, dataset: str, root: str, items: list[Row | Drop], context: Context) -> Mapped:
@@ -70,6 +84,7 @@ def map_rows(schema: DatasetSchema, dataset: str, root: str, items: list[Row | D
     _map_seconds(batch, schema)
     _map_translation(batch, schema)
     _map_words(batch, schema, root)
+    _map_origins(batch, schema)
     _add_fixed_fields(batch, schema, dataset)
     return _normalized_and_checked(batch, schema, dataset)
 
@@ -93,7 +108,9 @@ def _batch_of(schema: DatasetSchema, dataset: str, items: list[Row | Drop], cont
         except MissingField as exc:
             drops.append((position, Drop(STAGE, "missing_field", f"{item.source}: {exc}", dataset=dataset, source=item.source)))
         except Refused as exc:
-            drops.append((position, Drop(STAGE, exc.reason, f"{item.source}: {exc.detail}", dataset=dataset, source=item.source)))
+            dropped = getattr(exc, "span", None)
+            drop = Drop(STAGE, exc.reason, f"{item.source}: {exc.detail}", dataset=dataset, source=item.source, span=dropped)
+            drops.append((position, drop))
     return Batch(dataset, rows, drops)
 
 
@@ -211,6 +228,28 @@ def _map_words(batch: Batch, schema: DatasetSchema, root: str) -> None:
     batch.out["words"] = batch.each_row(words)
 
 
+def _map_origins(batch: Batch, schema: DatasetSchema) -> None:
+    """The record's upstream identities (``origin``: one template or several); one that renders
+    without an identity (an empty or missing field) is left out, never the record."""
+    templates = schema.record.origins()
+    if not templates:
+        batch.out["origins"] = batch.constant(())
+        return
+
+    def origins(fields: dict[str, str], _: int) -> tuple[str, ...]:
+        found = []
+        for template in templates:
+            try:
+                origin = render(template, fields)
+            except MissingField:  # an optional join without a match: this origin is unknown, the record stays
+                continue
+            if has_identity(origin) and origin not in found:
+                found.append(origin)
+        return tuple(found)
+
+    batch.out["origins"] = batch.each_row(origins)
+
+
 def _add_fixed_fields(batch: Batch, schema: DatasetSchema, dataset: str) -> None:
     """The fields every record of the batch has alike (and the role its split gives)."""
     out = batch.out
@@ -221,12 +260,21 @@ def _add_fixed_fields(batch: Batch, schema: DatasetSchema, dataset: str) -> None
     )
 
 
+def _span(out: dict[str, list], i: int, schema: DatasetSchema) -> DropSpan | None:
+    """Row ``i``'s segment (its audio file and times), for the drop that refuses it; None for a whole file."""
+    duration = out["duration"][i]
+    return None if duration is None else DropSpan(schema.record.audio_root, out["audio"][i], out["offset"][i], duration)
+
+
 def _normalized_and_checked(batch: Batch, schema: DatasetSchema, dataset: str) -> Mapped:
     """The batch's texts normalized (``normalize_columns``) and every string checked to be text: the
     records' columns, their positions, and every drop of the batch with its position."""
     out = batch.out
     refused = normalize_columns(out, schema.normalize)
-    batch.remove({i: refusal(what, result, dataset, out["key"][i], batch.sources[i]) for i, (what, result) in refused.items()})
+    batch.remove({
+        i: replace(refusal(what, result, dataset, out["key"][i], batch.sources[i]), span=_span(out, i, schema))
+        for i, (what, result) in refused.items()
+    })
     batch.remove(not_text_drops(out))
     columns = {name: out[name] for name in RECORD_FIELDS}
     drops = sorted(((position, printable_drop(drop)) for position, drop in batch.drops), key=lambda d: d[0])

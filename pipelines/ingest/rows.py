@@ -8,25 +8,50 @@ import re
 
 from schemas.model import DatasetSchema
 from schemas.record import Joined, Number
-from schemas.templates import fields_of, render
+from schemas.templates import MissingField, fields_of, render
 from tag_builder.languages import LANGUAGE_TOKENS
 
+from pipelines.core.record import DropSpan
 from pipelines.ingest.guards import is_text, printable
 from pipelines.ingest.layouts.paths import Locator
 from pipelines.ingest.refusals import Refused
 
 
-def apply_row_rules(schema: DatasetSchema, fields: dict[str, str]) -> None:
+def apply_row_rules(schema: DatasetSchema, fields: dict[str, str]) -> Refused | None:
     """Defaults for fields the row lacks, excluded rows (on the reader's own fields), then derived
-    fields, in schema order."""
+    fields, in schema order. An excluded row is returned as its refusal, its fields still completed
+    as far as they go (the caller raises it once it knows where the row's audio lies)."""
     for name, value in schema.defaults.items():
         fields.setdefault(name, value)
+    excluded = None
     for rule in schema.exclude:
         value = render(rule.value, fields)
         if re.search(rule.regex, value):
-            raise Refused(rule.reason, f"{value[:120]!r} matches {rule.regex!r} (excluded by the schema)")
+            excluded = Refused(rule.reason, f"{value[:120]!r} matches {rule.regex!r} (excluded by the schema)")
+            break
     for rule in schema.derive:
-        _derive(rule, render(rule.value, fields), fields)
+        try:
+            _derive(rule, render(rule.value, fields), fields)
+        except (Refused, MissingField):
+            if excluded is None:
+                raise
+            break  # an excluded row: its exclusion is the reason given
+    return excluded
+
+
+def dropped_span(schema: DatasetSchema, fields: dict[str, str]) -> DropSpan | None:
+    """Where a refused row's segment lies in its audio file, when its fields say (its audio path, an
+    offset and a duration or an end); None for a whole-file row or one whose span cannot be read."""
+    mapping = schema.record
+    try:
+        offset, duration = span(
+            number_of(mapping.offset, fields, "offset"), number_of(mapping.duration, fields, "duration"),
+            number_of(mapping.end, fields, "end"),
+        )
+        audio = os.path.normpath(render(mapping.audio, fields))
+    except (Refused, MissingField, ValueError):
+        return None
+    return None if duration is None else DropSpan(mapping.audio_root, audio, offset, duration)
 
 
 def _derive(rule, value: str, fields: dict[str, str]) -> None:

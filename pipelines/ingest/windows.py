@@ -8,7 +8,9 @@ the stream of records a schema yields (``pack_windows``):
   consecutive segments: a window never cuts a segment (nor, so, a word); a gap between segments
   either closes the window (``gaps: split``, gaps longer than ``max_gap``) or stays inside it as
   silence (``gaps: silence``: ``<|sil|>`` in SRWT targets); a segment longer than the limit is
-  quarantined with its length (``segment_too_long``), never truncated;
+  quarantined with its length (``segment_too_long``), never truncated; a gap that holds a segment
+  dropped at ingest (an excluded row, an empty transcript: a ``Drop`` with its span) always closes the
+  window, whatever the policy, so no window (nor an SRWT ``<|sil|>``) holds untranscribed speech;
 * a whole-file record longer than the limit (sound, music) is cut into fixed windows with its
   labels kept (``long_audio: fixed``), or left to the audio stage, which refuses it with its length
   (``long_audio: refuse``, the default). A record with a transcript is never cut blindly
@@ -85,12 +87,22 @@ def make_window(segments: list[Record]) -> Record:
         meta=meta,
         words=words,
         spans=tuple((round(s.offset - start, 6), round(s.offset - start + s.duration, 6)) for s in segments),
+        origins=tuple(dict.fromkeys(origin for s in segments for origin in s.origins)),
     )
 
 
-def pack(segments: list[Record], policy: Windows) -> Iterator[Record | Drop]:
-    """Windows of the segments of one recording (sorted by start), each at most ``policy.max_seconds``."""
+def _holds_dropped(dropped: list[tuple[float, float]], start: float, end: float) -> bool:
+    """Whether some dropped span (start, end) covers part of the stretch ``start``-``end``."""
+    return any(max(a, start) < min(b, end) - EPSILON for a, b in dropped)
+
+
+def pack(segments: list[Record], policy: Windows, dropped: Iterable[tuple[float, float]] = ()) -> Iterator[Record | Drop]:
+    """Windows of the segments of one recording (sorted by start), each at most ``policy.max_seconds``.
+
+    ``dropped``: the spans (start, end) of the recording's segments dropped at ingest (no usable
+    transcript): a window closes before a gap that holds one, so no window holds untranscribed speech."""
     limit = policy.max_seconds
+    dropped = sorted(dropped)
     window: list[Record] = []
     window_end = 0.0
     starts: set[float] = set()
@@ -110,6 +122,7 @@ def pack(segments: list[Record], policy: Windows) -> Iterator[Record | Drop]:
                 or (policy.gaps == "split" and gap > policy.max_gap + EPSILON)
                 or seg_end - window[0].offset > limit + EPSILON
                 or (segment.labels, segment.captions) != (window[0].labels, window[0].captions)  # one label per window
+                or _holds_dropped(dropped, window_end, segment.offset)  # untranscribed speech between them
             )
             if closes:
                 yield from _emit(window, starts)
@@ -200,15 +213,22 @@ def pack_windows(
         yield from items
         return
     group: list[Record] = []
+    dropped: dict[tuple, list[tuple[float, float]]] = {}  # (audio root, audio) -> dropped spans, this recording's
     for item in items:
         if isinstance(item, Drop):
+            if item.span is not None:
+                dropped.setdefault((item.span.audio_root, item.span.audio), []).append(
+                    (item.span.offset, item.span.offset + item.span.duration)
+                )
             yield item
             continue
         is_segment = item.duration is not None and item.offset is not None and item.copy == 0
         if group and (not is_segment or _group(item) != _group(group[0])):
-            yield from pack(group, policy)
+            yield from pack(group, policy, dropped.pop((group[0].audio_root, group[0].audio), ()))
             group = []
         if is_segment:
+            if not group:  # a new recording: spans dropped before it are of it, or of no kept segment
+                dropped = {key: spans for key, spans in dropped.items() if key == (item.audio_root, item.audio)}
             group.append(item)
         elif policy.long_audio in ("fixed", "vad"):
             if item.seconds is None and probe is not None:
@@ -224,4 +244,4 @@ def pack_windows(
         else:
             yield item
     if group:
-        yield from pack(group, policy)
+        yield from pack(group, policy, dropped.pop((group[0].audio_root, group[0].audio), ()))

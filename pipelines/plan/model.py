@@ -24,6 +24,7 @@ class Plan:
     ingest_drops: dict[str, int]
     excluded: dict[str, int] = field(default_factory=dict)  # left out by weighting, per dataset
     mix: dict = field(default_factory=dict)  # planned hours per dataset and task
+    overlaps: dict = field(default_factory=dict)  # "training <- evaluation" corpus pair -> eval_leak records (plan/leaks.py)
 
     @staticmethod
     def load(out: str) -> "Plan":

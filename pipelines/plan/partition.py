@@ -21,6 +21,7 @@ from pipelines.core.config import RunConfig
 from pipelines.core.keys import jump_bucket, order_key
 from pipelines.ingest.manifest import iter_manifest, iter_manifest_rows, location
 from pipelines.plan.duplicates import Duplicates
+from pipelines.plan.leaks import EvalOrigins, protected_origins
 from pipelines.plan.weights import copies_of
 
 #: lines held for one unit file before they are appended to it
@@ -83,6 +84,19 @@ class Partitioned:
     planned: dict[str, Counter]
     #: training records to which weighting gave no copy
     excluded: Counter = field(default_factory=Counter)
+    #: training records quarantined as evaluation clips, per "training corpus <- evaluation corpus"
+    overlaps: Counter = field(default_factory=Counter)
+
+
+def _evaluation_origins(config: RunConfig) -> EvalOrigins:
+    """The origins of the run's evaluation records and of the lists the run config protects, indexed."""
+    out = config.local_out
+    leaks = EvalOrigins(scratch=os.path.join(out, outputs.WORK))
+    leaks.add_records((s.name, r) for s in config.datasets for r in iter_manifest(outputs.manifest_path(out, s.name)))
+    for path in config.protected_origins:
+        for dataset, key, text in protected_origins(path):
+            leaks.add(dataset, key, text)
+    return leaks.freeze()
 
 
 def partition_records(
@@ -107,10 +121,12 @@ def partition_records(
         scratch=os.path.join(out, outputs.WORK),
     ) as duplicates:
         duplicates.find((s.name, r) for s in config.datasets for r in iter_manifest(outputs.manifest_path(out, s.name)))
-        plan_drops: list[dict] = []
-        for spec in config.datasets:
-            plan_drops += _partition_dataset(config, spec.name, dataset_tasks[spec.name], factors[spec.name],
-                                             units_per_group, duplicates, files, result)
+        with _evaluation_origins(config) as leaks:
+            plan_drops: list[dict] = []
+            for spec in config.datasets:
+                plan_drops += _partition_dataset(config, spec.name, dataset_tasks[spec.name], factors[spec.name],
+                                                 units_per_group, duplicates, leaks, files, result)
+            result.overlaps.update(leaks.overlaps)
     files.close()
     write_jsonl(outputs.plan_drops_path(out), plan_drops)
     return result
@@ -118,13 +134,16 @@ def partition_records(
 
 def _partition_dataset(
     config: RunConfig, name: str, tasks: tuple[str, ...], factor: float, units_per_group: dict[str, int],
-    duplicates: Duplicates, files: UnitFiles, result: Partitioned,
+    duplicates: Duplicates, leaks: EvalOrigins, files: UnitFiles, result: Partitioned,
 ) -> list[dict]:
-    """One dataset's records into the units; returns the quarantine rows of its duplicates."""
+    """One dataset's records into the units; returns the quarantine rows of its duplicates and of its
+    training records that are evaluation clips (``leaks.py``)."""
     drops = []
     planned = result.planned[name]
     for row, record in iter_manifest_rows(outputs.manifest_path(config.local_out, name)):
         duplicate = duplicates.check(name, record)
+        if duplicate is None:
+            duplicate = leaks.check(name, record)
         if duplicate is not None:  # quarantined by the plan: the first occurrence is kept
             drops.append(duplicate.to_row())
             continue

@@ -58,6 +58,7 @@ def make_plan(
         ingest_drops={name: c["drops"] for name, c in counts.items()},
         excluded=dict(sorted(partitioned.excluded.items())),
         mix=mix_summary(counts, factors, partitioned),
+        overlaps=dict(sorted(partitioned.overlaps.items())),
     )
     write_plan(config, mirror, plan)
     failpoints.hit("after_plan")

@@ -58,6 +58,7 @@ def sample_json(sample: Sample) -> dict:
             "duration": record.duration,
             "channel": record.channel,
             "metadata": record.source,
+            **({"spans": [list(span) for span in record.spans]} if record.spans else {}),  # a window's segments
         },
         "meta": dict(sorted(record.meta.items())),
         "tasks": [view.to_dict() for view in sample.views],
