@@ -163,12 +163,25 @@ def ingest_corpus(run: dict, name: str) -> dict:
 
     config, mirror = run_config(run), _mirror(run)
     with _corpus_step(run, name, "ingest"):
+        _check_plan_code(mirror)
         for path in (outputs.ingest_done_path, outputs.manifest_path, outputs.ingest_drops_path):
             mirror.fetch(path(mirror.local, name))  # finished by an earlier attempt on another worker
         counts = ingest_dataset(_spec(run, name), mirror.local, config.probe_durations)
         for path in (outputs.ingest_drops_path, outputs.manifest_path, outputs.ingest_done_path):
             mirror.push(path(mirror.local, name))  # for the plan task, wherever it runs
     return {"dataset": name, "records": counts["records"], "drops": counts["drops"]}
+
+
+def _check_plan_code(mirror: Mirror) -> None:
+    """Permanent when the output holds a plan made by other code: its manifests are not replaced."""
+    from pipelines.plan.model import Plan, PlanError
+    from pipelines.plan.provenance import check_worker
+
+    if mirror.fetch(outputs.plan_path(mirror.local)):
+        try:
+            check_worker(Plan.load(mirror.local), mirror.uri or mirror.local)
+        except PlanError as exc:
+            raise Permanent(str(exc)) from None
 
 
 def _corpus_outcomes(run: dict, ingested: list[dict]) -> dict:

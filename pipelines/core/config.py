@@ -1,7 +1,7 @@
 """What a run is: which datasets from where, with which weights, into which output, with which bounds.
 
-``RunConfig`` is the plan's input and is fingerprinted: a rerun with the same config resumes, a
-different one is refused. Engine choices (Beam or Ray, workers, cluster) do not change the output,
+``RunConfig`` is the plan's input and is fingerprinted (``digest``): a rerun with the same config
+resumes, a different one is refused. Engine choices (Beam or Ray, workers, cluster) do not change the output,
 so they live in ``EngineOptions`` and are not fingerprinted. A run config file (YAML, see
 ``run_config.py``) and ``NAME=ROOT`` strings both produce these (``run_request.py``); both travel as
 JSON (``to_dict``/``from_dict``) between orchestrated tasks and in the plan.
@@ -22,6 +22,8 @@ DEFAULT_SHARD_MAX_BYTES = 1_000_000_000
 DEFAULT_SHARD_MAX_SAMPLES = 2000
 #: the smallest shard size bound a run accepts (RunConfig refuses a smaller one)
 MIN_SHARD_MAX_BYTES = 1 << 16
+#: RunConfig fields that do not shape the output: a rerun may change them and still resume
+NOT_FINGERPRINTED = ("out", "work_dir")
 
 
 @dataclass(frozen=True)
@@ -136,11 +138,13 @@ class RunConfig:
         """Records per work unit: a little under a shard, so hash-partition noise rarely splits one."""
         return max(1, int(self.shard_max_samples * 0.9))
 
-    def fingerprint(self, schema_texts: dict[str, str]) -> str:
-        """Identifies the work: a rerun with the same fingerprint resumes, another one is refused."""
-        payload = {k: v for k, v in asdict(self).items() if k not in ("out", "work_dir")}
-        payload["schemas"] = schema_texts
-        return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+    def fingerprinted(self) -> dict:
+        """The fields that shape the output (where it goes and run-time allowances do not)."""
+        return {k: v for k, v in asdict(self).items() if k not in NOT_FINGERPRINTED}
+
+    def digest(self) -> str:
+        """sha256 of ``fingerprinted``: part of the plan's fingerprint (``pipelines.plan.provenance``)."""
+        return hashlib.sha256(json.dumps(self.fingerprinted(), sort_keys=True, default=str).encode()).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ class Plan:
     ingest_drops: dict[str, int]
     excluded: dict[str, int] = field(default_factory=dict)  # left out by weighting, per dataset
     mix: dict = field(default_factory=dict)  # planned hours per dataset and task
+    provenance: dict = field(default_factory=dict)  # what made it (pipelines.plan.provenance); {} before it existed
 
     @staticmethod
     def load(out: str) -> "Plan":

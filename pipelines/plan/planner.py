@@ -21,8 +21,9 @@ from pipelines.core.config import RunConfig
 from pipelines.core.remote import Mirror
 from pipelines.ingest.manifest import location
 from pipelines.ingest.pool import IngestError, ingest_all
-from pipelines.plan.model import Plan, PlanError, load_schemas, schema_texts
+from pipelines.plan.model import Plan, PlanError, load_schemas
 from pipelines.plan.partition import Partitioned, count_units, partition_records
+from pipelines.plan.provenance import describe_change, fingerprint_of, run_provenance
 from pipelines.plan.weights import mix_factors
 
 
@@ -37,11 +38,13 @@ def make_plan(
     out = config.local_out
     mirror = Mirror(out, config.remote)
     schemas = load_schemas(config)
-    fingerprint = config.fingerprint(schema_texts(config))
-    existing = existing_plan(out, mirror, fingerprint)
+    provenance = run_provenance(config)
+    fingerprint = fingerprint_of(provenance)
+    existing = existing_plan(config, mirror, provenance)
     if existing is not None:
         return existing
     counts = ingest_datasets(config, mirror, progress, processes, seen)
+    provenance["manifests"] = {name: c["fingerprint"] for name, c in sorted(counts.items())}
     dataset_tasks = {spec.name: tuple(sorted({b.task for b in schemas[spec.name].tasks})) for spec in config.datasets}
     factors = mix_factors(
         config,
@@ -58,21 +61,25 @@ def make_plan(
         ingest_drops={name: c["drops"] for name, c in counts.items()},
         excluded=dict(sorted(partitioned.excluded.items())),
         mix=mix_summary(counts, factors, partitioned),
+        provenance=provenance,
     )
     write_plan(config, mirror, plan)
     failpoints.hit("after_plan")
     return plan
 
 
-def existing_plan(out: str, mirror: Mirror, fingerprint: str) -> Plan | None:
-    """The plan already in ``out`` (or in the bucket) when it is the same work; PlanError when it is other work."""
+def existing_plan(config: RunConfig, mirror: Mirror, provenance: dict) -> Plan | None:
+    """The plan already in the output (or in the bucket) when it is the same work; PlanError, saying
+    what changed, when it was made by other code, configuration or schemas."""
+    out = config.local_out
     if not mirror.fetch(outputs.plan_path(out)):
         return None
     existing = Plan.load(out)
-    if existing.fingerprint != fingerprint:
+    if existing.fingerprint != fingerprint_of(provenance):
+        changes = describe_change(existing, provenance, plan_config(config))
         raise PlanError(
-            f"{out} holds a run with a different configuration or schemas; "
-            "use a new output folder, or --overwrite to start over"
+            f"{config.out} holds a run that this one cannot resume without mixing outputs: {'; '.join(changes)}. "
+            "Write to a new output (folder or s3:// prefix), or give --overwrite to delete a local output and start over"
         )
     return existing
 
