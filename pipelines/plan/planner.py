@@ -11,6 +11,7 @@ engine or on the number of workers, and adding a corpus moves few records betwee
 from __future__ import annotations
 
 import os
+import shutil
 from collections import Counter
 from dataclasses import asdict
 from typing import Callable
@@ -37,6 +38,7 @@ def make_plan(
     ``seen``: told how many metadata items each dataset's ingest has read (``ingest_all``)."""
     out = config.local_out
     mirror = Mirror(out, config.remote)
+    discard_stale_cache(config, mirror, progress)
     schemas = load_schemas(config)
     provenance = run_provenance(config)
     fingerprint = fingerprint_of(provenance)
@@ -66,6 +68,22 @@ def make_plan(
     write_plan(config, mirror, plan)
     failpoints.hit("after_plan")
     return plan
+
+
+def discard_stale_cache(config: RunConfig, mirror: Mirror, progress: Callable[[str], None]) -> None:
+    """For an s3:// output the bucket is the truth: a local work cache whose plan the bucket does not
+    hold (left by a run to another server, or to a bucket emptied since) is discarded, saying so."""
+    out = config.local_out
+    if config.remote is None or not os.path.exists(outputs.plan_path(out)) or mirror.backed(outputs.plan_path(out)):
+        return
+    for entry in outputs.RUN_ENTRIES:
+        path = os.path.join(out, entry)
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        elif os.path.exists(path):
+            os.remove(path)
+    progress(f"discarded the local work cache {out}: {config.remote} does not hold its plan "
+             "(it was left by a run to another server, or to a bucket emptied since)")
 
 
 def existing_plan(config: RunConfig, mirror: Mirror, provenance: dict) -> Plan | None:
