@@ -23,7 +23,7 @@ DEFAULT_SHARD_MAX_SAMPLES = 2000
 #: the smallest shard size bound a run accepts (RunConfig refuses a smaller one)
 MIN_SHARD_MAX_BYTES = 1 << 16
 #: RunConfig fields that do not shape the output: a rerun may change them and still resume
-NOT_FINGERPRINTED = ("out", "work_dir")
+NOT_FINGERPRINTED = ("out", "work_dir", "allow_empty")
 
 
 @dataclass(frozen=True)
@@ -101,6 +101,7 @@ class RunConfig:
     work_dir: str | None = None  # local work folder when ``out`` is s3:// (default: a cache folder)
     sil_threshold: float = 0.3  # SRWT: a pause longer than this (seconds) is a <|sil|> unit
     ctc_models: dict = field(default_factory=dict)  # SRWT: language -> TorchScript CTC model for the CTC aligner
+    allow_empty: tuple[str, ...] = ()  # datasets that may yield no record (any other one that does fails the run)
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -117,7 +118,8 @@ class RunConfig:
     @classmethod
     def from_dict(cls, data: dict) -> "RunConfig":
         """A config from ``to_dict``'s data, after a trip through JSON (a run between tasks, a plan)."""
-        return cls(**{**data, "datasets": tuple(DatasetSpec.from_dict(d) for d in data["datasets"])})
+        datasets = tuple(DatasetSpec.from_dict(d) for d in data["datasets"])
+        return cls(**{**data, "datasets": datasets, "allow_empty": tuple(data.get("allow_empty", ()))})
 
     @property
     def remote(self) -> str | None:

@@ -31,6 +31,7 @@ class RunRequest:
     shard_max_samples: int | None = None
     min_seconds: float | None = None
     ctc_models: tuple[str, ...] = ()  # LANG=MODEL_FILE, added to the file's
+    allow_empty: tuple[str, ...] = ()  # datasets that may yield no record, added to the file's
     absolute_paths: bool = False  # paths made absolute: orchestrated tasks may start in other folders
 
 
@@ -43,6 +44,9 @@ def resolve(request: RunRequest) -> tuple[RunConfig, EngineOptions]:
         options = options.overridden(request.engine, request.workers, request.ray_address, _beam_args(request, options))
     except ValueError as exc:  # a shard bound RunConfig refuses, an engine EngineOptions refuses
         raise RunConfigError(str(exc)) from None
+    unknown = sorted(set(config.allow_empty) - {spec.name for spec in config.datasets})
+    if unknown and set(request.allow_empty) & set(unknown):
+        raise RunConfigError(f"--allow-empty {', '.join(unknown)}: not a corpus of this run ({', '.join(s.name for s in config.datasets)})")
     if request.absolute_paths:
         config = _absolute_paths(config)
     return config, options
@@ -99,6 +103,8 @@ def _overrides(config: RunConfig, request: RunRequest) -> dict:
     values = {field: value for field, value in given.items() if value is not None}
     if request.ctc_models:
         values["ctc_models"] = {**config.ctc_models, **_ctc_models(request.ctc_models)}
+    if request.allow_empty:
+        values["allow_empty"] = tuple(sorted({*config.allow_empty, *request.allow_empty}))
     return values
 
 

@@ -46,6 +46,7 @@ def make_plan(
     if existing is not None:
         return existing
     counts = ingest_datasets(config, mirror, progress, processes, seen)
+    refuse_empty(config, counts)
     provenance["manifests"] = {name: c["fingerprint"] for name, c in sorted(counts.items())}
     dataset_tasks = {spec.name: tuple(sorted({b.task for b in schemas[spec.name].tasks})) for spec in config.datasets}
     factors = mix_factors(
@@ -116,6 +117,22 @@ def ingest_datasets(
         return ingest_all(config, out, progress, processes, seen)
     except IngestError as exc:
         raise PlanError(str(exc)) from exc
+
+
+def refuse_empty(config: RunConfig, counts: dict[str, dict]) -> None:
+    """PlanError naming every dataset that yielded no record, unless the run allows it (``allow_empty``)."""
+    empty = [spec for spec in config.datasets if counts[spec.name]["records"] == 0 and spec.name not in config.allow_empty]
+    if empty:
+        listed = "; ".join(
+            f"{spec.name} from {spec.root}" + (f" ({counts[spec.name]['drops']} quarantined at ingest, see "
+                                               f"{outputs.ingest_drops_path(config.local_out, spec.name)})" if counts[spec.name]["drops"] else "")
+            + (f" (splits {', '.join(spec.splits)})" if spec.splits else "")
+            for spec in empty
+        )
+        raise PlanError(
+            f"no record from {listed}: check the root, the schema and the splits, or allow an empty corpus "
+            f"explicitly (--allow-empty {empty[0].name}, or allow_empty in the run config)"
+        )
 
 
 def expected_records(counts: dict[str, dict], factors: dict[str, float]) -> Counter:
