@@ -32,6 +32,8 @@ PARAMS = {
     "work_dir": Param(None, type=["null", "string"], description="With an s3:// out: the local work folder (default: a cache folder)."),
     "shard_max_samples": Param(None, type=["null", "integer"], minimum=1, description="At most this many samples per shard."),
     "shard_max_bytes": Param(None, type=["null", "integer"], minimum=65536, description="Roll over to a new shard before this size."),
+    "allow_empty": Param([], type="array", items={"type": "string"},
+                         description="Corpora (names) that may yield no record; any other that yields none fails the plan."),
     "publish_to": Param(None, type=["null", "string"], description="Folder to publish index.json, report.json, report.html and complete.json to (default: out)."),
     "dry_run": Param(False, type="boolean", description="Validate, ingest and plan only: no audio is decoded, nothing is sharded."),
 }

@@ -90,6 +90,7 @@ def resolve_run(
     shard_max_samples: int | None = None,
     shard_max_bytes: int | None = None,
     publish_to: str | None = None,
+    allow_empty: list[str] | None = None,
 ) -> dict:
     """The run described by a run config file or by ``NAME=ROOT`` corpus strings, with overrides
     (``pipelines.core.run_request.resolve``, as for ``audioprep run``), its paths made absolute.
@@ -100,7 +101,7 @@ def resolve_run(
         config_file=config_file, corpora=tuple(corpora or ()), out=out, only=tuple(only or ()), engine=engine,
         workers=workers, ray_address=ray_address, beam_runner=beam_runner, beam_args=tuple(beam_args or ()),
         seed=seed, work_dir=work_dir, shard_max_bytes=shard_max_bytes, shard_max_samples=shard_max_samples,
-        absolute_paths=True,
+        allow_empty=tuple(allow_empty or ()), absolute_paths=True,
     )
     try:
         config, options = resolve(request)
@@ -139,6 +140,8 @@ def _corpus_step(run: dict, name: str, step: str):
 def check_corpus(run: dict, name: str) -> dict:
     """Validate the corpus's schema, run the worked examples written in it, check its root."""
     from pipelines.ingest.examples import run_example
+    from pipelines.ingest.rootcheck import check_root
+    from pipelines.prepare.timestamps import check_aligners
 
     spec = _spec(run, name)
     with _corpus_step(run, name, "validate"):
@@ -152,7 +155,9 @@ def check_corpus(run: dict, name: str) -> dict:
             raise Permanent(f"schema of corpus {name!r} ({spec.schema}): {len(problems)} worked example(s) do not hold: {listed}")
         try:
             spec.check_roots()
-        except ValueError as exc:
+            check_root(schema, spec)
+            check_aligners(replace(run_config(run), datasets=(spec,)), {name: schema})
+        except ValueError as exc:  # RootError and AlignError too
             raise Permanent(str(exc)) from None
     return {"dataset": name, "schema": spec.schema, "examples": len(schema.examples)}
 
@@ -163,12 +168,25 @@ def ingest_corpus(run: dict, name: str) -> dict:
 
     config, mirror = run_config(run), _mirror(run)
     with _corpus_step(run, name, "ingest"):
+        _check_plan_code(mirror)
         for path in (outputs.ingest_done_path, outputs.manifest_path, outputs.ingest_drops_path):
             mirror.fetch(path(mirror.local, name))  # finished by an earlier attempt on another worker
         counts = ingest_dataset(_spec(run, name), mirror.local, config.probe_durations)
         for path in (outputs.ingest_drops_path, outputs.manifest_path, outputs.ingest_done_path):
             mirror.push(path(mirror.local, name))  # for the plan task, wherever it runs
     return {"dataset": name, "records": counts["records"], "drops": counts["drops"]}
+
+
+def _check_plan_code(mirror: Mirror) -> None:
+    """Permanent when the output holds a plan made by other code: its manifests are not replaced."""
+    from pipelines.plan.model import Plan, PlanError
+    from pipelines.plan.provenance import check_worker
+
+    if mirror.fetch(outputs.plan_path(mirror.local)):
+        try:
+            check_worker(Plan.load(mirror.local), mirror.uri or mirror.local)
+        except PlanError as exc:
+            raise Permanent(str(exc)) from None
 
 
 def _corpus_outcomes(run: dict, ingested: list[dict]) -> dict:

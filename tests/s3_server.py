@@ -19,8 +19,8 @@ def free_port() -> int:
 
 
 class MotoServer:
-    def __init__(self):
-        self.port = free_port()
+    def __init__(self, port: int | None = None):  # a port: a fresh server where an earlier one was
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         moto = Path(sys.executable).with_name("moto_server")
         self.process = subprocess.Popen([str(moto), "-H", "127.0.0.1", "-p", str(self.port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -166,3 +166,47 @@ def test_corpora_read_from_s3_roots_give_the_same_shards(s3, corpora, reference,
     assert json.loads((out / "summary.json").read_text())["datasets"] == json.loads(reference["summary.json"])["datasets"]
     cached = [p for p in (tmp_path / "cache").rglob("*") if p.is_file() and p.suffix in (".wav", ".flac")]
     assert cached and all(p.stat().st_size == 0 for p in cached)  # audio is never copied at ingest
+
+
+def test_a_stale_local_cache_is_discarded_when_the_bucket_does_not_back_it(corpora, tmp_path):
+    """A run into a bucket, then the same bucket name on a fresh server at the same endpoint: the
+    local work cache left by the first run is not trusted; the second run redoes everything there."""
+    clotho = {"clotho": corpora["clotho"]}
+    cache = tmp_path / "cache"
+    first = MotoServer()
+    try:
+        _bucket(first, "fresh")
+        env = {**s3_env(first.url), "AUDIOPREP_CACHE": str(cache)}
+        result = _run(clotho, "s3://fresh/run/", env)
+        assert result.returncode == 0, result.stderr
+        before = _published(_objects(first.url, "fresh", "run/"))
+    finally:
+        first.stop()
+    assert list(cache.rglob("plan.json"))  # the cache the next run finds
+    second = MotoServer(first.port)
+    try:
+        _bucket(second, "fresh")
+        again = _run(clotho, "s3://fresh/run/", env)
+        assert again.returncode == 0, again.stderr
+        assert _published(_objects(second.url, "fresh", "run/")) == before  # every shard is in this bucket
+        check = subprocess.run([str(Path(sys.executable).with_name("audioprep")), "verify", "s3://fresh/run/"],
+                               capture_output=True, text=True, env={**os.environ, **env})
+        assert check.returncode == 0, check.stdout + check.stderr
+        message = " ".join(again.stderr.split())
+        assert "discarded the local work cache" in message and "does not hold its plan" in message, message
+    finally:
+        second.stop()
+
+
+def test_the_endpoint_is_part_of_the_work_cache_identity(monkeypatch, tmp_path):
+    from pipelines.core import remote
+
+    monkeypatch.setenv("AUDIOPREP_CACHE", str(tmp_path))
+    folders = []
+    for endpoint in ("http://127.0.0.1:9000", "http://127.0.0.1:9001", "https://minio.example.org"):
+        monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+        remote._client.cache_clear()
+        folders.append(remote.default_workdir("s3://bucket/run/"))
+    remote._client.cache_clear()
+    assert len(set(folders)) == 3 and all(f.endswith("bucket__run") for f in folders)
+    assert "127.0.0.1_9000-" in folders[0] and "minio.example.org-" in folders[2]

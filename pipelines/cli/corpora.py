@@ -18,10 +18,16 @@ DATASET_HELP = (
 
 
 def check_roots(spec: DatasetSpec) -> None:
-    """Fail naming a local root of ``spec`` that is not a folder (s3:// roots are checked when listed)."""
+    """Fail naming a local root of ``spec`` that is not a folder, or where its schema's metadata
+    pattern matches nothing (suggesting the folder where it does); s3:// roots are checked when listed."""
+    from schemas.loader import SchemaError, load
+
+    from pipelines.ingest.rootcheck import check_root
+
     try:
         spec.check_roots()
-    except ValueError as exc:
+        check_root(load(spec.schema), spec)
+    except (ValueError, SchemaError) as exc:
         fail(str(exc))
 
 

@@ -17,7 +17,10 @@ console = Console(stderr=True)
 def fail(message: str, code: int = 2) -> NoReturn:
     """The red ``error:`` line, then exit with ``code`` (2: the command as given cannot run)."""
     # one line, wrapped by the terminal: a path broken by a hard line break cannot be copied
-    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    from rich.markup import escape
+
+    # the message is text, never markup: an install hint's 'audioprep[longform]' is shown as written
+    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

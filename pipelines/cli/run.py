@@ -37,6 +37,7 @@ def run(
     overwrite: bool = typer.Option(False, help="Delete OUT first instead of resuming the run in it."),
     srwt: bool = typer.Option(False, "--srwt", help="Add an SRWT view (word timestamps) to every ASR window of each speech corpus whose schema gives word times or whose language has an aligner (docs/long-form.md)."),
     protect_origins: List[str] = typer.Option([], "--protect-origins", help="A file of origins (one a line) or another run's output: training records from those evaluation clips are quarantined (eval_leak; docs/leakage.md)."),
+    allow_empty: List[str] = typer.Option([], "--allow-empty", metavar="NAME", help="Corpus NAME may yield no record (any other corpus that yields none fails the run before any audio is read)."),
     ctc_model: List[str] = typer.Option([], "--ctc-model", help="LANG=MODEL.pt: a TorchScript CTC model (tokens.txt beside it) aligning that language for --srwt; needs the ctc extra."),
 ) -> None:
     """Ingest, prepare audio, tag and shard corpora, then write the index and summary.
@@ -57,7 +58,7 @@ def run(
     request = RunRequest(
         config_file=None if config_file is None else str(config_file), corpora=tuple(dataset), out=out,
         engine=engine, workers=workers, ray_address=ray_address, beam_args=tuple(beam_args),
-        work_dir=None if work_dir is None else str(work_dir), ctc_models=tuple(ctc_model),
+        work_dir=None if work_dir is None else str(work_dir), ctc_models=tuple(ctc_model), allow_empty=tuple(allow_empty),
         protected_origins=tuple(protect_origins),
         **_given(ctx, seed=seed, shard_max_bytes=shard_max_bytes, shard_max_samples=shard_max_samples, min_seconds=min_seconds),
     )
@@ -71,6 +72,7 @@ def run(
         os.environ["AWS_ENDPOINT_URL"] = endpoint_url  # read by boto3 here and in every worker
     for spec in config.datasets:
         check_roots(spec)
+    _check_aligners(config)
     _clear_output(config, overwrite)
     plan = _plan(config, options)
     print_plan(plan)
@@ -108,6 +110,21 @@ def _with_srwt_views(config: RunConfig) -> RunConfig:
         if capable:
             console.print(f"[dim]SRWT views for {spec.name}[/]")
     return replace(config, datasets=tuple(specs))
+
+
+def _check_aligners(config: RunConfig) -> None:
+    """Fail before any work when a corpus with SRWT on needs an aligner that is not installed."""
+    if not any(spec.srwt for spec in config.datasets):
+        return
+    from schemas.loader import load
+
+    from pipelines.prepare.align import AlignError
+    from pipelines.prepare.timestamps import check_aligners
+
+    try:
+        check_aligners(config, {spec.name: load(spec.schema) for spec in config.datasets})
+    except AlignError as exc:
+        fail(str(exc))
 
 
 def _clear_output(config: RunConfig, overwrite: bool) -> None:

@@ -1,7 +1,7 @@
 """What a run is: which datasets from where, with which weights, into which output, with which bounds.
 
-``RunConfig`` is the plan's input and is fingerprinted: a rerun with the same config resumes, a
-different one is refused. Engine choices (Beam or Ray, workers, cluster) do not change the output,
+``RunConfig`` is the plan's input and is fingerprinted (``digest``): a rerun with the same config
+resumes, a different one is refused. Engine choices (Beam or Ray, workers, cluster) do not change the output,
 so they live in ``EngineOptions`` and are not fingerprinted. A run config file (YAML, see
 ``run_config.py``) and ``NAME=ROOT`` strings both produce these (``run_request.py``); both travel as
 JSON (``to_dict``/``from_dict``) between orchestrated tasks and in the plan.
@@ -22,6 +22,8 @@ DEFAULT_SHARD_MAX_BYTES = 1_000_000_000
 DEFAULT_SHARD_MAX_SAMPLES = 2000
 #: the smallest shard size bound a run accepts (RunConfig refuses a smaller one)
 MIN_SHARD_MAX_BYTES = 1 << 16
+#: RunConfig fields that do not shape the output: a rerun may change them and still resume
+NOT_FINGERPRINTED = ("out", "work_dir", "allow_empty")
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,7 @@ class RunConfig:
     work_dir: str | None = None  # local work folder when ``out`` is s3:// (default: a cache folder)
     sil_threshold: float = 0.3  # SRWT: a pause longer than this (seconds) is a <|sil|> unit
     ctc_models: dict = field(default_factory=dict)  # SRWT: language -> TorchScript CTC model for the CTC aligner
+    allow_empty: tuple[str, ...] = ()  # datasets that may yield no record (any other one that does fails the run)
     extra: dict = field(default_factory=dict)
     protected_origins: tuple[str, ...] = ()  # origin lists kept out of training: files of origins or other runs' outputs
 
@@ -116,8 +119,9 @@ class RunConfig:
     @classmethod
     def from_dict(cls, data: dict) -> "RunConfig":
         """A config from ``to_dict``'s data, after a trip through JSON (a run between tasks, a plan)."""
-        return cls(**{**data, "datasets": tuple(DatasetSpec.from_dict(d) for d in data["datasets"]),
-                      "protected_origins": tuple(data.get("protected_origins", ()))})
+        datasets = tuple(DatasetSpec.from_dict(d) for d in data["datasets"])
+        return cls(**{**data, "datasets": datasets, "protected_origins": tuple(data.get("protected_origins", ())),
+                      "allow_empty": tuple(data.get("allow_empty", ()))})
 
     @property
     def remote(self) -> str | None:
@@ -138,11 +142,13 @@ class RunConfig:
         """Records per work unit: a little under a shard, so hash-partition noise rarely splits one."""
         return max(1, int(self.shard_max_samples * 0.9))
 
-    def fingerprint(self, schema_texts: dict[str, str]) -> str:
-        """Identifies the work: a rerun with the same fingerprint resumes, another one is refused."""
-        payload = {k: v for k, v in asdict(self).items() if k not in ("out", "work_dir")}
-        payload["schemas"] = schema_texts
-        return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+    def fingerprinted(self) -> dict:
+        """The fields that shape the output (where it goes and run-time allowances do not)."""
+        return {k: v for k, v in asdict(self).items() if k not in NOT_FINGERPRINTED}
+
+    def digest(self) -> str:
+        """sha256 of ``fingerprinted``: part of the plan's fingerprint (``pipelines.plan.provenance``)."""
+        return hashlib.sha256(json.dumps(self.fingerprinted(), sort_keys=True, default=str).encode()).hexdigest()
 
 
 @dataclass(frozen=True)

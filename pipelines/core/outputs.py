@@ -116,6 +116,9 @@ REPORT = "report.json"
 REPORT_HTML = "report.html"
 COMPLETE = "complete.json"
 
+#: everything a run writes at the top of its output folder (what discarding a stale s3:// work cache removes)
+RUN_ENTRIES = (WORK, "manifests", "train", "eval", INDEX, SUMMARY, QUARANTINE, STATS, REPORT, REPORT_HTML, COMPLETE)
+
 
 def corpus_status_path(out: str, dataset: str) -> str:
     """What became of one corpus in an orchestrated run: per step (validate, ingest), ok or the error."""

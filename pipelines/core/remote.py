@@ -29,9 +29,23 @@ def is_remote(location: str) -> bool:
 
 
 def default_workdir(uri: str) -> str:
-    """Where the local mirror of ``uri`` lives unless the user names a folder."""
+    """Where the local mirror of ``uri`` lives unless the user names a folder: one folder per endpoint
+    (the server the bucket is on, as boto3 resolves it) and bucket/prefix, so a bucket of the same name
+    on another server never shares a cache."""
     base = os.environ.get("AUDIOPREP_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "audioprep"))
-    return os.path.join(base, "s3", uri[len(S3_PREFIX) :].strip("/").replace("/", "__"))
+    return os.path.join(base, "s3", endpoint_slug(endpoint_url()), uri[len(S3_PREFIX) :].strip("/").replace("/", "__"))
+
+
+def endpoint_url() -> str:
+    """The S3 endpoint boto3 uses (``AWS_ENDPOINT_URL``, the AWS configuration, else AWS's own)."""
+    return _client().meta.endpoint_url
+
+
+def endpoint_slug(url: str) -> str:
+    """A folder name for an endpoint: its host and port, readable, plus a short hash of the whole URL."""
+    host = url.split("://", 1)[-1].split("/", 1)[0]
+    readable = "".join(c if c.isalnum() or c in ".-" else "_" for c in host)
+    return f"{readable}-{hashlib.sha256(url.encode()).hexdigest()[:8]}"
 
 
 @lru_cache(maxsize=1)
@@ -121,6 +135,13 @@ class Mirror:
             raise RemoteError(f"upload of {path} to {self.uri}{rel} failed after retries: {exc}") from exc
         if uploaded is None or uploaded["ContentLength"] != size or uploaded.get("Metadata", {}).get("sha256") != digest:
             raise RemoteError(f"{self.uri}{rel} does not match {path} after upload (size or sha256)")
+
+    def backed(self, path: str) -> bool:
+        """Whether the bucket holds the local file ``path`` with the same content (always, for a local output)."""
+        if self.uri is None:
+            return True
+        published = self._head(self._rel(path))
+        return published is not None and published.get("Metadata", {}).get("sha256") == _sha256(path)
 
     def fetch(self, path: str) -> bool:
         """Make sure ``path`` exists locally, downloading it from the bucket; False if it is nowhere."""

@@ -19,6 +19,7 @@ datasets:
   - name: covost2              # a schema that declares extra roots gets them here
     root: /data/covost2
     roots: {common_voice: /data/cv-corpus-4}
+allow_empty: [clotho]          # datasets that may yield no record (any other that does fails the run)
 ```
 Unknown keys are errors naming the line, like dataset schemas; a value ``RunConfig`` refuses (a
 shard bound) is an error naming the file.
@@ -103,6 +104,7 @@ class RunConfigFile(_Strict):
         default_factory=list,
         description="evaluation sets outside the run kept out of training: files of origins (one a line) or other runs' output folders",
     )
+    allow_empty: list[str] = Field(default_factory=list, description="datasets that may yield no record (any other that does fails the run)")
 
 
 class RunConfigError(ValueError):
@@ -125,6 +127,9 @@ def load_run_config(path: str | Path) -> tuple[RunConfig, EngineOptions]:
     names = [d.name for d in model.datasets]
     if len(set(names)) != len(names):
         raise RunConfigError(f"{path}: dataset names must be unique: {', '.join(names)}")
+    if set(model.allow_empty) - set(names):
+        unknown = ", ".join(sorted(set(model.allow_empty) - set(names)))
+        raise RunConfigError(f"{path}: allow_empty names {unknown}, not a dataset of the file ({', '.join(names)})")
     base = path.parent
     specs = tuple(
         DatasetSpec(
@@ -152,6 +157,7 @@ def load_run_config(path: str | Path) -> tuple[RunConfig, EngineOptions]:
             probe_durations=model.probe_durations,
             sil_threshold=model.sil_threshold,
             ctc_models={language: _relative(base, path) for language, path in model.ctc_models.items()},
+            allow_empty=tuple(model.allow_empty),
             min_seconds=model.min_seconds,
             protected_origins=tuple(_relative(base, p) for p in model.protect_origins),
         )

@@ -32,6 +32,7 @@ class RunRequest:
     min_seconds: float | None = None
     ctc_models: tuple[str, ...] = ()  # LANG=MODEL_FILE, added to the file's
     protected_origins: tuple[str, ...] = ()  # origin lists kept out of training, added to the file's
+    allow_empty: tuple[str, ...] = ()  # datasets that may yield no record, added to the file's
     absolute_paths: bool = False  # paths made absolute: orchestrated tasks may start in other folders
 
 
@@ -44,6 +45,9 @@ def resolve(request: RunRequest) -> tuple[RunConfig, EngineOptions]:
         options = options.overridden(request.engine, request.workers, request.ray_address, _beam_args(request, options))
     except ValueError as exc:  # a shard bound RunConfig refuses, an engine EngineOptions refuses
         raise RunConfigError(str(exc)) from None
+    unknown = sorted(set(config.allow_empty) - {spec.name for spec in config.datasets})
+    if unknown and set(request.allow_empty) & set(unknown):
+        raise RunConfigError(f"--allow-empty {', '.join(unknown)}: not a corpus of this run ({', '.join(s.name for s in config.datasets)})")
     if request.absolute_paths:
         config = _absolute_paths(config)
     return config, options
@@ -105,6 +109,8 @@ def _overrides(config: RunConfig, request: RunRequest) -> dict:
         if missing:
             raise RunConfigError(f"--protect-origins {missing[0]}: no such file or folder (a file of origins, or another run's output)")
         values["protected_origins"] = (*config.protected_origins, *request.protected_origins)
+    if request.allow_empty:
+        values["allow_empty"] = tuple(sorted({*config.allow_empty, *request.allow_empty}))
     return values
 
 

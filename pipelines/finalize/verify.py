@@ -4,7 +4,9 @@ Checks per shard: present, size and sha256 as indexed, a valid tar, every key ha
 ``.flac`` and ``.json``, the audio decodes to 16 kHz mono of the length its JSON states, every
 prompt is made of vocabulary tokens and no target spells one, no window runs across a segment
 dropped at ingest (``windows_check``), sample counts and seconds match.
-Then: no key twice across shards, and the summary balances.
+Then: no key twice across shards, the summary balances, and (when the output keeps its ``_work``
+folder) every unit's completion record carries the plan's fingerprint and every manifest is the one
+the plan was made from: an output whose parts were made by different code or inputs is reported.
 """
 from __future__ import annotations
 
@@ -131,6 +133,7 @@ def _verify(out: str, mirror: Mirror, advance: Callable[[int], None]) -> Report:
         if mirror.uri is not None:
             os.remove(path)  # a scratch copy: keep the disk flat however large the run
         advance(1)
+    report.problems += mixed_fingerprints(out, mirror)
     summary_path = os.path.join(out, outputs.SUMMARY)
     if mirror.fetch(summary_path):
         summary = read_json(summary_path)
@@ -144,3 +147,33 @@ def _verify(out: str, mirror: Mirror, advance: Callable[[int], None]) -> Report:
     else:
         report.problems.append(f"{summary_path} is missing")
     return report
+
+
+def mixed_fingerprints(out: str, mirror: Mirror) -> list[str]:
+    """Completion records that do not carry the plan's fingerprint, manifests ingested again since the
+    plan; nothing for an output without ``_work`` or one made before records carried fingerprints."""
+    if not mirror.fetch(outputs.plan_path(out)):
+        return []
+    plan = read_json(outputs.plan_path(out))
+    units = {}
+    for unit in plan["units"]:
+        path = outputs.unit_done_path(out, unit)
+        if mirror.fetch(path):
+            units[unit] = read_json(path).get("fingerprint")
+    if not any(units.values()):
+        return []
+    problems = [
+        f"{os.path.relpath(outputs.unit_done_path(out, unit), out)}: made under fingerprint {found or '(none)'}, "
+        f"the plan's is {plan['fingerprint']}: this output mixes work of different code or inputs"
+        for unit, found in sorted(units.items())
+        if found != plan["fingerprint"]
+    ]
+    for name, expected in sorted(plan.get("provenance", {}).get("manifests", {}).items()):
+        path = outputs.ingest_done_path(out, name)
+        found = read_json(path).get("fingerprint") if mirror.fetch(path) else None
+        if found != expected:
+            problems.append(
+                f"{os.path.relpath(outputs.manifest_path(out, name), out)}: ingested again (fingerprint {found}) after the plan "
+                f"was made from fingerprint {expected}: the units were planned from another manifest"
+            )
+    return problems

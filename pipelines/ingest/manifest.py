@@ -18,7 +18,7 @@ from pipelines.core import failpoints, outputs
 from pipelines.core.atomic import read_json, write_json, write_jsonl
 from pipelines.core.audio import probe_seconds
 from pipelines.core.config import DatasetSpec
-from pipelines.core.fingerprint import INGEST_SOURCES, code_digest
+from pipelines.core.fingerprint import INGEST_SOURCES, code_identity
 from pipelines.core.record import ARROW_SCHEMA, MANIFEST_DICTIONARY_COLUMNS, Drop, Record, columns_table
 from pipelines.core.remote import is_remote
 from pipelines.core.sources import local_view
@@ -164,9 +164,11 @@ def ingest_dataset(
 
 
 def _dataset_fingerprint(spec: DatasetSpec, probe_durations: bool) -> str:
+    """What shaped a manifest: the dataset's name, roots, splits, schema text, ingest code and version."""
     text = loader.resolve(spec.schema).read_text(encoding="utf-8")
     extra = {name: location(path) for name, path in sorted(spec.roots.items())}
-    payload = json.dumps([spec.name, location(spec.root), spec.splits, probe_durations, text, extra, code_digest(INGEST_SOURCES)])
+    code = code_identity(INGEST_SOURCES)
+    payload = json.dumps([spec.name, location(spec.root), spec.splits, probe_durations, text, extra, code["version"], code["code"]])
     return hashlib.sha256(payload.encode()).hexdigest()
 
 

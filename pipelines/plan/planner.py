@@ -11,6 +11,7 @@ engine or on the number of workers, and adding a corpus moves few records betwee
 from __future__ import annotations
 
 import os
+import shutil
 from collections import Counter
 from dataclasses import asdict
 from typing import Callable
@@ -21,8 +22,9 @@ from pipelines.core.config import RunConfig
 from pipelines.core.remote import Mirror
 from pipelines.ingest.manifest import location
 from pipelines.ingest.pool import IngestError, ingest_all
-from pipelines.plan.model import Plan, PlanError, load_schemas, schema_texts
+from pipelines.plan.model import Plan, PlanError, load_schemas
 from pipelines.plan.partition import Partitioned, count_units, partition_records
+from pipelines.plan.provenance import describe_change, fingerprint_of, run_provenance
 from pipelines.plan.weights import mix_factors
 
 
@@ -36,12 +38,16 @@ def make_plan(
     ``seen``: told how many metadata items each dataset's ingest has read (``ingest_all``)."""
     out = config.local_out
     mirror = Mirror(out, config.remote)
+    discard_stale_cache(config, mirror, progress)
     schemas = load_schemas(config)
-    fingerprint = config.fingerprint(schema_texts(config))
-    existing = existing_plan(out, mirror, fingerprint)
+    provenance = run_provenance(config)
+    fingerprint = fingerprint_of(provenance)
+    existing = existing_plan(config, mirror, provenance)
     if existing is not None:
         return existing
     counts = ingest_datasets(config, mirror, progress, processes, seen)
+    refuse_empty(config, counts)
+    provenance["manifests"] = {name: c["fingerprint"] for name, c in sorted(counts.items())}
     dataset_tasks = {spec.name: tuple(sorted({b.task for b in schemas[spec.name].tasks})) for spec in config.datasets}
     factors = mix_factors(
         config,
@@ -59,21 +65,41 @@ def make_plan(
         excluded=dict(sorted(partitioned.excluded.items())),
         mix=mix_summary(counts, factors, partitioned),
         overlaps=dict(sorted(partitioned.overlaps.items())),
+        provenance=provenance,
     )
     write_plan(config, mirror, plan)
     failpoints.hit("after_plan")
     return plan
 
 
-def existing_plan(out: str, mirror: Mirror, fingerprint: str) -> Plan | None:
-    """The plan already in ``out`` (or in the bucket) when it is the same work; PlanError when it is other work."""
+def discard_stale_cache(config: RunConfig, mirror: Mirror, progress: Callable[[str], None]) -> None:
+    """For an s3:// output the bucket is the truth: a local work cache whose plan the bucket does not
+    hold (left by a run to another server, or to a bucket emptied since) is discarded, saying so."""
+    out = config.local_out
+    if config.remote is None or not os.path.exists(outputs.plan_path(out)) or mirror.backed(outputs.plan_path(out)):
+        return
+    for entry in outputs.RUN_ENTRIES:
+        path = os.path.join(out, entry)
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        elif os.path.exists(path):
+            os.remove(path)
+    progress(f"discarded the local work cache {out}: {config.remote} does not hold its plan "
+             "(it was left by a run to another server, or to a bucket emptied since)")
+
+
+def existing_plan(config: RunConfig, mirror: Mirror, provenance: dict) -> Plan | None:
+    """The plan already in the output (or in the bucket) when it is the same work; PlanError, saying
+    what changed, when it was made by other code, configuration or schemas."""
+    out = config.local_out
     if not mirror.fetch(outputs.plan_path(out)):
         return None
     existing = Plan.load(out)
-    if existing.fingerprint != fingerprint:
+    if existing.fingerprint != fingerprint_of(provenance):
+        changes = describe_change(existing, provenance, plan_config(config))
         raise PlanError(
-            f"{out} holds a run with a different configuration or schemas; "
-            "use a new output folder, or --overwrite to start over"
+            f"{config.out} holds a run that this one cannot resume without mixing outputs: {'; '.join(changes)}. "
+            "Write to a new output (folder or s3:// prefix), or give --overwrite to delete a local output and start over"
         )
     return existing
 
@@ -92,6 +118,22 @@ def ingest_datasets(
         return ingest_all(config, out, progress, processes, seen)
     except IngestError as exc:
         raise PlanError(str(exc)) from exc
+
+
+def refuse_empty(config: RunConfig, counts: dict[str, dict]) -> None:
+    """PlanError naming every dataset that yielded no record, unless the run allows it (``allow_empty``)."""
+    empty = [spec for spec in config.datasets if counts[spec.name]["records"] == 0 and spec.name not in config.allow_empty]
+    if empty:
+        listed = "; ".join(
+            f"{spec.name} from {spec.root}" + (f" ({counts[spec.name]['drops']} quarantined at ingest, see "
+                                               f"{outputs.ingest_drops_path(config.local_out, spec.name)})" if counts[spec.name]["drops"] else "")
+            + (f" (splits {', '.join(spec.splits)})" if spec.splits else "")
+            for spec in empty
+        )
+        raise PlanError(
+            f"no record from {listed}: check the root, the schema and the splits, or allow an empty corpus "
+            f"explicitly (--allow-empty {empty[0].name}, or allow_empty in the run config)"
+        )
 
 
 def expected_records(counts: dict[str, dict], factors: dict[str, float]) -> Counter:

@@ -58,15 +58,20 @@ class PocketsphinxAligner:
         self._decoder = None
         self._lock = threading.Lock()
 
+    @staticmethod
+    def check():
+        """pocketsphinx's ``Decoder``; AlignError (``aligner_missing``, with the install hint) without it."""
+        try:
+            from pocketsphinx import Decoder
+        except ImportError:
+            raise AlignError(
+                "aligner_missing", "the English aligner needs pocketsphinx: pip install 'audioprep[longform]'"
+            ) from None
+        return Decoder
+
     def setup(self) -> None:
         if self._decoder is None:
-            try:
-                from pocketsphinx import Decoder
-            except ImportError:
-                raise AlignError(
-                    "aligner_missing", "the English aligner needs pocketsphinx: pip install 'audioprep[longform]'"
-                ) from None
-            decoder = Decoder(samprate=16000, **self.OPTIONS)
+            decoder = self.check()(samprate=16000, **self.OPTIONS)
             for clitic, phones in CLITICS.items():  # the fixed table above, never a guess per word
                 if decoder.lookup_word(clitic) is None:
                     decoder.add_word(clitic, phones, True)
@@ -114,9 +119,9 @@ class CtcAligner:
         self._index: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    def setup(self) -> None:
-        if self._model is not None:
-            return
+    def check(self):
+        """torch; AlignError (``aligner_missing``, with the install hint) without torch and torchaudio or
+        without the model's files."""
         try:
             import torch
             import torchaudio.functional  # noqa: F401
@@ -128,6 +133,12 @@ class CtcAligner:
         for path in (self.model_path, self.tokens_path):
             if not os.path.isfile(path):
                 raise AlignError("aligner_missing", f"CTC aligner: no file {path}")
+        return torch
+
+    def setup(self) -> None:
+        if self._model is not None:
+            return
+        torch = self.check()
         with open(self.tokens_path, encoding="utf-8") as handle:
             tokens = [line.rstrip("\n") for line in handle]
         self._index = {token: i for i, token in enumerate(tokens) if token}

@@ -32,6 +32,24 @@ def srwt_capable(schema, aligner_languages: frozenset[str]) -> bool:
     return has_text and (schema.words is not None or schema.text_language in aligner_languages)
 
 
+def check_aligners(config, schemas: dict) -> None:
+    """Before any work: AlignError naming the dataset and the install hint when a dataset with SRWT on
+    ships no word times and its language's aligner cannot be loaded (otherwise every record would be
+    decoded, then quarantined)."""
+    aligners = Aligners(dict(config.ctc_models))
+    for spec in config.datasets:
+        schema = schemas[spec.name]
+        if not spec.srwt or schema.words is not None:
+            continue
+        aligner = aligners.get(schema.text_language)
+        if aligner is None:
+            continue  # its records are quarantined one by one (no_aligner): a language with no aligner at all
+        try:
+            aligner.check()
+        except AlignError as exc:
+            raise AlignError(exc.reason, f"--srwt for {spec.name} ({schema.text_language}): {exc.detail}") from None
+
+
 def make_srwt_stage(enabled: frozenset[str], aligners: Aligners, sil_threshold: float = SIL_THRESHOLD) -> Callable:
     task = get_task("srwt")
 

@@ -3,7 +3,8 @@
 This is what every engine runs: a ``UnitProcessor``, set up once per worker, called with each unit
 id. A unit whose completion record exists is skipped, so reruns and engine retries do no work twice;
 a unit that fails half-way leaves no shard under a final name that a rerun would not rewrite
-identically.
+identically. Every completion record carries the plan's fingerprint, and a worker whose code is not
+the code that made the plan refuses to start (``pipelines.plan.provenance``).
 """
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from pipelines.core.atomic import read_json, write_json
 from pipelines.core.config import RunConfig
 from pipelines.core.record import Drop, Record
 from pipelines.core.remote import Mirror
-from pipelines.plan.model import Plan, load_schemas
+from pipelines.plan.model import Plan, PlanError, load_schemas
+from pipelines.plan.provenance import check_worker
 from pipelines.prepare.shards import ShardWriter
 from pipelines.prepare.stages import Sample, apply_stages, build_stages
 from pipelines.prepare.timestamps import LongForm
@@ -57,6 +59,8 @@ class UnitProcessor:
         if not self.mirror.fetch(outputs.plan_path(out)):
             raise FileNotFoundError(f"no plan in {out} (nor in {remote}): plan the run first")
         plan = Plan.load(out)
+        check_worker(plan, out)  # a worker of another version never adds its shards to this plan's
+        self.fingerprint = plan.fingerprint
         self.config: RunConfig = plan.run_config()
         self.roots = {key: root for spec in self.config.datasets for key, root in spec.root_map().items()}
         self.stages = build_stages(
@@ -68,6 +72,11 @@ class UnitProcessor:
         done = outputs.unit_done_path(self.out, unit)
         if self.mirror.fetch(done):
             record = read_json(done)
+            if record.get("fingerprint") != self.fingerprint:
+                raise PlanError(
+                    f"{done} was made under another plan (fingerprint {record.get('fingerprint')}, the plan's is "
+                    f"{self.fingerprint}): the output mixes runs; write to a new output"
+                )
             return UnitResult(unit, record["records"], record["written"], len(record["quarantine"]), True)
         self.mirror.fetch(outputs.unit_input_path(self.out, unit))
         rows = read_unit(self.out, unit)
@@ -97,6 +106,7 @@ class UnitProcessor:
             done,
             {
                 "unit": unit,
+                "fingerprint": self.fingerprint,
                 "records": len(rows),
                 "written": written,
                 "copy_drops": copy_drops,
