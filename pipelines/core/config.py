@@ -22,6 +22,12 @@ DEFAULT_SHARD_MAX_BYTES = 1_000_000_000
 DEFAULT_SHARD_MAX_SAMPLES = 2000
 #: the smallest shard size bound a run accepts (RunConfig refuses a smaller one)
 MIN_SHARD_MAX_BYTES = 1 << 16
+#: the quality metrics measured on every clip, in the order of a sample's ``quality`` (docs/quality.md);
+#: each can be a filter of the run config (``filters:``)
+QUALITY_METRICS = (
+    "rms_dbfs", "peak", "clipping", "dc_offset", "silence", "snr_db", "bandwidth_hz", "chars_per_second",
+    "words_per_second",
+)
 
 
 @dataclass(frozen=True)
@@ -99,6 +105,9 @@ class RunConfig:
     work_dir: str | None = None  # local work folder when ``out`` is s3:// (default: a cache folder)
     sil_threshold: float = 0.3  # SRWT: a pause longer than this (seconds) is a <|sil|> unit
     ctc_models: dict = field(default_factory=dict)  # SRWT: language -> TorchScript CTC model for the CTC aligner
+    # quality filters (docs/quality.md): {"rules": {metric: rule}, "languages": {lang: {metric: rule}},
+    # "datasets": {name: {"rules": ..., "languages": ...}}}, a rule {"min", "max", "evaluation"}; {}: none
+    filters: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -19,6 +19,13 @@ datasets:
   - name: covost2              # a schema that declares extra roots gets them here
     root: /data/covost2
     roots: {common_voice: /data/cv-corpus-4}
+    filters: {snr_db: {min: 10}}   # quality rules of this corpus, over the run's own
+filters:                       # quality rules (docs/quality.md); evaluation sets only with evaluation: true
+  snr_db: {min: 5}
+  clipping: {max: 0.01}
+  chars_per_second: {min: 2, max: 25}
+  languages:
+    zh: {chars_per_second: {min: 1, max: 10}}
 ```
 Unknown keys are errors naming the line, like dataset schemas; a value ``RunConfig`` refuses (a
 shard bound) is an error naming the file.
@@ -29,7 +36,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
 from tag_builder.tasks import REGISTRY
 
@@ -37,6 +44,7 @@ from pipelines.core.config import (
     MIN_SECONDS,
     DEFAULT_SHARD_MAX_BYTES,
     DEFAULT_SHARD_MAX_SAMPLES,
+    QUALITY_METRICS,
     DatasetSpec,
     EngineOptions,
     RunConfig,
@@ -45,6 +53,40 @@ from pipelines.core.config import (
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class FilterRule(_Strict):
+    min: float | None = Field(None, description="a sample measuring less is quarantined (quality_<metric>)")
+    max: float | None = Field(None, description="a sample measuring more is quarantined (quality_<metric>)")
+    evaluation: bool = Field(False, description="apply the rule to evaluation sets too (default: training data only)")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "FilterRule":
+        if self.min is None and self.max is None:
+            raise ValueError("a filter rule needs min, max or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"a filter rule's min ({self.min}) is above its max ({self.max})")
+        return self
+
+
+#: one optional rule per quality metric (a misspelled metric is an error naming the line)
+MetricRules = create_model(
+    "MetricRules", __base__=_Strict, **{name: (FilterRule | None, None) for name in QUALITY_METRICS}
+)
+
+
+class FilterSet(MetricRules):  # type: ignore[misc, valid-type]
+    languages: dict[str, MetricRules] = Field(  # type: ignore[valid-type]
+        default_factory=dict, description="rules for samples whose transcript is in this language (over these)"
+    )
+
+    def to_config(self) -> dict:
+        """The ``RunConfig.filters`` shape of these rules: {"rules": ..., "languages": ...}, unset ones left out."""
+        def rules(model) -> dict:
+            return {name: getattr(model, name).model_dump() for name in QUALITY_METRICS if getattr(model, name)}
+
+        languages = {lang: rules(model) for lang, model in sorted(self.languages.items()) if rules(model)}
+        return {k: v for k, v in (("rules", rules(self)), ("languages", languages)) if v}
 
 
 class DatasetEntry(_Strict):
@@ -58,6 +100,7 @@ class DatasetEntry(_Strict):
         default_factory=dict, description="extra roots the schema declares, e.g. {common_voice: /data/cv-corpus-4}"
     )
     srwt: bool = Field(False, description="add an SRWT view (word timestamps) to each ASR window (docs/long-form.md)")
+    filters: FilterSet | None = Field(None, description="quality rules of this corpus, over the run's (docs/quality.md)")
 
 
 class ShardOptions(_Strict):
@@ -99,6 +142,7 @@ class RunConfigFile(_Strict):
     tasks: dict[TaskName, TaskWeight] = Field(default_factory=dict, description="per-task weights (training data)")
     sil_threshold: float = Field(0.3, gt=0, description="SRWT: a pause longer than this (seconds) is a <|sil|> unit")
     ctc_models: dict[str, str] = Field(default_factory=dict, description="SRWT: language -> TorchScript CTC model file (ctc extra)")
+    filters: FilterSet = Field(default_factory=FilterSet, description="quality rules (docs/quality.md); default: none")
 
 
 class RunConfigError(ValueError):
@@ -149,11 +193,18 @@ def load_run_config(path: str | Path) -> tuple[RunConfig, EngineOptions]:
             sil_threshold=model.sil_threshold,
             ctc_models={language: _relative(base, path) for language, path in model.ctc_models.items()},
             min_seconds=model.min_seconds,
+            filters=_filters(model),
         )
     except ValueError as exc:
         raise RunConfigError(f"{path}: {exc}") from None
     engine = EngineOptions(model.engine.name, model.engine.workers, model.engine.ray_address, tuple(model.engine.beam_args))
     return config, engine
+
+
+def _filters(model: RunConfigFile) -> dict:
+    """The run's quality rules as ``RunConfig.filters``: its own, and each corpus's that has some."""
+    datasets = {d.name: d.filters.to_config() for d in model.datasets if d.filters and d.filters.to_config()}
+    return {**model.filters.to_config(), **({"datasets": dict(sorted(datasets.items()))} if datasets else {})}
 
 
 def _relative(base: Path, location: str) -> str:
