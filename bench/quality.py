@@ -8,6 +8,7 @@ metrics' CPU as a share of the codec loop's, overall and per source format (goal
 
     .venv/bin/python bench/quality.py                    # 0.25 h corpus under bench/work/quality-corpus
     .venv/bin/python bench/quality.py --hours 1 --passes 3
+    .venv/bin/python bench/quality.py --dnsmos 12      # also DNSMOS (the dnsmos extra) on 12 clips, on its own
 """
 from __future__ import annotations
 
@@ -53,6 +54,23 @@ def measure(files: list[str], passes: int) -> dict:
     return best
 
 
+def measure_dnsmos(files: list[str], clips: int) -> dict:
+    """DNSMOS's CPU (every thread of this process) per audio second over ``clips`` clips, after one
+    untimed clip (model loading, librosa's compilation)."""
+    from pipelines.prepare import dnsmos
+
+    dnsmos.measure(audio.load(files[0]).samples)
+    chosen = files[1 : 1 + clips]
+    seconds = cpu = 0.0
+    for path in chosen:
+        clip = audio.load(path)
+        start = time.process_time()
+        dnsmos.measure(clip.samples)
+        cpu += time.process_time() - start
+        seconds += clip.seconds
+    return {"clips": len(chosen), "seconds": round(seconds, 1), "cpu_s": round(cpu, 3), "x_per_cpu_s": round(seconds / cpu, 2)}
+
+
 def report(formats: dict) -> dict:
     rows = {}
     for fmt, entry in sorted(formats.items()):
@@ -70,6 +88,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hours", type=float, default=0.25)
     parser.add_argument("--passes", type=int, default=2)
+    parser.add_argument("--dnsmos", type=int, default=0, help="also time DNSMOS on this many clips")
     parser.add_argument("--work", default=str(Path(__file__).resolve().parent / "work" / "quality-corpus"))
     args = parser.parse_args()
     info = build_corpus(args.work, args.hours)
@@ -77,6 +96,11 @@ def main() -> None:
     print(f"{'source':<8}{'audio s':>10}{'codec CPU s':>14}{'metrics CPU s':>16}{'metrics/codec':>15}")
     for fmt, row in rows.items():
         print(f"{fmt:<8}{row['seconds']:>10.1f}{row['codec_cpu_s']:>14.3f}{row['metrics_cpu_s']:>16.3f}{row['share']:>15.1%}")
+    if args.dnsmos:
+        rows["dnsmos"] = measure_dnsmos(audio_files(info), args.dnsmos)
+        codec_per_second = rows["all"]["codec_cpu_s"] / rows["all"]["seconds"]
+        rows["dnsmos"]["of_codec"] = round(rows["dnsmos"]["cpu_s"] / rows["dnsmos"]["seconds"] / codec_per_second, 1)
+        print(f"DNSMOS: {rows['dnsmos']['x_per_cpu_s']} audio s per CPU s, {rows['dnsmos']['of_codec']}x the codec loop's CPU")
     print(json.dumps(rows))
 
 

@@ -28,6 +28,8 @@ QUALITY_METRICS = (
     "rms_dbfs", "peak", "clipping", "dc_offset", "silence", "snr_db", "bandwidth_hz", "chars_per_second",
     "words_per_second",
 )
+#: DNSMOS scores, measured only when a run asks for them (``RunConfig.dnsmos``, the dnsmos extra)
+DNSMOS_METRICS = ("dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "dnsmos_p808")
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,7 @@ class RunConfig:
     # quality filters (docs/quality.md): {"rules": {metric: rule}, "languages": {lang: {metric: rule}},
     # "datasets": {name: {"rules": ..., "languages": ...}}}, a rule {"min", "max", "evaluation"}; {}: none
     filters: dict = field(default_factory=dict)
+    dnsmos: bool = False  # DNSMOS scores of speech clips in ``quality`` (the dnsmos extra; docs/quality.md)
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:

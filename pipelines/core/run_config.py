@@ -26,6 +26,7 @@ filters:                       # quality rules (docs/quality.md); evaluation set
   chars_per_second: {min: 2, max: 25}
   languages:
     zh: {chars_per_second: {min: 1, max: 10}}
+dnsmos: false                  # true: DNSMOS scores of speech clips too (the dnsmos extra)
 ```
 Unknown keys are errors naming the line, like dataset schemas; a value ``RunConfig`` refuses (a
 shard bound) is an error naming the file.
@@ -44,6 +45,7 @@ from pipelines.core.config import (
     MIN_SECONDS,
     DEFAULT_SHARD_MAX_BYTES,
     DEFAULT_SHARD_MAX_SAMPLES,
+    DNSMOS_METRICS,
     QUALITY_METRICS,
     DatasetSpec,
     EngineOptions,
@@ -71,7 +73,7 @@ class FilterRule(_Strict):
 
 #: one optional rule per quality metric (a misspelled metric is an error naming the line)
 MetricRules = create_model(
-    "MetricRules", __base__=_Strict, **{name: (FilterRule | None, None) for name in QUALITY_METRICS}
+    "MetricRules", __base__=_Strict, **{name: (FilterRule | None, None) for name in QUALITY_METRICS + DNSMOS_METRICS}
 )
 
 
@@ -83,7 +85,7 @@ class FilterSet(MetricRules):  # type: ignore[misc, valid-type]
     def to_config(self) -> dict:
         """The ``RunConfig.filters`` shape of these rules: {"rules": ..., "languages": ...}, unset ones left out."""
         def rules(model) -> dict:
-            return {name: getattr(model, name).model_dump() for name in QUALITY_METRICS if getattr(model, name)}
+            return {name: getattr(model, name).model_dump() for name in QUALITY_METRICS + DNSMOS_METRICS if getattr(model, name)}
 
         languages = {lang: rules(model) for lang, model in sorted(self.languages.items()) if rules(model)}
         return {k: v for k, v in (("rules", rules(self)), ("languages", languages)) if v}
@@ -143,6 +145,15 @@ class RunConfigFile(_Strict):
     sil_threshold: float = Field(0.3, gt=0, description="SRWT: a pause longer than this (seconds) is a <|sil|> unit")
     ctc_models: dict[str, str] = Field(default_factory=dict, description="SRWT: language -> TorchScript CTC model file (ctc extra)")
     filters: FilterSet = Field(default_factory=FilterSet, description="quality rules (docs/quality.md); default: none")
+    dnsmos: bool = Field(False, description="DNSMOS scores of speech clips in their quality (the dnsmos extra)")
+
+    @model_validator(mode="after")
+    def _dnsmos_rules_need_dnsmos(self) -> "RunConfigFile":
+        sets = [self.filters, *[d.filters for d in self.datasets if d.filters]]
+        named = {m for f in sets for rules in (f, *f.languages.values()) for m in DNSMOS_METRICS if getattr(rules, m)}
+        if named and not self.dnsmos:
+            raise ValueError(f"filters on {', '.join(sorted(named))} need dnsmos: true (DNSMOS is measured only when asked for)")
+        return self
 
 
 class RunConfigError(ValueError):
@@ -194,6 +205,7 @@ def load_run_config(path: str | Path) -> tuple[RunConfig, EngineOptions]:
             ctc_models={language: _relative(base, path) for language, path in model.ctc_models.items()},
             min_seconds=model.min_seconds,
             filters=_filters(model),
+            dnsmos=model.dnsmos,
         )
     except ValueError as exc:
         raise RunConfigError(f"{path}: {exc}") from None

@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from pipelines.core.config import QUALITY_METRICS
 from pipelines.core.record import Drop
+from pipelines.prepare.quality import FILTER_METRICS
 
 STAGE = "quality"
 REASON_PREFIX = "quality_"
@@ -67,7 +67,7 @@ def rules_for(filters: dict, dataset: str, language: str | None) -> dict[str, Ru
     resolved: dict[str, Rule] = {}
     for rules, scope in layers:
         resolved.update(_layer(rules, scope))
-    return {metric: resolved[metric] for metric in QUALITY_METRICS if metric in resolved}
+    return {metric: resolved[metric] for metric in FILTER_METRICS if metric in resolved}
 
 
 def describe(filters: dict) -> list[str]:

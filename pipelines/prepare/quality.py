@@ -15,7 +15,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from pipelines.core.config import QUALITY_METRICS
+from pipelines.core.config import DNSMOS_METRICS, QUALITY_METRICS
 
 RATE = 16_000
 FULL_SCALE = 32768.0
@@ -43,6 +43,8 @@ WADA_RANGE = (-20, 100)
 
 #: metric name -> decimals it is rounded to (bandwidth_hz: a whole number)
 DECIMALS = dict(zip(QUALITY_METRICS, (1, 4, 5, 4, 3, 1, 0, 2, 2)))
+#: every metric a rule can name, in the order rules are checked: these, then DNSMOS's (when asked for)
+FILTER_METRICS = QUALITY_METRICS + DNSMOS_METRICS
 #: upper bucket edges of each metric's histogram (the per-shard counters: ``accounting.count_sample``)
 HISTOGRAM_EDGES = {
     "rms_dbfs": (-60, -50, -40, -30, -20, -10),
@@ -54,6 +56,7 @@ HISTOGRAM_EDGES = {
     "bandwidth_hz": (3000, 4000, 5000, 6000, 7000, 7900),
     "chars_per_second": (2, 5, 10, 15, 20, 25, 30),
     "words_per_second": (0.5, 1, 2, 3, 4, 5, 6),
+    **{name: (1.5, 2, 2.5, 3, 3.5, 4, 4.5) for name in DNSMOS_METRICS},
 }
 
 
