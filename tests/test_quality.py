@@ -196,7 +196,8 @@ def test_a_filtered_run_quarantines_by_rule_and_reports_hours_before_and_after(t
     assert keys["clipped"] not in samples and keys["long"] not in samples
     assert samples[keys["dev"]]["quality"]["clipping"] > 0.01  # evaluation sets are not filtered by default
     assert all(set(s["quality"]) == set(quality.DECIMALS) for s in samples.values())
-    report = json.loads((audioprep("stats", str(out), "--json", str(tmp_path / "r.json")), (tmp_path / "r.json").read_text())[1])
+    audioprep("stats", str(out), "--json", str(tmp_path / "r.json"))
+    report = json.loads((tmp_path / "r.json").read_text())
     filtered = report["quality_filters"]["librispeech"]
     assert filtered["filtered_samples"] == 2 and filtered["by_reason"] == {"quality_chars_per_second": 1, "quality_clipping": 1}
     assert filtered["seconds_before"] == pytest.approx(filtered["seconds_after"] + filtered["filtered_seconds"])
