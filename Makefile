@@ -18,7 +18,7 @@ $(VENV)/.core: pyproject.toml constraints.txt
 
 # ... and every extra the tests exercise: test tools, Airflow, the long-form aligner and VAD, the exports
 $(VENV)/.all: $(VENV)/.core
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[test,airflow,longform,export]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test,airflow,longform,export,dnsmos]'
 	touch $@
 
 setup: $(VENV)/.all

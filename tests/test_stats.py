@@ -352,7 +352,8 @@ def test_html_page_renders_offline_with_plots_and_tables_in_chromium(other_run, 
     dom = Page()
     dom.feed(chromium(tmp_path, "--virtual-time-budget=10000", "--dump-dom", probe.as_uri()))
     charts = sum(len(s.charts) for s in parts)
-    assert charts == 11  # tasks, 2 languages, corpora, labels, durations, target lengths, quarantine, licences, 2 compared
+    # tasks, 2 languages, corpora, labels, durations, target lengths, 9 quality metrics, quarantine, licences, 2 compared
+    assert charts == 20
     assert dom.body.get("data-decoded") == f"{charts}/{charts}"  # every plot decoded by the browser
     assert all(int(w) >= 600 for w in dom.body["data-widths"].split(","))
     for image in dom.images:

@@ -81,6 +81,23 @@ def print_plan(plan) -> None:
     unknown = {n: m["unknown_durations"] for n, m in plan.mix.items() if m.get("unknown_durations")}
     if unknown:
         console.print(f"[yellow]durations unknown before decoding (not in the hours above):[/] {unknown}")
+    config = plan.run_config()
+    print_filters(config.filters, config.dnsmos)
+
+
+def print_filters(filters: dict, with_dnsmos: bool = False) -> None:
+    """The run's quality filters (docs/quality.md): measured on the decoded clips, so the planned hours
+    above are before them; and whether DNSMOS is measured."""
+    from pipelines.prepare.filters import describe
+
+    console.print(f"DNSMOS: {'measured on speech clips (the dnsmos extra)' if with_dnsmos else 'off'}")
+    rules = describe(filters)
+    if not rules:
+        console.print("quality filters: none (every clip is measured, none is refused for its quality)")
+        return
+    console.print("quality filters (applied after decoding: the hours above are before them):")
+    for line in rules:
+        console.print(f"  {line}", markup=False)
 
 
 def print_summary(summary: dict) -> None:

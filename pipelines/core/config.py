@@ -24,6 +24,14 @@ DEFAULT_SHARD_MAX_SAMPLES = 2000
 MIN_SHARD_MAX_BYTES = 1 << 16
 #: RunConfig fields that do not shape the output: a rerun may change them and still resume
 NOT_FINGERPRINTED = ("out", "work_dir", "allow_empty")
+#: the quality metrics measured on every clip, in the order of a sample's ``quality`` (docs/quality.md);
+#: each can be a filter of the run config (``filters:``)
+QUALITY_METRICS = (
+    "rms_dbfs", "peak", "clipping", "dc_offset", "silence", "snr_db", "bandwidth_hz", "chars_per_second",
+    "words_per_second",
+)
+#: DNSMOS scores, measured only when a run asks for them (``RunConfig.dnsmos``, the dnsmos extra)
+DNSMOS_METRICS = ("dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "dnsmos_p808")
 
 
 @dataclass(frozen=True)
@@ -102,6 +110,10 @@ class RunConfig:
     sil_threshold: float = 0.3  # SRWT: a pause longer than this (seconds) is a <|sil|> unit
     ctc_models: dict = field(default_factory=dict)  # SRWT: language -> TorchScript CTC model for the CTC aligner
     allow_empty: tuple[str, ...] = ()  # datasets that may yield no record (any other one that does fails the run)
+    # quality filters (docs/quality.md): {"rules": {metric: rule}, "languages": {lang: {metric: rule}},
+    # "datasets": {name: {"rules": ..., "languages": ...}}}, a rule {"min", "max", "evaluation"}; {}: none
+    filters: dict = field(default_factory=dict)
+    dnsmos: bool = False  # DNSMOS scores of speech clips in ``quality`` (the dnsmos extra; docs/quality.md)
     extra: dict = field(default_factory=dict)
     protected_origins: tuple[str, ...] = ()  # origin lists kept out of training: files of origins or other runs' outputs
 

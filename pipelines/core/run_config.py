@@ -19,7 +19,15 @@ datasets:
   - name: covost2              # a schema that declares extra roots gets them here
     root: /data/covost2
     roots: {common_voice: /data/cv-corpus-4}
+    filters: {snr_db: {min: 10}}   # quality rules of this corpus, over the run's own
 allow_empty: [clotho]          # datasets that may yield no record (any other that does fails the run)
+filters:                       # quality rules (docs/quality.md); evaluation sets only with evaluation: true
+  snr_db: {min: 5}
+  clipping: {max: 0.01}
+  chars_per_second: {min: 2, max: 25}
+  languages:
+    zh: {chars_per_second: {min: 1, max: 10}}
+dnsmos: false                  # true: DNSMOS scores of speech clips too (the dnsmos extra)
 ```
 Unknown keys are errors naming the line, like dataset schemas; a value ``RunConfig`` refuses (a
 shard bound) is an error naming the file.
@@ -30,7 +38,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
 from tag_builder.tasks import REGISTRY
 
@@ -38,6 +46,8 @@ from pipelines.core.config import (
     MIN_SECONDS,
     DEFAULT_SHARD_MAX_BYTES,
     DEFAULT_SHARD_MAX_SAMPLES,
+    DNSMOS_METRICS,
+    QUALITY_METRICS,
     DatasetSpec,
     EngineOptions,
     RunConfig,
@@ -46,6 +56,40 @@ from pipelines.core.config import (
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class FilterRule(_Strict):
+    min: float | None = Field(None, description="a sample measuring less is quarantined (quality_<metric>)")
+    max: float | None = Field(None, description="a sample measuring more is quarantined (quality_<metric>)")
+    evaluation: bool = Field(False, description="apply the rule to evaluation sets too (default: training data only)")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "FilterRule":
+        if self.min is None and self.max is None:
+            raise ValueError("a filter rule needs min, max or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"a filter rule's min ({self.min}) is above its max ({self.max})")
+        return self
+
+
+#: one optional rule per quality metric (a misspelled metric is an error naming the line)
+MetricRules = create_model(
+    "MetricRules", __base__=_Strict, **{name: (FilterRule | None, None) for name in QUALITY_METRICS + DNSMOS_METRICS}
+)
+
+
+class FilterSet(MetricRules):  # type: ignore[misc, valid-type]
+    languages: dict[str, MetricRules] = Field(  # type: ignore[valid-type]
+        default_factory=dict, description="rules for samples whose transcript is in this language (over these)"
+    )
+
+    def to_config(self) -> dict:
+        """The ``RunConfig.filters`` shape of these rules: {"rules": ..., "languages": ...}, unset ones left out."""
+        def rules(model) -> dict:
+            return {name: getattr(model, name).model_dump() for name in QUALITY_METRICS + DNSMOS_METRICS if getattr(model, name)}
+
+        languages = {lang: rules(model) for lang, model in sorted(self.languages.items()) if rules(model)}
+        return {k: v for k, v in (("rules", rules(self)), ("languages", languages)) if v}
 
 
 class DatasetEntry(_Strict):
@@ -59,6 +103,7 @@ class DatasetEntry(_Strict):
         default_factory=dict, description="extra roots the schema declares, e.g. {common_voice: /data/cv-corpus-4}"
     )
     srwt: bool = Field(False, description="add an SRWT view (word timestamps) to each ASR window (docs/long-form.md)")
+    filters: FilterSet | None = Field(None, description="quality rules of this corpus, over the run's (docs/quality.md)")
 
 
 class ShardOptions(_Strict):
@@ -105,6 +150,16 @@ class RunConfigFile(_Strict):
         description="evaluation sets outside the run kept out of training: files of origins (one a line) or other runs' output folders",
     )
     allow_empty: list[str] = Field(default_factory=list, description="datasets that may yield no record (any other that does fails the run)")
+    filters: FilterSet = Field(default_factory=FilterSet, description="quality rules (docs/quality.md); default: none")
+    dnsmos: bool = Field(False, description="DNSMOS scores of speech clips in their quality (the dnsmos extra)")
+
+    @model_validator(mode="after")
+    def _dnsmos_rules_need_dnsmos(self) -> "RunConfigFile":
+        sets = [self.filters, *[d.filters for d in self.datasets if d.filters]]
+        named = {m for f in sets for rules in (f, *f.languages.values()) for m in DNSMOS_METRICS if getattr(rules, m)}
+        if named and not self.dnsmos:
+            raise ValueError(f"filters on {', '.join(sorted(named))} need dnsmos: true (DNSMOS is measured only when asked for)")
+        return self
 
 
 class RunConfigError(ValueError):
@@ -160,11 +215,19 @@ def load_run_config(path: str | Path) -> tuple[RunConfig, EngineOptions]:
             allow_empty=tuple(model.allow_empty),
             min_seconds=model.min_seconds,
             protected_origins=tuple(_relative(base, p) for p in model.protect_origins),
+            filters=_filters(model),
+            dnsmos=model.dnsmos,
         )
     except ValueError as exc:
         raise RunConfigError(f"{path}: {exc}") from None
     engine = EngineOptions(model.engine.name, model.engine.workers, model.engine.ray_address, tuple(model.engine.beam_args))
     return config, engine
+
+
+def _filters(model: RunConfigFile) -> dict:
+    """The run's quality rules as ``RunConfig.filters``: its own, and each corpus's that has some."""
+    datasets = {d.name: d.filters.to_config() for d in model.datasets if d.filters and d.filters.to_config()}
+    return {**model.filters.to_config(), **({"datasets": dict(sorted(datasets.items()))} if datasets else {})}
 
 
 def _relative(base: Path, location: str) -> str:

@@ -8,6 +8,8 @@ from typing import Iterable
 from tag_builder.tasks import REGISTRY
 from tag_builder.views import tag_sequence
 
+from pipelines.prepare.quality import HISTOGRAM_EDGES
+
 
 class Counters:
     """Named families of counters, e.g. ``samples_by_dataset['clotho'] += 1``. JSON-serialisable."""
@@ -69,13 +71,21 @@ def bucket_names(edges: tuple[int, ...]) -> list[str]:
     return [f"{low}-{high}" for low, high in zip(lows, edges)] + [f"{edges[-1]}+"]
 
 
-@lru_cache(maxsize=16)
-def _bucket_names(edges: tuple[int, ...]) -> tuple[str, ...]:
-    return tuple(bucket_names(edges))
+def interval_names(edges: tuple[float, ...]) -> list[str]:
+    """The bucket names of a histogram whose values may lie below its first edge (negative levels,
+    fractions): "<-60", "[-60,-50)", ..., ">=-10"."""
+    inner = [f"[{low:g},{high:g})" for low, high in zip(edges, edges[1:])]
+    return [f"<{edges[0]:g}", *inner, f">={edges[-1]:g}"]
 
 
-def bucket(value: float, edges: tuple[int, ...]) -> str:
-    names = _bucket_names(edges)  # two histograms, counted for every sample: the names are made once
+@lru_cache(maxsize=32)
+def _bucket_names(edges: tuple[float, ...], intervals: bool = False) -> tuple[str, ...]:
+    return tuple(interval_names(edges) if intervals else bucket_names(edges))
+
+
+def bucket(value: float, edges: tuple[float, ...], intervals: bool = False) -> str:
+    """The bucket of ``value``: named by ``bucket_names``, or by ``interval_names`` with ``intervals``."""
+    names = _bucket_names(edges, intervals)  # counted for every sample: the names are made once
     for name, high in zip(names, edges):
         if value < high:
             return name
@@ -128,6 +138,9 @@ def count_sample(counters: Counters, sample) -> None:
         counters.add("samples_by_language_verdict", SEP.join((dataset, name, check.verdict)))
     for flag in getattr(sample, "flags", ()):  # kept but worth a look: "silent" (all-zero audio)
         counters.add("samples_by_flag", f"{dataset}{SEP}{flag}")
+    for metric, value in getattr(sample, "quality", {}).items():  # measured on the clip (docs/quality.md)
+        if value is not None:
+            counters.add("samples_by_quality", SEP.join((dataset, metric, bucket(value, HISTOGRAM_EDGES[metric], True))))
     for task in dict.fromkeys(view.task for view in sample.views):
         counters.add("samples_by_task", task)
         counters.add("audio_seconds_by_task", task, seconds)

@@ -62,6 +62,7 @@ def sample_json(sample: Sample) -> dict:
         },
         "meta": dict(sorted(record.meta.items())),
         "tasks": [view.to_dict() for view in sample.views],
+        **({"quality": sample.quality} if sample.quality else {}),  # measured by the audio stage (docs/quality.md)
     }
 
 

@@ -8,7 +8,7 @@ that the manifest holds the raw and the normalized transcript side by side.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterator
 
 from schemas.model import DatasetSchema
@@ -18,7 +18,8 @@ from tag_builder.views import TagError, View, build_view, compose_target
 from pipelines.core import audio, sources
 from pipelines.core.config import root_key
 from pipelines.core.record import Drop, Record
-from pipelines.prepare import language_check
+from pipelines.prepare import dnsmos, language_check, quality
+from pipelines.prepare.filters import STAGE as QUALITY_STAGE, make_quality_filter
 from pipelines.prepare.language_check import LanguageCheck
 from pipelines.prepare.timestamps import LongForm, long_form_stages
 
@@ -33,6 +34,7 @@ class Sample:
     frames: int = 0  # 16 kHz samples in ``flac``
     language_checks: tuple[tuple[str, LanguageCheck], ...] = ()  # (field, verdict) per checked text
     flags: tuple[str, ...] = ()  # kept but worth a look: "silent" (every sample is zero)
+    quality: dict = field(default_factory=dict)  # metric -> rounded value (quality.measure), set by the audio stage
 
     @property
     def detected_language(self) -> str | None:
@@ -139,7 +141,13 @@ def make_tagger(schemas: dict[str, DatasetSchema]) -> Callable[[Sample], StageRe
     return tag
 
 
-def make_audio_stage(max_seconds: float, roots: dict[str, str], min_seconds: float = 0.0) -> Callable[[Sample], StageResult]:
+def make_audio_stage(
+    max_seconds: float, roots: dict[str, str], min_seconds: float = 0.0, with_dnsmos: bool = False,
+) -> Callable[[Sample], StageResult]:
+    """Decode, measure (``quality``; DNSMOS of speech clips too ``with_dnsmos``), encode FLAC."""
+    if with_dnsmos:
+        dnsmos.check_installed()
+
     def prepare_audio(sample: Sample) -> StageResult:
         record = sample.record
         path = sources.join(roots[root_key(record.dataset, record.audio_root)], record.audio)
@@ -151,24 +159,32 @@ def make_audio_stage(max_seconds: float, roots: dict[str, str], min_seconds: flo
         # all-zero audio is kept (a corpus may mean silence: a "no speech" label) but flagged: counted
         # per dataset in the statistics and marked in the sample's JSON, so a broken recorder shows up
         flags = sample.flags + (("silent",) if not clip.samples.any() else ())
-        return replace(sample, flac=audio.encode_flac(clip), frames=len(clip.samples), flags=flags)
+        speech = record.language is not None
+        measured = quality.measure(clip.samples, speech=speech, text=record.text)
+        if with_dnsmos and speech:
+            measured.update(dnsmos.measure(clip.samples))
+        return replace(sample, flac=audio.encode_flac(clip), frames=len(clip.samples), flags=flags, quality=measured)
 
     return prepare_audio
 
 
 def build_stages(
     schemas: dict[str, DatasetSchema], max_seconds: float, roots: dict[str, str], min_seconds: float = 0.0,
-    long_form: LongForm | None = None,
+    long_form: LongForm | None = None, filters: dict | None = None, with_dnsmos: bool = False,
 ) -> list[Stage]:
     """Cheap stages first, so a record refused for its text never costs a decode.
 
     ``long_form`` (docs/long-form.md): the SRWT stage, adding word-timestamp views after the audio stage.
+    ``filters`` (``RunConfig.filters``, docs/quality.md): the quality stage, right after the audio stage
+    has measured the clip (before any alignment is spent on it); none without rules. ``with_dnsmos``:
+    the audio stage adds DNSMOS scores (``DnsmosMissing`` now, when the extra is not installed).
     """
     after = long_form_stages(long_form or LongForm())
     return [
         Stage("tag", make_tagger(schemas)),
         Stage("check_language", check_language),
-        Stage("audio", make_audio_stage(max_seconds, roots, min_seconds)),
+        Stage("audio", make_audio_stage(max_seconds, roots, min_seconds, with_dnsmos)),
+        *([Stage(QUALITY_STAGE, make_quality_filter(filters))] if filters else []),
         *[Stage(name, fn) for name, fn in after],
     ]
 

@@ -65,7 +65,7 @@ class UnitProcessor:
         self.roots = {key: root for spec in self.config.datasets for key, root in spec.root_map().items()}
         self.stages = build_stages(
             load_schemas(self.config), self.config.max_seconds, self.roots, self.config.min_seconds,
-            long_form=LongForm.from_config(self.config),
+            long_form=LongForm.from_config(self.config), filters=self.config.filters, with_dnsmos=self.config.dnsmos,
         )
 
     def __call__(self, unit: str) -> UnitResult:

@@ -10,14 +10,18 @@ from collections import defaultdict
 
 from tag_builder.vocabulary import UnknownTokenError, split_tokens
 
-from pipelines.prepare.accounting import DURATION_EDGES, SEP, TARGET_LENGTH_EDGES, Counters, bucket_names
+from pipelines.prepare.accounting import (
+    DURATION_EDGES, SEP, TARGET_LENGTH_EDGES, Counters, bucket_names, interval_names,
+)
+from pipelines.prepare.filters import REASON_PREFIX
+from pipelines.prepare.quality import HISTOGRAM_EDGES
 from pipelines.report.load import Run
 
 # Families written by ``count_sample``; a run made before one existed reports it as not measured.
 FAMILIES = (
     "samples_by_task", "audio_seconds_by_task", "samples_by_audio_language", "samples_by_text_language",
     "seconds_by_split", "samples_by_role", "samples_by_license", "views_by_label", "samples_by_duration",
-    "views_by_target_length", "views_by_task_prompt",
+    "views_by_target_length", "views_by_task_prompt", "samples_by_quality",
 )
 
 
@@ -48,6 +52,9 @@ def statistics(run: Run) -> dict:
         "target_lengths": _histogram(run.total, "views_by_target_length"),
         "language_check": _language_check(run),
         "flags": _flags(run),
+        "quality_buckets": {metric: interval_names(edges) for metric, edges in HISTOGRAM_EDGES.items()},
+        "quality": _quality(run),
+        "quality_filters": _quality_filters(run),
         "quarantine": _quarantine(run),
         "licenses": _licenses(run),
     }
@@ -206,6 +213,35 @@ def _flags(run: Run) -> dict[str, dict[str, int]]:
         dataset, flag = split_key(name, 2)
         flags[dataset][flag] = count
     return dict(flags)
+
+
+def _quality(run: Run) -> dict[str, dict[str, dict[str, int]]]:
+    """Samples per bucket of each quality metric, per corpus (metrics not measured are not counted)."""
+    result: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
+    for name, count in sorted(run.total.get("samples_by_quality").items()):
+        dataset, metric, bucket = split_key(name, 3)
+        result[dataset][metric][bucket] = count
+    return {dataset: dict(metrics) for dataset, metrics in result.items()}
+
+
+def _quality_filters(run: Run) -> dict[str, dict]:
+    """Per corpus with samples refused by a quality rule: hours before and after the filters, and why."""
+    result: dict[str, dict] = {}
+    for row in run.quarantine:
+        if not row.get("reason", "").startswith(REASON_PREFIX):
+            continue
+        dataset = row.get("dataset", "")
+        entry = result.setdefault(dataset, {"filtered_samples": 0, "filtered_seconds": 0.0, "by_reason": {}})
+        entry["filtered_samples"] += 1
+        entry["filtered_seconds"] += row.get("seconds", 0.0)
+        entry["by_reason"][row["reason"]] = entry["by_reason"].get(row["reason"], 0) + 1
+    seconds = run.total.get("seconds_by_dataset")
+    for dataset, entry in result.items():
+        entry["filtered_seconds"] = round(entry["filtered_seconds"], 3)
+        entry["seconds_after"] = round(seconds.get(dataset, 0), 3)
+        entry["seconds_before"] = round(entry["seconds_after"] + entry["filtered_seconds"], 3)
+        entry["by_reason"] = dict(sorted(entry["by_reason"].items()))
+    return dict(sorted(result.items()))
 
 
 def _quarantine(run: Run) -> list[dict]:

@@ -35,6 +35,7 @@ def sections(report: dict, top: int = 20) -> list[Section]:
                            "seconds", "samples per duration"),
         _histogram_section("target_lengths", "Target length per task", report["target_lengths"],
                            report["target_length_buckets"], "characters", "views per target length"),
+        _quality(report),
         _language_check(report),
         *_flags(report),
         _quarantine(report),
@@ -188,6 +189,36 @@ def _histogram_section(id_: str, title: str, data: dict, buckets: list[str], uni
     chart = Chart(f"{title.lower()} ({unit})", "histograms", shown,
                   {k: [row.get(b, 0) for b in shown] for k, row in data.items()}, what.split()[0])
     return Section(id_, title, f"buckets are [low, high) {unit}", [table], [chart])
+
+
+def _quality(report: dict) -> Section:
+    """Hours before and after the quality filters, then each metric's histogram per corpus (docs/quality.md)."""
+    title, filters, measured = "Quality", report.get("quality_filters", {}), report.get("quality", {})
+    if not measured:
+        return Section("quality", title, "not measured: this run was written before quality was measured")
+    tables = []
+    if filters:
+        tables.append(Table("quality filters: hours before and after", [
+            "corpus", "hours before", "filtered h", "hours after", "samples filtered", "by reason",
+        ], [
+            [d, hours_cell(r["seconds_before"]), hours_cell(r["filtered_seconds"]), hours_cell(r["seconds_after"]),
+             count_cell(r["filtered_samples"]), ", ".join(f"{k} {v:,}" for k, v in r["by_reason"].items())]
+            for d, r in filters.items()
+        ], "lrrrrl"))
+    charts = []
+    for metric, buckets in report["quality_buckets"].items():
+        data = {d: metrics[metric] for d, metrics in measured.items() if metric in metrics}
+        if not data:
+            continue
+        used = [b for b in buckets if any(b in row for row in data.values())]
+        shown = buckets[buckets.index(used[0]):buckets.index(used[-1]) + 1]
+        tables.append(Table(f"samples per {metric}", ["corpus", *shown],
+                            [[d, *[count_cell(row.get(b, 0)) for b in shown]] for d, row in data.items()]))
+        charts.append(Chart(f"{metric} per corpus", "histograms", shown,
+                            {d: [row.get(b, 0) for b in shown] for d, row in data.items()}, "samples"))
+    note = ("measured on every written clip; buckets are [low, high); SNR and speaking rate only for speech"
+            + ("" if filters else "; no sample was refused by a quality filter"))
+    return Section("quality", title, note, tables, charts)
 
 
 def _language_check(report: dict) -> Section:

@@ -1,0 +1,218 @@
+"""Audio quality: each metric against signals with a known answer, the filters as rules of a run
+config, and a filtered run whose quarantine, shards, statistics and report say what was refused.
+
+Speech is real synthesized speech (espeak-ng), mixed with Gaussian noise at a known SNR.
+"""
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import tarfile
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import soxr
+
+from pipelines.core.audio import to_int16
+from pipelines.core.run_config import RunConfigError, load_run_config
+from pipelines.demo import write_librispeech
+from pipelines.prepare import quality
+from pipelines.prepare.filters import describe, rules_for
+
+from conftest import audioprep, published
+
+RATE = 16000
+needs_espeak = pytest.mark.skipif(
+    subprocess.run(["which", "espeak-ng"], capture_output=True).returncode != 0,
+    reason="espeak-ng is not installed (`make test` installs it as root with apt-get)",
+)
+
+
+@lru_cache(maxsize=1)
+def _speech() -> np.ndarray:
+    """Two sentences of espeak-ng speech at 16 kHz, float32, peak 0.5."""
+    text = "the birch canoe slid on the smooth planks. glue the sheet to the dark blue background"
+    wav = subprocess.run(["espeak-ng", "-v", "en-us", "--stdout", text], capture_output=True, check=True).stdout
+    samples, rate = sf.read(io.BytesIO(wav), dtype="float32")
+    samples = soxr.resample(samples, rate, RATE)
+    return (samples / np.abs(samples).max() * 0.5).astype(np.float32)
+
+
+def _sine(amplitude: float, seconds: float = 2.0) -> np.ndarray:
+    t = np.arange(int(seconds * RATE)) / RATE
+    return np.clip(amplitude * np.sin(2 * np.pi * 440 * t), -1, 1).astype(np.float32)
+
+
+def test_a_clipped_sine_measures_its_share_of_clipped_samples():
+    clipped = quality.measure(to_int16(_sine(2.0)), speech=False)
+    # |2 sin| >= 0.999 for all but 2/pi * arcsin(0.999 / 2) of the time
+    assert clipped["clipping"] == pytest.approx(1 - 2 / np.pi * np.arcsin(0.999 / 2), abs=0.005)
+    assert clipped["peak"] == 1.0
+    clean = quality.measure(to_int16(_sine(0.5)), speech=False)
+    assert (clean["clipping"], clean["peak"], clean["rms_dbfs"]) == (0.0, 0.5, pytest.approx(-9.0, abs=0.1))
+    assert clean["dc_offset"] == 0.0
+    shifted = quality.measure(to_int16(_sine(0.5) + 0.1), speech=False)
+    assert shifted["dc_offset"] == pytest.approx(0.1, abs=0.001)
+
+
+def test_metrics_of_speech_only_where_there_is_speech():
+    measured = quality.measure(to_int16(_sine(0.5)), speech=False, text="a caption is not a transcript")
+    assert measured["snr_db"] is None and measured["chars_per_second"] is None and measured["words_per_second"] is None
+    assert list(measured) == list(quality.DECIMALS)  # every metric, always in the same order
+    silent = quality.measure(np.zeros(RATE, np.int16), speech=True, text="hello")
+    assert silent["rms_dbfs"] == quality.LEVEL_FLOOR_DBFS and silent["silence"] == 1.0
+    assert silent["snr_db"] is None and silent["bandwidth_hz"] is None
+
+
+@needs_espeak
+@pytest.mark.parametrize("snr", [0, 10, 20])
+def test_wada_snr_of_speech_in_noise_is_within_3_db(snr):
+    speech = _speech()
+    noise = np.random.default_rng(snr).standard_normal(len(speech)).astype(np.float32)
+    noise *= np.sqrt(np.mean(speech**2) / np.mean(noise**2) / 10 ** (snr / 10))
+    mixed = speech + noise
+    mixed = mixed / np.abs(mixed).max() * 0.7
+    assert abs(quality.measure(to_int16(mixed), speech=True)["snr_db"] - snr) <= 3
+
+
+@needs_espeak
+def test_8_khz_audio_upsampled_to_16_khz_is_found_by_its_bandwidth():
+    speech = _speech() + 0.005 * np.random.default_rng(1).standard_normal(len(_speech())).astype(np.float32)
+    narrow = soxr.resample(soxr.resample(speech, RATE, 8000), 8000, RATE)
+    assert quality.measure(to_int16(narrow), speech=True)["bandwidth_hz"] <= 4000
+    assert quality.measure(to_int16(speech), speech=True)["bandwidth_hz"] >= 7500
+
+
+@needs_espeak
+def test_speech_padded_with_known_silence():
+    speech = _speech()
+    alone = quality.measure(to_int16(speech), speech=True)["silence"]
+    padded = np.concatenate([np.zeros(2 * RATE, np.float32), speech, np.zeros(RATE, np.float32)])
+    expected = (alone * len(speech) + 3 * RATE) / len(padded)
+    assert quality.measure(to_int16(padded), speech=True)["silence"] == pytest.approx(expected, abs=0.01)
+
+
+@needs_espeak
+def test_a_transcript_ten_times_too_long_reads_ten_times_as_fast():
+    text = "the birch canoe slid on the smooth planks glue the sheet to the dark blue background"
+    right = quality.measure(to_int16(_speech()), speech=True, text=text)
+    wrong = quality.measure(to_int16(_speech()), speech=True, text=" ".join([text] * 10))
+    seconds = len(_speech()) / RATE
+    assert right["chars_per_second"] == round(len(text.replace(" ", "")) / seconds, 2)
+    assert right["words_per_second"] == round(16 / seconds, 2)
+    assert wrong["chars_per_second"] == round(10 * len(text.replace(" ", "")) / seconds, 2)
+    assert wrong["chars_per_second"] > 25 >= right["chars_per_second"]
+
+
+def _write_config(tmp_path: Path, filters: str, datasets: str = "") -> Path:
+    path = tmp_path / "run.yaml"
+    path.write_text(f"out: out/\ndatasets:\n  - name: librispeech\n    root: corpus/\n{datasets}filters:\n{filters}")
+    return path
+
+
+def test_filters_resolve_by_corpus_and_language_and_spare_evaluation_sets(tmp_path):
+    path = _write_config(
+        tmp_path,
+        "  snr_db: {min: 5}\n  chars_per_second: {min: 2, max: 25}\n  languages:\n    zh: {chars_per_second: {max: 10}}\n",
+        "    filters: {clipping: {max: 0.01, evaluation: true}, languages: {en: {chars_per_second: {max: 30}}}}\n",
+    )
+    config, _ = load_run_config(path)
+    en = rules_for(config.filters, "librispeech", "en")
+    assert {m: (r.min, r.max, r.evaluation) for m, r in en.items()} == {
+        "clipping": (None, 0.01, True), "snr_db": (5.0, None, False), "chars_per_second": (None, 30.0, False),
+    }
+    assert en["chars_per_second"].scope == "datasets.librispeech.filters.languages.en"
+    zh = rules_for(config.filters, "other", "zh")
+    assert (zh["chars_per_second"].min, zh["chars_per_second"].max) == (None, 10.0)
+    assert "clipping max 0.01 [datasets.librispeech.filters]" in describe(config.filters)
+    assert "snr_db min 5 (training data only) [filters]" in describe(config.filters)
+
+
+@pytest.mark.parametrize("filters, message", [
+    ("  snr: {min: 5}\n", "snr"),  # a misspelled metric
+    ("  snr_db: {}\n", "a filter rule needs min, max or both"),
+    ("  clipping: {min: 0.5, max: 0.1}\n", "min (0.5) is above its max (0.1)"),
+])
+def test_a_wrong_filter_is_an_error_naming_the_file(tmp_path, filters, message):
+    with pytest.raises(RunConfigError) as error:
+        load_run_config(_write_config(tmp_path, filters))
+    assert str(tmp_path / "run.yaml") in str(error.value) and message in str(error.value)
+
+
+def _corpus(root: Path) -> dict[str, str]:
+    """A LibriSpeech tree with one clipped clip and one transcript ten times too long (training data)."""
+    write_librispeech(str(root), {"train-clean-5": 8, "dev-clean-2": 4}, missing_audio=False)
+    train = sorted((root / "train-clean-5").rglob("*.flac"))
+    clipped, long_text = train[0], train[1]
+    sf.write(clipped, _sine(2.0, 3.0), RATE, subtype="PCM_16")
+    trans = long_text.parent / f"{long_text.parent.parent.name}-{long_text.parent.name}.trans.txt"
+    lines = trans.read_text().splitlines()
+    lines = [f"{line.split(' ', 1)[0]} {' '.join([line.split(' ', 1)[1]] * 10)}" if line.startswith(long_text.stem) else line
+             for line in lines]
+    trans.write_text("\n".join(lines))
+    dev = sorted((root / "dev-clean-2").rglob("*.flac"))[0]
+    sf.write(dev, _sine(2.0, 3.0), RATE, subtype="PCM_16")  # clipped too, but evaluation data: kept
+    return {"clipped": f"librispeech-{clipped.stem}", "long": f"librispeech-{long_text.stem}",
+            "dev": f"librispeech-{dev.stem}"}
+
+
+FILTERS = "  clipping: {max: 0.01}\n  chars_per_second: {min: 2, max: 25}\n"
+
+
+def _samples(out: Path) -> dict[str, dict]:
+    found = {}
+    for shard in sorted(out.rglob("*.tar")):
+        with tarfile.open(shard) as tar:
+            for member in tar.getmembers():
+                if member.name.endswith(".json"):
+                    found[member.name[:-5]] = json.loads(tar.extractfile(member).read())
+    return found
+
+
+def _filtered_run(tmp_path: Path, engine: str, *extra: str) -> tuple[Path, dict[str, str]]:
+    keys = _corpus(tmp_path / "corpus")
+    config = _write_config(tmp_path, FILTERS)
+    plan = audioprep("run", str(config), "--plan")
+    said = plan.stdout + plan.stderr
+    assert "clipping max 0.01 (training data only) [filters]" in said, said
+    audioprep("run", str(config), "--engine", engine, *extra)
+    return tmp_path / "out", keys
+
+
+def test_a_filtered_run_quarantines_by_rule_and_reports_hours_before_and_after(tmp_path):
+    out, keys = _filtered_run(tmp_path, "local")
+    rows = {row["key"]: row for row in map(json.loads, (out / "quarantine.jsonl").read_text().splitlines())}
+    assert rows[keys["clipped"]]["reason"] == "quality_clipping" and rows[keys["clipped"]]["stage"] == "quality"
+    assert "clipping 0.66" in rows[keys["clipped"]]["detail"] and "above the maximum 0.01" in rows[keys["clipped"]]["detail"]
+    assert rows[keys["clipped"]]["seconds"] == 3.0
+    assert rows[keys["long"]]["reason"] == "quality_chars_per_second" and "above the maximum 25" in rows[keys["long"]]["detail"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["balanced"] and summary["quarantined"] == 2
+    samples = _samples(out)
+    assert keys["clipped"] not in samples and keys["long"] not in samples
+    assert samples[keys["dev"]]["quality"]["clipping"] > 0.01  # evaluation sets are not filtered by default
+    assert all(set(s["quality"]) == set(quality.DECIMALS) for s in samples.values())
+    audioprep("stats", str(out), "--json", str(tmp_path / "r.json"))
+    report = json.loads((tmp_path / "r.json").read_text())
+    filtered = report["quality_filters"]["librispeech"]
+    assert filtered["filtered_samples"] == 2 and filtered["by_reason"] == {"quality_chars_per_second": 1, "quality_clipping": 1}
+    assert filtered["seconds_before"] == pytest.approx(filtered["seconds_after"] + filtered["filtered_seconds"])
+    assert filtered["seconds_after"] == pytest.approx(report["corpora"]["librispeech"]["seconds"])
+    histogram = report["quality"]["librispeech"]["clipping"]
+    assert sum(histogram.values()) == len(samples) and histogram[">=0.1"] == 1  # the clipped evaluation clip
+    terminal = audioprep("stats", str(out), env={"COLUMNS": "200"}).stdout
+    assert "Quality" in terminal and "quality_clipping" in terminal
+
+
+@pytest.mark.slow
+def test_a_filtered_run_is_byte_identical_on_beam_and_ray(tmp_path):
+    beam, _ = _filtered_run(tmp_path / "beam", "beam", "--workers", "2")
+    ray, _ = _filtered_run(tmp_path / "ray", "ray", "--workers", "2")
+    beam_files, ray_files = published(beam), published(ray)
+    assert beam_files.keys() == ray_files.keys()
+    assert [p for p in beam_files if beam_files[p] != ray_files[p]] == []
+    assert b"quality_clipping" in beam_files["quarantine.jsonl"]
