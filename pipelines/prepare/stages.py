@@ -33,6 +33,7 @@ class Sample:
     frames: int = 0  # 16 kHz samples in ``flac``
     language_checks: tuple[tuple[str, LanguageCheck], ...] = ()  # (field, verdict) per checked text
     flags: tuple[str, ...] = ()  # kept but worth a look: "silent" (every sample is zero)
+    pcm_sha256: str = ""  # of the 16 kHz int16 samples in ``flac`` (``audio.pcm_sha256``)
 
     @property
     def detected_language(self) -> str | None:
@@ -151,7 +152,8 @@ def make_audio_stage(max_seconds: float, roots: dict[str, str], min_seconds: flo
         # all-zero audio is kept (a corpus may mean silence: a "no speech" label) but flagged: counted
         # per dataset in the statistics and marked in the sample's JSON, so a broken recorder shows up
         flags = sample.flags + (("silent",) if not clip.samples.any() else ())
-        return replace(sample, flac=audio.encode_flac(clip), frames=len(clip.samples), flags=flags)
+        return replace(sample, flac=audio.encode_flac(clip), frames=len(clip.samples), flags=flags,
+                       pcm_sha256=audio.pcm_sha256(clip))
 
     return prepare_audio
 
