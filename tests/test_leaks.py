@@ -93,3 +93,30 @@ def test_evaluation_sets_outside_the_run_are_protected(tmp_path, kind):
     (row,) = [json.loads(line) for line in (tmp_path / "out" / "quarantine.jsonl").read_text().splitlines()]
     assert (row["key"], row["reason"]) == ("capsb-k1", "eval_leak") and where in row["detail"]
     assert summary["datasets"]["capsb"]["written"] == 1
+
+
+def test_verify_finds_evaluation_leaks_in_an_output_already_built(tmp_path):
+    """An output built before the training corpus declared its origins: the plan let the clip through;
+    verify, reading the origins of the written records from the manifests, names it."""
+    import pyarrow.parquet as pq
+
+    from pipelines.finalize.verify import verify
+
+    evaluation = write_corpus(tmp_path / "capsA", "capsa", [("e1", "test", ("vidA", "30", ""))], '"youtube:{video}@{start}+10"')
+    training = write_corpus(tmp_path / "capsB", "capsb", [("k1", "train", ("vidA", "35", "")), ("k2", "train", ("vidC", "0", ""))],
+                            '"youtube:{video}@{start}+10"')
+    schema = tmp_path / "capsb.yaml"
+    schema.write_text(schema.read_text().replace("  origin:", "  # origin:"))  # not declared when the output was built
+    out = tmp_path / "out"
+    summary = run_pipeline({evaluation: str(tmp_path / "capsA"), training: str(tmp_path / "capsB")}, out)
+    assert summary["written"] == 3 and summary["eval_leaks"] == {}
+    assert verify(str(out)).ok
+    manifest = out / "manifests" / "capsb.parquet"  # the origins the corpus has, as a manifest made today holds them
+    table = pq.read_table(manifest)
+    origins = [["youtube:vidA@35+10"] if key == "capsb-k1" else ["youtube:vidC@0+10"] for key in table.column("key").to_pylist()]
+    pq.write_table(table.set_column(table.schema.get_field_index("origins"), "origins", [origins]), manifest)
+    report = verify(str(out))
+    assert report.problems == [
+        "training sample capsb-k1 is an evaluation clip: capsb:clips.csv:2: origin youtube:vidA@35+10 is also "
+        "youtube:vidA@30+10, evaluation record capsa-e1 of capsa"
+    ]
