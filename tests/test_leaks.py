@@ -120,3 +120,27 @@ def test_verify_finds_evaluation_leaks_in_an_output_already_built(tmp_path):
         "training sample capsb-k1 is an evaluation clip: capsb:clips.csv:2: origin youtube:vidA@35+10 is also "
         "youtube:vidA@30+10, evaluation record capsa-e1 of capsa"
     ]
+
+
+@pytest.mark.parametrize("spill", [None, 2])
+def test_training_copies_of_one_origin_are_kept_and_counted_with_bounded_indexes(tmp_path, monkeypatch, spill):
+    """Two training records of one origin feed different tasks: both stay, counted per pair of corpora
+    (a corpus with itself too). With a tiny bound the origin indexes spill to partition files: same result."""
+    from pipelines.plan import leaks
+
+    if spill:
+        monkeypatch.setattr(leaks, "SPILL_ORIGINS", spill)
+    evaluation = write_corpus(tmp_path / "capsA", "capsa", [
+        ("e1", "test", ("vidA", "30", "")), ("e2", "test", ("vidE", "0", "")), ("t0", "train", ("vidZ", "0", "")),
+    ], '"youtube:{video}@{start}+10"')
+    training = write_corpus(tmp_path / "capsB", "capsb", [
+        ("k1", "train", ("vidA", "35", "")),  # a leak: quarantined, so never counted as a training copy
+        ("k4", "train", ("vidZ", "5", "")),  # capsa's training clip t0 of vidZ (0-10 s) overlaps: kept, counted
+        ("k5", "train", ("vidY", "0", "")), ("k6", "train", ("vidY", "5", "")),  # one corpus, twice: counted
+        ("k7", "train", ("vidY", "10", "")),  # touches k5 only: overlaps k6 (5-15 s)
+        ("k8", "train", ("vidW", "0", "")),  # alone
+    ], '"youtube:{video}@{start}+10"')
+    summary = run_pipeline({evaluation: str(tmp_path / "capsA"), training: str(tmp_path / "capsB")}, tmp_path / "out")
+    assert summary["eval_leaks"] == {"capsb <- capsa": 1}
+    assert summary["train_repeats"] == {"capsa = capsb": 2, "capsb = capsb": 3}
+    assert summary["datasets"]["capsb"]["written"] == 5 and summary["balanced"]

@@ -130,6 +130,7 @@ def summarize(plan: Plan, shards: Shards, quarantined: Counter, reasons: Counter
         "datasets": per_dataset,
         "quarantine_reasons": dict(sorted(reasons.items())),
         "eval_leaks": plan.overlaps,  # training records kept out as evaluation clips, per "training <- evaluation" corpus pair
+        "train_repeats": plan.train_repeats,  # training records sharing an origin with another corpus's, per "a = b" (kept)
         "duplicate_audio": duplicate_audio or {"pairs": {}, "groups": 0, "examples": []},  # bit-identical audio across sets
         "shards": len(shards.entries),
         "seconds": round(sum(s["seconds"] for s in shards.entries), 3),

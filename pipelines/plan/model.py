@@ -25,6 +25,7 @@ class Plan:
     excluded: dict[str, int] = field(default_factory=dict)  # left out by weighting, per dataset
     mix: dict = field(default_factory=dict)  # planned hours per dataset and task
     overlaps: dict = field(default_factory=dict)  # "training <- evaluation" corpus pair -> eval_leak records (plan/leaks.py)
+    train_repeats: dict = field(default_factory=dict)  # "a = b" corpus pair -> training records sharing an origin (kept)
 
     @staticmethod
     def load(out: str) -> "Plan":

@@ -59,6 +59,7 @@ def make_plan(
         excluded=dict(sorted(partitioned.excluded.items())),
         mix=mix_summary(counts, factors, partitioned),
         overlaps=dict(sorted(partitioned.overlaps.items())),
+        train_repeats=dict(sorted(partitioned.train_repeats.items())),
     )
     write_plan(config, mirror, plan)
     failpoints.hit("after_plan")
