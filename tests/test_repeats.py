@@ -116,3 +116,27 @@ def test_verify_finds_audio_that_does_not_hash_to_its_json(tmp_path):
 
     problems = verify(str(out)).problems
     assert any(p.endswith(".flac does not hash to the pcm_sha256 of its JSON") for p in problems), problems
+
+
+def test_stats_show_leaks_training_copies_and_identical_audio_per_pair(tmp_path):
+    from test_leaks import write_corpus as write_origin_corpus  # clips named alike share their audio
+
+    a = write_origin_corpus(tmp_path / "a", "capsa", [("e1", "test", ("vidA", "30", "")), ("t0", "train", ("vidZ", "0", ""))],
+                            '"youtube:{video}@{start}+10"')
+    b = write_origin_corpus(tmp_path / "b", "capsb", [
+        ("k1", "train", ("vidA", "35", "")),  # capsa's test clip by origin: kept out
+        ("e1", "train", ("vidB", "0", "")),  # capsa's test clip by its audio only (another origin)
+        ("t0", "train", ("vidZ", "0", "")),  # capsa's training clip, by origin and audio: kept
+    ], '"youtube:{video}@{start}+10"')
+    out = tmp_path / "out"
+    run_pipeline({a: str(tmp_path / "a"), b: str(tmp_path / "b")}, out)
+    result = audioprep("stats", str(out), "--json", str(tmp_path / "stats.json"), env={"COLUMNS": "300"})
+    overlaps = json.loads((tmp_path / "stats.json").read_text())["overlaps"]
+    assert overlaps["eval_leaks"] == {"capsb <- capsa": 1}
+    assert overlaps["train_repeats"] == {"capsa = capsb": 2}
+    assert overlaps["duplicate_audio"]["pairs"] == {"eval capsa = train capsb": 1, "train capsa = train capsb": 1}
+    warnings = json.loads((tmp_path / "stats.json").read_text())["warnings"]
+    assert [w["subject"] for w in warnings if w["kind"] == "eval_audio_in_train"] == ["eval capsa = train capsb"]
+    text = " ".join(result.stdout.split())
+    assert "Overlaps between corpora" in text and "capsb <- capsa" in text and "capsa = capsb" in text
+    assert "eval capsa capsa-e1, train capsb capsb-e1" in text
