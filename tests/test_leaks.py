@@ -93,3 +93,54 @@ def test_evaluation_sets_outside_the_run_are_protected(tmp_path, kind):
     (row,) = [json.loads(line) for line in (tmp_path / "out" / "quarantine.jsonl").read_text().splitlines()]
     assert (row["key"], row["reason"]) == ("capsb-k1", "eval_leak") and where in row["detail"]
     assert summary["datasets"]["capsb"]["written"] == 1
+
+
+def test_verify_finds_evaluation_leaks_in_an_output_already_built(tmp_path):
+    """An output built before the training corpus declared its origins: the plan let the clip through;
+    verify, reading the origins of the written records from the manifests, names it."""
+    import pyarrow.parquet as pq
+
+    from pipelines.finalize.verify import verify
+
+    evaluation = write_corpus(tmp_path / "capsA", "capsa", [("e1", "test", ("vidA", "30", ""))], '"youtube:{video}@{start}+10"')
+    training = write_corpus(tmp_path / "capsB", "capsb", [("k1", "train", ("vidA", "35", "")), ("k2", "train", ("vidC", "0", ""))],
+                            '"youtube:{video}@{start}+10"')
+    schema = tmp_path / "capsb.yaml"
+    schema.write_text(schema.read_text().replace("  origin:", "  # origin:"))  # not declared when the output was built
+    out = tmp_path / "out"
+    summary = run_pipeline({evaluation: str(tmp_path / "capsA"), training: str(tmp_path / "capsB")}, out)
+    assert summary["written"] == 3 and summary["eval_leaks"] == {}
+    assert verify(str(out)).ok
+    manifest = out / "manifests" / "capsb.parquet"  # the origins the corpus has, as a manifest made today holds them
+    table = pq.read_table(manifest)
+    origins = [["youtube:vidA@35+10"] if key == "capsb-k1" else ["youtube:vidC@0+10"] for key in table.column("key").to_pylist()]
+    pq.write_table(table.set_column(table.schema.get_field_index("origins"), "origins", [origins]), manifest)
+    report = verify(str(out))
+    assert report.problems == [
+        "training sample capsb-k1 is an evaluation clip: capsb:clips.csv:2: origin youtube:vidA@35+10 is also "
+        "youtube:vidA@30+10, evaluation record capsa-e1 of capsa"
+    ]
+
+
+@pytest.mark.parametrize("spill", [None, 2])
+def test_training_copies_of_one_origin_are_kept_and_counted_with_bounded_indexes(tmp_path, monkeypatch, spill):
+    """Two training records of one origin feed different tasks: both stay, counted per pair of corpora
+    (a corpus with itself too). With a tiny bound the origin indexes spill to partition files: same result."""
+    from pipelines.plan import leaks
+
+    if spill:
+        monkeypatch.setattr(leaks, "SPILL_ORIGINS", spill)
+    evaluation = write_corpus(tmp_path / "capsA", "capsa", [
+        ("e1", "test", ("vidA", "30", "")), ("e2", "test", ("vidE", "0", "")), ("t0", "train", ("vidZ", "0", "")),
+    ], '"youtube:{video}@{start}+10"')
+    training = write_corpus(tmp_path / "capsB", "capsb", [
+        ("k1", "train", ("vidA", "35", "")),  # a leak: quarantined, so never counted as a training copy
+        ("k4", "train", ("vidZ", "5", "")),  # capsa's training clip t0 of vidZ (0-10 s) overlaps: kept, counted
+        ("k5", "train", ("vidY", "0", "")), ("k6", "train", ("vidY", "5", "")),  # one corpus, twice: counted
+        ("k7", "train", ("vidY", "10", "")),  # touches k5 only: overlaps k6 (5-15 s)
+        ("k8", "train", ("vidW", "0", "")),  # alone
+    ], '"youtube:{video}@{start}+10"')
+    summary = run_pipeline({evaluation: str(tmp_path / "capsA"), training: str(tmp_path / "capsB")}, tmp_path / "out")
+    assert summary["eval_leaks"] == {"capsb <- capsa": 1}
+    assert summary["train_repeats"] == {"capsa = capsb": 2, "capsb = capsb": 3}
+    assert summary["datasets"]["capsb"]["written"] == 5 and summary["balanced"]

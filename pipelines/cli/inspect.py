@@ -15,8 +15,12 @@ from pipelines.core import outputs
 def verify(
     out: str = typer.Argument(..., help="A run's output folder or s3://bucket/prefix/."),
     endpoint_url: Optional[str] = typer.Option(None, help="S3-compatible endpoint; default: AWS_ENDPOINT_URL, else AWS."),
+    duplicates: bool = typer.Option(
+        False, "--duplicates",
+        help="Also list audio written twice (bit-identical 16 kHz PCM): in training and evaluation (a problem) or across corpora.",
+    ),
 ) -> None:
-    """Re-read every shard: checksums against the index, tar structure, audio, tags, counts."""
+    """Re-read every shard: checksums against the index, tar structure, audio, tags, counts, evaluation leaks."""
     from pipelines.core.atomic import read_json
     from pipelines.finalize.verify import verify as verify_run
 
@@ -26,9 +30,11 @@ def verify(
     total = len(read_json(index)["shards"]) if os.path.exists(index) else None
     with progress() as bar:
         task = bar.add_task("verify shards", total=total)
-        report = verify_run(str(out), advance=lambda n: bar.advance(task, n))
+        report = verify_run(str(out), advance=lambda n: bar.advance(task, n), duplicates=duplicates)
     for problem in report.problems:
         console.print(f"[red]✗[/] {problem}", highlight=False)
+    for note in report.notes:
+        console.print(f"[yellow]•[/] {note}", highlight=False)
     status = "[green]OK[/]" if report.ok else f"[red]{len(report.problems)} problem(s)[/]"
     console.print(f"{status}: {report.shards} shards, {report.samples} samples, {report.seconds / 3600:.3f} h")
     if not report.ok:

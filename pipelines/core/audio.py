@@ -6,6 +6,7 @@ Every failure is an ``AudioError`` with a stable reason id and a message naming 
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 from dataclasses import dataclass
@@ -288,6 +289,13 @@ def to_int16(x: np.ndarray) -> np.ndarray:
     scaled = np.multiply(x, 32767.0, dtype=np.float32)
     np.clip(scaled, -32768.0, 32767.0, out=scaled)
     return np.rint(scaled, out=scaled).astype(np.int16)
+
+
+def pcm_sha256(clip: Clip) -> str:
+    """sha256 of the clip's 16 kHz int16 samples, little-endian: the very samples ``encode_flac`` writes
+    (FLAC is lossless, so the hash is the decoded shard audio's too). Equal hashes mean bit-identical
+    audio only: the same sound resampled, cut or gained differently hashes apart."""
+    return hashlib.sha256(np.ascontiguousarray(clip.samples, dtype="<i2").data).hexdigest()
 
 
 def encode_flac(clip: Clip) -> bytes:

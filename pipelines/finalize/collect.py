@@ -9,10 +9,12 @@ import os
 import posixpath
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Iterable
 
 from pipelines.core import failpoints, outputs
 from pipelines.core.atomic import read_json, read_jsonl, write_json, write_jsonl
 from pipelines.core.remote import Mirror
+from pipelines.finalize.repeats import Entry, find_repeated_audio
 from pipelines.plan.model import Plan
 from pipelines.prepare.accounting import Counters
 
@@ -42,7 +44,8 @@ def finalize(out: str, remote: str | None = None) -> dict:
     shards = collect_shards(out, plan)
     quarantined, reasons = write_quarantine(out, plan, has_plan_drops)
     failpoints.hit("before_index")
-    summary = summarize(plan, shards, quarantined, reasons)
+    repeated = find_repeated_audio(lambda: audio_entries(out, plan), scratch=os.path.join(out, outputs.WORK))
+    summary = summarize(plan, shards, quarantined, reasons, repeated.summary())
     shard_indexes = write_indexes(out, shards)
     write_json(os.path.join(out, outputs.SUMMARY), summary)
     published = [*shard_indexes, outputs.QUARANTINE, outputs.STATS, outputs.role_index_path("train"), outputs.role_index_path("eval"),
@@ -66,13 +69,23 @@ def collect_shards(out: str, plan: Plan) -> Shards:
     shards = Shards()
     for unit in plan.units:
         done = read_json(outputs.unit_done_path(out, unit))
-        shards.entries.extend(done["shards"])
         for shard in done["shards"]:
+            shard.pop("audio", None)  # read again by ``audio_entries``: never all in memory
+            shards.entries.append(shard)
             shard_stats = Counters(shard["stats"])
             shards.stats += shard_stats
             shards.written.update({k: int(v) for k, v in shard_stats.get("records_by_dataset").items()})
             shards.samples.update({k: int(v) for k, v in shard_stats.get("samples_by_dataset").items()})
     return shards
+
+
+def audio_entries(out: str, plan: Plan) -> Iterable[Entry]:
+    """(PCM digest, role, dataset, key) of every written sample, unit by unit (``finalize/repeats.py``)."""
+    for unit in plan.units:
+        for shard in read_json(outputs.unit_done_path(out, unit))["shards"]:
+            role = outputs.role_of_group(shard["group"])
+            for digest, dataset, key in shard.get("audio", ()):  # none in a unit written before digests were kept
+                yield digest, role, dataset, key
 
 
 def write_quarantine(out: str, plan: Plan, has_plan_drops: bool) -> tuple[Counter, Counter]:
@@ -96,7 +109,7 @@ def write_quarantine(out: str, plan: Plan, has_plan_drops: bool) -> tuple[Counte
     return quarantined, reasons
 
 
-def summarize(plan: Plan, shards: Shards, quarantined: Counter, reasons: Counter) -> dict:
+def summarize(plan: Plan, shards: Shards, quarantined: Counter, reasons: Counter, duplicate_audio: dict | None = None) -> dict:
     """The run's summary: input, written, quarantined, excluded and samples, overall and per dataset;
     ``balanced`` when input = written + quarantined + excluded everywhere."""
     per_dataset = {}
@@ -117,6 +130,8 @@ def summarize(plan: Plan, shards: Shards, quarantined: Counter, reasons: Counter
         "datasets": per_dataset,
         "quarantine_reasons": dict(sorted(reasons.items())),
         "eval_leaks": plan.overlaps,  # training records kept out as evaluation clips, per "training <- evaluation" corpus pair
+        "train_repeats": plan.train_repeats,  # training records sharing an origin with another corpus's, per "a = b" (kept)
+        "duplicate_audio": duplicate_audio or {"pairs": {}, "groups": 0, "examples": []},  # bit-identical audio across sets
         "shards": len(shards.entries),
         "seconds": round(sum(s["seconds"] for s in shards.entries), 3),
     }

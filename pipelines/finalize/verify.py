@@ -3,10 +3,13 @@
 Checks per shard: present, size and sha256 as indexed, a valid tar, every key has exactly its
 ``.flac`` and ``.json``, the audio decodes to 16 kHz mono of the length its JSON states, every
 prompt is made of vocabulary tokens and no target spells one, no window runs across a segment
-dropped at ingest (``windows_check``), sample counts and seconds match.
-Then: no key twice across shards, the summary balances, and (when the output keeps its ``_work``
-folder) every unit's completion record carries the plan's fingerprint and every manifest is the one
-the plan was made from: an output whose parts were made by different code or inputs is reported.
+dropped at ingest (``windows_check``), the JSON's ``pcm_sha256`` is the decoded audio's, sample
+counts and seconds match. Then: no key twice across shards, the summary balances, no training
+sample is an evaluation clip by its origin (``leaks_check``, from the manifests), and (when the
+output keeps its ``_work`` folder) every unit's completion record carries the plan's fingerprint and
+every manifest is the one the plan was made from: an output whose parts were made by different code
+or inputs is reported. With ``duplicates``, audio written twice (``repeats``: bit-identical PCM) is
+listed: joining training and evaluation samples it is a problem, across corpora a note.
 """
 from __future__ import annotations
 
@@ -24,6 +27,8 @@ from tag_builder.vocabulary import UnknownTokenError
 from pipelines.core import audio, outputs
 from pipelines.core.atomic import read_json
 from pipelines.core.remote import Mirror, is_remote
+from pipelines.finalize.leaks_check import find_leaks
+from pipelines.finalize.repeats import RepeatedAudio, find_repeated_audio
 from pipelines.finalize.windows_check import DroppedSpans
 
 
@@ -33,27 +38,31 @@ class Report:
     samples: int = 0
     seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # worth knowing, not wrong: audio shared across corpora
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
 
-def _check_sample(shard: str, key: str, members: dict[str, bytes], problems: list[str], dropped: DroppedSpans) -> float:
+def _check_sample(shard: str, key: str, members: dict[str, bytes], problems: list[str], dropped: DroppedSpans) -> tuple[float, dict]:
+    """The sample's seconds and its JSON (empty when it cannot be read); findings go to ``problems``."""
     if sorted(members) != ["flac", "json"]:
         problems.append(f"{shard}: sample {key} has members {sorted(members)}, expected flac and json")
-        return 0.0
+        return 0.0, {}
     try:
         meta = json.loads(members["json"])
     except ValueError as exc:
         problems.append(f"{shard}: {key}.json is not JSON: {exc}")
-        return 0.0
+        return 0.0, {}
     try:
         samples, rate, channels = audio.decode_flac(members["flac"])
     except Exception as exc:  # noqa: BLE001 - any decoder failure is a finding
         problems.append(f"{shard}: {key}.flac does not decode: {exc}")
-        return 0.0
+        return 0.0, {}
     seconds = len(samples) / rate
+    if "pcm_sha256" in meta and channels == 1 and audio.pcm_sha256(audio.Clip(samples)) != meta["pcm_sha256"]:
+        problems.append(f"{shard}: {key}.flac does not hash to the pcm_sha256 of its JSON")
     if rate != audio.TARGET_RATE or channels != 1:
         problems.append(f"{shard}: {key}.flac is {rate} Hz with {channels} channels, expected 16000 Hz mono")
     if meta.get("key") != key:
@@ -71,18 +80,55 @@ def _check_sample(shard: str, key: str, members: dict[str, bytes], problems: lis
             check_view(view.get("task", ""), view["prompt"], view.get("target", ""))
         except UnknownTokenError as exc:
             problems.append(f"{shard}: {key} task {view.get('task')}: {exc}")
-    return seconds
+    return seconds, meta
 
 
-def verify(out: str, advance: Callable[[int], None] = lambda n: None) -> Report:
-    """Verify the run in the folder ``out``, or in ``s3://bucket/prefix/`` (shards fetched one at a time)."""
-    if not is_remote(out):
-        return _verify(out, Mirror(out), advance)
+def verify(out: str, advance: Callable[[int], None] = lambda n: None, duplicates: bool = False) -> Report:
+    """Verify the run in the folder ``out``, or in ``s3://bucket/prefix/`` (shards fetched one at a time);
+    with ``duplicates``, list the audio written twice as well."""
     with tempfile.TemporaryDirectory(prefix="audioprep-verify-") as scratch:
-        return _verify(scratch, Mirror(scratch, out), advance)
+        heard = _Heard(os.path.join(scratch, "audio.tsv")) if duplicates else None
+        if not is_remote(out):
+            report = _verify(out, Mirror(out), advance, heard)
+        else:
+            os.makedirs(os.path.join(scratch, "run"))
+            report = _verify(os.path.join(scratch, "run"), Mirror(os.path.join(scratch, "run"), out), advance, heard)
+        if heard is not None:
+            heard.close()
+            _report_repeats(report, find_repeated_audio(heard.entries, scratch))
+        return report
 
 
-def _verify(out: str, mirror: Mirror, advance: Callable[[int], None]) -> Report:
+class _Heard:
+    """(PCM digest, role, dataset, key) of every sample read, in a scratch file (read twice by ``repeats``)."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.handle = open(path, "w", encoding="utf-8")
+
+    def add(self, meta: dict, role: str) -> None:
+        if meta.get("pcm_sha256"):  # a weighting repeat is listed with its record: one set, never reported alone
+            self.handle.write(f"{meta['pcm_sha256']}\t{role}\t{meta.get('dataset')}\t{meta.get('key')}\n")
+
+    def close(self) -> None:
+        self.handle.close()
+
+    def entries(self):
+        with open(self.path, encoding="utf-8") as handle:
+            for line in handle:
+                yield tuple(line.rstrip("\n").split("\t"))
+
+
+def _report_repeats(report: Report, repeated: RepeatedAudio) -> None:
+    for digest, group in zip(repeated.digests, repeated.groups):
+        where = " and ".join(f"{key} ({role} {dataset})" for role, dataset, key in group)
+        if len({role for role, _, _ in group}) > 1:
+            report.problems.append(f"identical audio in training and evaluation (pcm_sha256 {digest[:16]}…): {where}")
+        else:
+            report.notes.append(f"identical audio across corpora (pcm_sha256 {digest[:16]}…): {where}")
+
+
+def _verify(out: str, mirror: Mirror, advance: Callable[[int], None], heard: "_Heard | None") -> Report:
     report = Report()
     index_path = os.path.join(out, outputs.INDEX)
     if not mirror.fetch(index_path):
@@ -92,6 +138,7 @@ def _verify(out: str, mirror: Mirror, advance: Callable[[int], None]) -> Report:
     mirror.fetch(os.path.join(out, outputs.QUARANTINE))
     dropped = DroppedSpans.of_run(out)
     seen: dict[str, str] = {}
+    roles: dict[str, str] = {}  # key -> role of its shard, for the origins check
     for entry in index["shards"]:
         report.shards += 1
         path = os.path.join(out, entry["path"])
@@ -105,6 +152,15 @@ def _verify(out: str, mirror: Mirror, advance: Callable[[int], None]) -> Report:
         if os.path.getsize(path) != entry["bytes"] or digest.hexdigest() != entry["sha256"]:
             report.problems.append(f"{entry['path']}: size or sha256 differs from the index")
         samples, seconds = 0, 0.0
+        role = outputs.role_of_group(entry["group"])
+
+        def check(key: str, members: dict[str, bytes]) -> float:
+            found, meta = _check_sample(entry["path"], key, members, report.problems, dropped)
+            roles[key] = role
+            if heard is not None:
+                heard.add(meta, role)
+            return found
+
         try:
             with tarfile.open(path, "r:") as tar:
                 current, members = None, {}
@@ -112,7 +168,7 @@ def _verify(out: str, mirror: Mirror, advance: Callable[[int], None]) -> Report:
                     stem, _, ext = member.name.partition(".")
                     if stem != current:
                         if current is not None:
-                            seconds += _check_sample(entry["path"], current, members, report.problems, dropped)
+                            seconds += check(current, members)
                             samples += 1
                         if stem in seen:
                             report.problems.append(f"{entry['path']}: key {stem} also in {seen[stem]}")
@@ -120,7 +176,7 @@ def _verify(out: str, mirror: Mirror, advance: Callable[[int], None]) -> Report:
                         current, members = stem, {}
                     members[ext] = tar.extractfile(member).read()
                 if current is not None:
-                    seconds += _check_sample(entry["path"], current, members, report.problems, dropped)
+                    seconds += check(current, members)
                     samples += 1
         except tarfile.TarError as exc:
             report.problems.append(f"{entry['path']}: not a valid tar: {exc}")
@@ -144,6 +200,9 @@ def _verify(out: str, mirror: Mirror, advance: Callable[[int], None]) -> Report:
             )
         if summary.get("samples", summary["written"]) != report.samples:
             report.problems.append(f"summary says {summary.get('samples')} samples, the shards hold {report.samples}")
+        leaks = find_leaks(out, mirror, sorted(summary.get("datasets", {})), roles)
+        report.problems += leaks.problems
+        report.notes += leaks.notes
     else:
         report.problems.append(f"{summary_path} is missing")
     return report

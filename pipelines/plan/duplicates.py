@@ -97,26 +97,19 @@ class Duplicates:
         """Digest every record's identities (in order, kept on disk for ``check``) and find the repeated ones."""
         self.close()
         self._folder = tempfile.TemporaryDirectory(prefix="duplicates-", dir=self.scratch)
-        spill = _Partitions(self._folder.name)
         sequence_path = os.path.join(self._folder.name, "sequence.u64")
-        chunks, chunk, held = [], [], 0
-        with open(sequence_path, "wb") as sequence:
+
+        def chunks(sequence):
+            chunk = []
             for dataset, record in records:
                 chunk.extend(_digest(self._identity(reason, dataset, record)) for reason in REASONS)
                 if len(chunk) >= 1 << 16:
-                    chunks.append(np.array(chunk, dtype=np.uint64))
-                    chunks[-1].tofile(sequence)
-                    held, chunk = held + len(chunk), []
-                    if held >= SPILL_DIGESTS:
-                        spill.add(np.concatenate(chunks))
-                        chunks, held = [], 0
-            chunks.append(np.array(chunk, dtype=np.uint64))
-            chunks[-1].tofile(sequence)
-        if spill.used:
-            spill.add(np.concatenate(chunks))
-            self.repeated = spill.repeated()
-        else:
-            self.repeated = _repeated(np.concatenate(chunks))
+                    yield _written(np.array(chunk, dtype=np.uint64), sequence)
+                    chunk = []
+            yield _written(np.array(chunk, dtype=np.uint64), sequence)
+
+        with open(sequence_path, "wb") as sequence:
+            self.repeated = find_repeated(chunks(sequence), self._folder.name)
         self._sequence = open(sequence_path, "rb")
         self._pending = np.empty(0, dtype=np.uint64)
         return self
@@ -156,6 +149,28 @@ class Duplicates:
         for digest, identity in mine:
             self.first.setdefault(digest, (identity, here))
         return None
+
+
+def _written(digests: np.ndarray, handle) -> np.ndarray:
+    digests.tofile(handle)
+    return digests
+
+
+def find_repeated(chunks: Iterable[np.ndarray], folder: str) -> set[int]:
+    """The digests that occur more than once among ``chunks`` (uint64 arrays, not modified): held in
+    memory up to ``SPILL_DIGESTS``, beyond that spilled to partition files in ``folder``."""
+    spill, kept, held = _Partitions(folder), [], 0
+    for chunk in chunks:
+        kept.append(chunk)
+        held += len(chunk)
+        if held >= SPILL_DIGESTS:
+            spill.add(np.concatenate(kept))
+            kept, held = [], 0
+    if spill.used:
+        if kept:
+            spill.add(np.concatenate(kept))
+        return spill.repeated()
+    return _repeated(np.concatenate(kept)) if kept else set()
 
 
 def _repeated(digests: np.ndarray) -> set[int]:

@@ -26,6 +26,7 @@ class Plan:
     mix: dict = field(default_factory=dict)  # planned hours per dataset and task
     overlaps: dict = field(default_factory=dict)  # "training <- evaluation" corpus pair -> eval_leak records (plan/leaks.py)
     provenance: dict = field(default_factory=dict)  # what made it (pipelines.plan.provenance); {} before it existed
+    train_repeats: dict = field(default_factory=dict)  # "a = b" corpus pair -> training records sharing an origin (kept)
 
     @staticmethod
     def load(out: str) -> "Plan":

@@ -86,6 +86,8 @@ class Partitioned:
     excluded: Counter = field(default_factory=Counter)
     #: training records quarantined as evaluation clips, per "training corpus <- evaluation corpus"
     overlaps: Counter = field(default_factory=Counter)
+    #: training records sharing an origin with a training record of the other corpus, per "a = b" (kept)
+    train_repeats: Counter = field(default_factory=Counter)
 
 
 def _evaluation_origins(config: RunConfig) -> EvalOrigins:
@@ -127,6 +129,7 @@ def partition_records(
                 plan_drops += _partition_dataset(config, spec.name, dataset_tasks[spec.name], factors[spec.name],
                                                  units_per_group, duplicates, leaks, files, result)
             result.overlaps.update(leaks.overlaps)
+            result.train_repeats.update(leaks.training_repeats())
     files.close()
     write_jsonl(outputs.plan_drops_path(out), plan_drops)
     return result
@@ -152,6 +155,7 @@ def _partition_dataset(
         if n == 0:
             result.excluded[name] += 1
             continue
+        leaks.add_training(name, record)  # two training copies of one origin stay, counted (leaks.py)
         seconds = (record.seconds or 0.0) * n
         planned[f"{record.role}_hours"] += seconds
         planned[f"{record.role}_samples"] += n

@@ -66,6 +66,7 @@ def make_plan(
         mix=mix_summary(counts, factors, partitioned),
         overlaps=dict(sorted(partitioned.overlaps.items())),
         provenance=provenance,
+        train_repeats=dict(sorted(partitioned.train_repeats.items())),
     )
     write_plan(config, mirror, plan)
     failpoints.hit("after_plan")

@@ -1,4 +1,7 @@
-"""Counters that add up with ``+``: gathered per shard while it is written, merged once at the end."""
+"""Counters that add up with ``+``: gathered per shard while it is written, merged once at the end.
+
+Beside the counters, each shard keeps a compact list of its samples' audio digests (``audio_entry``),
+so audio written twice is found at finalize without reading a shard (``finalize/repeats.py``)."""
 from __future__ import annotations
 
 from collections import Counter
@@ -153,3 +156,17 @@ def count_sample(counters: Counters, sample) -> None:
         counters.add("target_chars_by_task", view.task, len(view.target))
         if is_label_task(view.task):
             counters.add("views_by_label", f"{view.task}{SEP}{view.target}")
+
+
+#: hex digits of a sample's PCM sha256 kept in its shard's audio list (128 bits: no chance collision)
+AUDIO_DIGEST_HEX = 32
+
+
+def audio_entry(sample) -> list[str] | None:
+    """``[PCM digest, dataset, key]`` of a written sample for its shard's audio list; None for a repeat
+    made by corpus weighting (the same record again, not audio found twice) or a sample without a digest."""
+    record = sample.record
+    digest = getattr(sample, "pcm_sha256", "")
+    if record.copy or not digest:
+        return None
+    return [digest[:AUDIO_DIGEST_HEX], record.dataset, record.key]

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from pipelines.core import failpoints, outputs
 from pipelines.core.remote import Mirror
-from pipelines.prepare.accounting import Counters, count_sample
+from pipelines.prepare.accounting import Counters, audio_entry, count_sample
 from pipelines.prepare.stages import Sample
 
 TAR_BLOCK = 512
@@ -50,6 +50,7 @@ def sample_json(sample: Sample) -> dict:
         "text_language": record.text_language,
         "text_raw": record.text_raw,
         "language_check": {name: check.to_dict() for name, check in sample.language_checks},
+        **({"pcm_sha256": sample.pcm_sha256} if sample.pcm_sha256 else {}),  # bit-identical audio, across shards
         "license": record.license,
         "speaker": record.speaker,
         "source": {
@@ -104,6 +105,7 @@ class ShardInfo:
     seconds: float = 0.0
     sha256: str = ""
     stats: Counters = field(default_factory=Counters)
+    audio: list[list[str]] = field(default_factory=list)  # ``accounting.audio_entry`` per sample: in _work only
 
     def to_dict(self) -> dict:
         return {
@@ -115,6 +117,7 @@ class ShardInfo:
             "seconds": round(self.seconds, 3),
             "sha256": self.sha256,
             "stats": self.stats.to_dict(),
+            "audio": self.audio,
         }
 
 
@@ -238,6 +241,9 @@ class ShardWriter:
         info.seconds += sample.seconds
         failpoints.hit("sample_written")
         count_sample(info.stats, sample)
+        entry = audio_entry(sample)
+        if entry is not None:
+            info.audio.append(entry)
 
     def close(self, at_least_one: bool = False) -> list[ShardInfo]:
         """Publish the open shard; with ``at_least_one``, an empty unit still gets its (empty) shard,

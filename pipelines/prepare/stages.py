@@ -35,6 +35,7 @@ class Sample:
     language_checks: tuple[tuple[str, LanguageCheck], ...] = ()  # (field, verdict) per checked text
     flags: tuple[str, ...] = ()  # kept but worth a look: "silent" (every sample is zero)
     quality: dict = field(default_factory=dict)  # metric -> rounded value (quality.measure), set by the audio stage
+    pcm_sha256: str = ""  # of the 16 kHz int16 samples in ``flac`` (``audio.pcm_sha256``)
 
     @property
     def detected_language(self) -> str | None:
@@ -163,7 +164,8 @@ def make_audio_stage(
         measured = quality.measure(clip.samples, speech=speech, text=record.text)
         if with_dnsmos and speech:
             measured.update(dnsmos.measure(clip.samples))
-        return replace(sample, flac=audio.encode_flac(clip), frames=len(clip.samples), flags=flags, quality=measured)
+        return replace(sample, flac=audio.encode_flac(clip), frames=len(clip.samples), flags=flags, quality=measured,
+                       pcm_sha256=audio.pcm_sha256(clip))
 
     return prepare_audio
 

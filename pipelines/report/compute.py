@@ -57,6 +57,19 @@ def statistics(run: Run) -> dict:
         "quality_filters": _quality_filters(run),
         "quarantine": _quarantine(run),
         "licenses": _licenses(run),
+        "overlaps": _overlaps(run),
+    }
+
+
+def _overlaps(run: Run) -> dict:
+    """The same source in several places, from summary.json: training records kept out as evaluation
+    clips (by origin) and training copies of one origin, per pair of corpora; audio written twice
+    (bit-identical PCM) per pair of sets, with examples. ``None`` for what a run did not measure."""
+    summary = run.summary
+    return {
+        "eval_leaks": summary.get("eval_leaks"),
+        "train_repeats": summary.get("train_repeats"),
+        "duplicate_audio": summary.get("duplicate_audio"),
     }
 
 

@@ -1,6 +1,6 @@
 """The report of ``build_report`` laid out as ``Section``s, in reading order: overview, warnings, the
 comparison with a baseline, tasks, languages, corpora, splits, tag sequences, labels, histograms, the
-language check, flags, quarantine and licences. The terminal and the HTML page both show these, so
+language check, flags, quarantine, overlaps between corpora and licences. The terminal and the HTML page both show these, so
 the two never disagree."""
 from __future__ import annotations
 
@@ -39,6 +39,7 @@ def sections(report: dict, top: int = 20) -> list[Section]:
         _language_check(report),
         *_flags(report),
         _quarantine(report),
+        _overlaps(report),
         _licences(report),
     ]
 
@@ -269,6 +270,32 @@ def _quarantine(report: dict) -> Section:
     }, "records")
     note = f"every refused record is a row of {outputs.QUARANTINE}"
     return Section("quarantine", "Quarantine", note, [table], [chart])
+
+
+def _pairs_table(title: str, pairs: dict | None, what: str) -> Table:
+    rows = [[pair, count_cell(n)] for pair, n in sorted(pairs.items())] if pairs else [["none", "0"]]
+    if pairs is None:
+        rows = [["not measured (a run written before this was counted)", "–"]]
+    return Table(title, ["corpora", what], rows, "lr")
+
+
+def _overlaps(report: dict) -> Section:
+    """Evaluation leaks kept out, training copies of one origin, and audio written twice."""
+    overlaps = report["overlaps"]
+    duplicate = overlaps["duplicate_audio"]
+    tables = [
+        _pairs_table("training records kept out as evaluation clips (training <- evaluation)", overlaps["eval_leaks"], "records"),
+        _pairs_table("training records of one origin in two places (kept)", overlaps["train_repeats"], "records"),
+        _pairs_table("identical audio written twice (role corpus = role corpus)",
+                     None if duplicate is None else duplicate["pairs"], "clips"),
+    ]
+    if duplicate and duplicate["examples"]:
+        tables.append(Table(f"identical audio: the first {len(duplicate['examples'])} of {duplicate['groups']}",
+                            ["pcm_sha256", "samples"],
+                            [[e["pcm_sha256"][:16], ", ".join(e["samples"])] for e in duplicate["examples"]], "ll"))
+    note = ("origins (schemas' origin) find the same source clip cut or encoded differently; the PCM hash finds "
+            "bit-identical audio only. `audioprep verify --duplicates` lists every clip written twice")
+    return Section("overlaps", "Overlaps between corpora", note, tables)
 
 
 def _licences(report: dict) -> Section:

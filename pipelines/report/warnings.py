@@ -17,7 +17,7 @@ EVAL_SPLIT_PATTERN = r"(?i)(^|[^a-z])(test|testing|eval|evaluation)($|[^a-z])"
 RARE_LISTED = 12
 #: Warning kinds, most urgent first (the order of the warnings table).
 SEVERITY = (
-    "eval_in_train", "unbalanced", "tag_sequence_outside_vocabulary", "language_mismatch",
+    "eval_in_train", "eval_audio_in_train", "unbalanced", "tag_sequence_outside_vocabulary", "language_mismatch",
     "quarantine_rate", "task_under_hours", "rare_label",
 )
 
@@ -49,6 +49,7 @@ def find_warnings(run: Run, report: dict, limits: Thresholds) -> list[dict]:
         *_rare_labels(report, limits),
         *_quarantine_rates(report, limits),
         *_eval_in_train(run, limits),
+        *_eval_audio_in_train(report),
         *_outside_vocabulary(report),
         *_language_mismatches(report, limits),
     ]
@@ -111,6 +112,16 @@ def _quarantine_rates(report: dict, limits: Thresholds) -> list[dict]:
                 f"(--max-quarantine-rate){reason}"
             )))
     return found
+
+
+def _eval_audio_in_train(report: dict) -> list[dict]:
+    """Bit-identical audio in training and evaluation shards (summary.json ``duplicate_audio``)."""
+    pairs = (report["overlaps"]["duplicate_audio"] or {}).get("pairs", {})
+    return [
+        _warning("eval_audio_in_train", pair, f"{n:,} clip(s) of identical audio in training and evaluation shards "
+                 "(audioprep verify --duplicates lists them)")
+        for pair, n in sorted(pairs.items()) if pair.startswith("eval ") and " = train " in pair
+    ]
 
 
 def _eval_in_train(run: Run, limits: Thresholds) -> list[dict]:
