@@ -122,6 +122,17 @@ def run_units(config: RunConfig, options: EngineOptions, units: list[str]) -> No
     _run_on_engine(options, partial(UnitProcessor, out, config.remote), todo, "PrepareAndShard", config.remote)
 
 
+def engine_runs_ingest(options: EngineOptions) -> bool:
+    """Whether a run's ingest tasks go to its engine: on Ray and on a Beam runner the user chooses
+    (``--runner=...``), yes. The local engine runs them in this process, and Beam's local runner
+    would run them in threads of this process, where ingest (Python, holding the interpreter lock)
+    does not run side by side: a pool of processes does, without starting a pipeline (the caller's
+    ``processes``, ``pipelines.ingest.pool``)."""
+    if options.engine == "local":
+        return False
+    return options.engine != "beam" or any(a == "--runner" or a.startswith("--runner=") for a in options.beam_args)
+
+
 def ingest_executor(config: RunConfig, options: EngineOptions) -> Callable[[list[str]], None]:
     """What runs a run's ingest tasks on the engine ``options`` name (``make_plan``'s ``run_tasks``):
     each task through ``part.TaskRunner`` on a worker, as many workers as for the units."""
