@@ -127,3 +127,14 @@ def test_ingest_tasks_run_on_the_engine_s_workers_and_write_the_same_bytes(engin
                 for t in listing.tasks}
         assert pids and os.getpid() not in pids, pids
         finish_dataset(listing, str(out), in_process(str(out)))
+
+
+def test_which_engines_run_the_ingest_tasks():
+    """Ray and a Beam runner the user names run them; Beam's local runner (threads of this process)
+    and the local engine leave them to this machine's processes."""
+    from pipelines.runners import engine_runs_ingest
+
+    assert engine_runs_ingest(EngineOptions("ray", 2))
+    assert engine_runs_ingest(EngineOptions("beam", 2, beam_args=("--runner=FlinkRunner",)))
+    assert not engine_runs_ingest(EngineOptions("beam", 2))
+    assert not engine_runs_ingest(EngineOptions("local", 1))

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 from schemas import loader
 from schemas.model import DatasetSchema
 
-from pipelines.core import outputs
+from pipelines.core import failpoints, outputs
 from pipelines.core.atomic import read_json, write_json, write_jsonl
 from pipelines.core.audio import probe_seconds
 from pipelines.core.config import DatasetSpec
@@ -207,4 +207,5 @@ class TaskRunner:
                           "worker": {"host": socket.gethostname(), "pid": os.getpid()}})
         for suffix in outputs.PART_FILES:  # the completion record last: it means the others are there
             self.mirror.push(outputs.ingest_part_path(self.out, task_id, suffix))
+        failpoints.hit("ingest_task_done")
         return TaskResult(task_id, counts["records"], counts["drops"], False)

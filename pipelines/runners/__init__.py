@@ -128,6 +128,8 @@ def engine_runs_ingest(options: EngineOptions) -> bool:
     would run them in threads of this process, where ingest (Python, holding the interpreter lock)
     does not run side by side: a pool of processes does, without starting a pipeline (the caller's
     ``processes``, ``pipelines.ingest.pool``)."""
+    if options.engine is None:  # the default: Beam's local runner, or Ray given a cluster
+        return bool(options.ray_address)
     if options.engine == "local":
         return False
     return options.engine != "beam" or any(a == "--runner" or a.startswith("--runner=") for a in options.beam_args)
