@@ -80,9 +80,9 @@ def ingest_drops_path(out: str, dataset: str) -> str:
     return os.path.join(out, WORK, "ingest", f"{dataset}.drops.jsonl")
 
 
-def ingest_progress_path(out: str, dataset: str) -> str:
-    """How many metadata items an ingest running in another process has read so far (for the progress bar)."""
-    return os.path.join(out, WORK, "ingest", f"{dataset}.progress")
+def ingest_progress_path(out: str, task: str) -> str:
+    """How many metadata items an ingest task running in another process has read so far (for the progress bar)."""
+    return os.path.join(out, WORK, "ingest", f"{task}.progress")
 
 
 def ingest_done_path(out: str, dataset: str) -> str:
