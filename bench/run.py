@@ -9,7 +9,7 @@ Steps (each measured as a separate process tree: wall time, CPU of every descend
 2. the codec bound: one process, a tight loop over the same files calling the pipeline's own
    ``pipelines.core.audio.load`` (decode, downmix, soxr HQ to 16 kHz) and ``encode_flac``, appending to
    one tar; best of two passes;
-3. ingest speed: ``pipelines.ingest.manifest.write_manifest`` over a table corpus whose rows give durations;
+3. ingest speed: ``pipelines.ingest.manifest.ingest_dataset`` (tasks in one process) over a table corpus whose rows give durations;
    best of three passes;
 4. ``audioprep run`` on the local engine (1 process), Ray and Beam with 1 and 2 workers;
 5. memory scaling: the same run on 1x, 4x and 16x the corpus (hard-linked copies under new keys);

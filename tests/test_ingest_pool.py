@@ -40,18 +40,21 @@ def test_ingest_processes_do_without_pandas_and_the_run_s_own_process_keeps_it(d
     import sys
 
     (tmp_path / "probe_ingest.py").write_text(
-        "import sys\n"
+        "import os, sys\n"
         "from pipelines.ingest import pool\n"
-        "real = pool.ingest_dataset\n"
-        "def ingest_dataset(*args):\n"
-        "    return {**real(*args), 'pandas_loaded': 'pandas' in sys.modules}\n"
+        "real = pool._run_in_process\n"
+        "def _run_in_process(out, task, reporting):\n"
+        "    result = real(out, task, reporting)\n"
+        "    with open(os.path.join(out, f'pandas-{os.getpid()}-{task.replace(\"/\", \".\")}'), 'w') as handle:\n"
+        "        handle.write(str('pandas' in sys.modules))\n"
+        "    return result\n"
     )
     script = (
         "import json, sys, importlib.util\n"
         "import probe_ingest\n"
         "from pipelines.ingest import pool\n"
         "from pipelines.core.config import DatasetSpec, RunConfig\n"
-        "pool.ingest_dataset = probe_ingest.ingest_dataset\n"
+        "pool._run_in_process = probe_ingest._run_in_process\n"
         f"specs = tuple(DatasetSpec(n, n, r) for n, r in sorted({dict(demo_corpora)!r}.items()))\n"
         f"counts = pool.ingest_all(RunConfig(datasets=specs, out={str(tmp_path / 'out')!r}), {str(tmp_path / 'out')!r}, print, processes=2)\n"
         "import pandas\n"
@@ -62,14 +65,16 @@ def test_ingest_processes_do_without_pandas_and_the_run_s_own_process_keeps_it(d
     assert done.returncode == 0, done.stderr[-3000:]
     counts = json.loads(done.stdout.strip().splitlines()[-1])
     assert set(counts) == set(demo_corpora) and all(c["records"] > 0 for c in counts.values()), counts
-    assert not any(c["pandas_loaded"] for c in counts.values()), counts
+    probes = {p.name: p.read_text() for p in (tmp_path / "out").glob("pandas-*")}
+    assert len(probes) == len(demo_corpora) and set(probes.values()) == {"False"}, probes  # a task per corpus, none with pandas
+    assert not any(name.startswith(f"pandas-{os.getpid()}-") for name in probes)  # run in the pool's processes
     assert all((tmp_path / "out" / "manifests" / f"{name}.parquet").exists() for name in demo_corpora)
 
 
 def test_ingest_reports_how_many_items_each_corpus_has_read(demo_corpora, tmp_path, monkeypatch):
     """The progress display's counts: every metadata item of each corpus (records and drops), in
     this process or from the corpora's own processes (through a file each, then removed)."""
-    from pipelines.ingest import manifest as module
+    from pipelines.ingest import part as module
 
     monkeypatch.setattr(module, "REPORT_EVERY", 3)
     specs = tuple(DatasetSpec(name, name, root) for name, root in sorted(demo_corpora.items()))

@@ -31,7 +31,7 @@ def _crash_and_resume(demo_corpora, reference, out: Path, engine: str, failpoint
     assert audioprep("verify", str(out)).returncode == 0
 
 
-@pytest.mark.parametrize("failpoint", ["dataset_ingested:2", "after_plan:1", "sample_written:6", "shard_published:2", "unit_done:3", "before_index:1"])
+@pytest.mark.parametrize("failpoint", ["ingest_task_done:2", "dataset_ingested:2", "after_plan:1", "sample_written:6", "shard_published:2", "unit_done:3", "before_index:1"])
 def test_local_engine_resumes_byte_identical(demo_corpora, reference, tmp_path, failpoint):
     _crash_and_resume(demo_corpora, reference, tmp_path / "out", "local", failpoint)
 
@@ -52,10 +52,11 @@ def test_a_second_crash_during_the_resume_is_survived_too(demo_corpora, referenc
 
 
 def test_a_corpus_ingest_process_that_dies_stops_the_plan_with_a_message_and_the_rerun_is_identical(demo_corpora, reference, tmp_path):
-    """Corpora are ingested side by side (one process each on a Beam or Ray run): when one of those
-    processes is killed, the run stops naming the way out, and the rerun completes byte-identically."""
+    """Ingest tasks run side by side in processes on Beam's local runner (a task per corpus here):
+    when one of those processes is killed, the run stops naming the way out, and the rerun completes
+    byte-identically."""
     out = tmp_path / "out"
-    env = {"AUDIOPREP_FAILPOINT": "dataset_ingested:1:process", "AUDIOPREP_FAILPOINT_ONCE": str(tmp_path / "fired")}
+    env = {"AUDIOPREP_FAILPOINT": "ingest_task_done:1:process", "AUDIOPREP_FAILPOINT_ONCE": str(tmp_path / "fired")}
     failed = run_in_own_session(demo_corpora, out, "beam", env)
     assert failed.returncode == 2 and (tmp_path / "fired").exists(), failed.stdout[-2000:] + failed.stderr[-2000:]
     said = " ".join((failed.stdout + failed.stderr).split())  # the message may be wrapped to the terminal

@@ -116,7 +116,7 @@ def test_an_engine_given_no_workers_starts_one_per_core_at_most_one_per_pending_
     import pipelines.runners as runners
 
     started = []
-    monkeypatch.setattr(runners, "_import_engine", lambda engine: lambda out, units, workers, options: started.append((units, workers, options)))
+    monkeypatch.setattr(runners, "_import_engine", lambda engine: lambda make, units, workers, options, label: started.append((units, workers, options)))
     monkeypatch.setattr(runners.os, "cpu_count", lambda: 4)
     config = RunConfig(datasets=(), out=str(tmp_path))
     units = [f"train.{i:05d}" for i in range(6)]

@@ -2,6 +2,7 @@
 (``pipelines.core.run_request``), then planned, run on its engine under a progress bar, finalized."""
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from dataclasses import replace
@@ -136,19 +137,24 @@ def _clear_output(config: RunConfig, overwrite: bool) -> None:
 
 
 def _plan(config: RunConfig, options: EngineOptions):
-    """Ingest (datasets side by side, one process each, up to the workers and this machine's cores;
-    the local engine is one process by design), weight and partition, showing what ingest reads."""
+    """Ingest (its tasks on the run's engine when ``engine_runs_ingest``, else side by side in
+    processes up to the workers and this machine's cores; the local engine is one process by
+    design), weight and partition, showing what ingest reads; the engine's own output goes to its log."""
     from schemas.loader import SchemaError
 
     from pipelines.core.remote import RemoteError
     from pipelines.plan.model import PlanError
     from pipelines.plan.planner import make_plan
+    from pipelines.runners import engine_output_to, engine_runs_ingest, ingest_executor
 
     cores = os.cpu_count() or 1
     processes = 1 if options.engine == "local" else min(options.workers or cores, cores)
+    run_tasks = ingest_executor(config, options) if engine_runs_ingest(options) else None
     try:
-        with ingest_progress() as seen:
-            return make_plan(config, progress=lambda msg: console.print(f"[dim]{msg}[/]"), processes=processes, seen=seen)
+        engine = engine_output_to(outputs.engine_log_path(config.local_out)) if run_tasks else contextlib.nullcontext()
+        with ingest_progress() as seen, engine:
+            return make_plan(config, progress=lambda msg: console.print(f"[dim]{msg}[/]"), processes=processes, seen=seen,
+                             run_tasks=run_tasks)
     except (SchemaError, PlanError, FileNotFoundError, RemoteError) as exc:
         fail(str(exc))
 

@@ -1,7 +1,7 @@
 """Fault injection for crash tests: ``AUDIOPREP_FAILPOINT=name:N`` SIGKILLs the whole run
 (every process of this session: driver, Ray or Beam workers) the N-th time this process reaches the
-named point. Unset, ``hit`` costs one dictionary lookup. Points: dataset_ingested (a corpus's
-manifest is complete), after_plan, sample_written (a
+named point. Unset, ``hit`` costs one dictionary lookup. Points: ingest_task_done (an ingest task's
+part is complete), dataset_ingested (a corpus's manifest is complete), after_plan, sample_written (a
 sample is in a partial shard), shard_published (renamed, before the unit's completion record),
 unit_done, before_index (quarantine written, index not yet).
 

@@ -80,13 +80,32 @@ def ingest_drops_path(out: str, dataset: str) -> str:
     return os.path.join(out, WORK, "ingest", f"{dataset}.drops.jsonl")
 
 
-def ingest_progress_path(out: str, dataset: str) -> str:
-    """How many metadata items an ingest running in another process has read so far (for the progress bar)."""
-    return os.path.join(out, WORK, "ingest", f"{dataset}.progress")
+def ingest_progress_path(out: str, task: str) -> str:
+    """How many metadata items an ingest task running in another process has read so far (for the progress bar)."""
+    return os.path.join(out, WORK, "ingest", f"{task}.progress")
 
 
 def ingest_done_path(out: str, dataset: str) -> str:
     return os.path.join(out, WORK, "ingest", f"{dataset}.done.json")
+
+
+def ingest_tasks_path(out: str, dataset: str) -> str:
+    """A dataset's ingest tasks (``pipelines.ingest.tasks``): what each reads, listed by the driver for the workers."""
+    return os.path.join(out, WORK, "ingest", dataset, "tasks.json")
+
+
+def ingest_task_id(dataset: str, number: int) -> str:
+    return f"{dataset}/{number:05d}"
+
+
+#: the files of an ingest task's part: its records, its drops, its completion record (written last)
+PART_FILES = ("parquet", "drops.jsonl", "done.json")
+
+
+def ingest_part_path(out: str, task: str, suffix: str) -> str:
+    """One file (``PART_FILES``) of the manifest part an ingest task writes, merged by the driver in task order."""
+    dataset, number = task.rsplit("/", 1)
+    return os.path.join(out, WORK, "ingest", dataset, f"part-{number}.{suffix}")
 
 
 def plan_path(out: str) -> str:

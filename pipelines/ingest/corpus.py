@@ -48,25 +48,34 @@ def resolve_roots(schema: DatasetSchema, dataset: str, roots: dict[str, str] | N
     return resolved
 
 
-def ingest_batches(schema: DatasetSchema, dataset: str, root: str, roots: dict[str, str] | None = None) -> Iterator[Mapped]:
+def check_root(dataset: str, root: str) -> None:
+    if not os.path.isdir(root):
+        raise FileNotFoundError(f"corpus root {root} for dataset {dataset!r} is not a directory")
+
+
+def ingest_batches(
+    schema: DatasetSchema, dataset: str, root: str, roots: dict[str, str] | None = None,
+    files: list | None = None, head: bool = True,
+) -> Iterator[Mapped]:
     """The corpus at ``root`` in batches of at most ``BATCH_ROWS`` items (``map_rows``), in a
     deterministic order; nothing that is not text gets past it.
 
     ``roots`` gives the extra roots the schema declares (e.g. ``common_voice``). Problems of joined
-    files come first, then the metadata rows, then the audio files no row used."""
-    if not os.path.isdir(root):
-        raise FileNotFoundError(f"corpus root {root} for dataset {dataset!r} is not a directory")
+    files come first, then the metadata rows, then the audio files no row used. An ingest task
+    (``pipelines.ingest.tasks``) reads only its slice of the metadata files (``files``, see
+    ``read_rows``); the joined files' problems are told by the first task alone (``head``)."""
+    check_root(dataset, root)
     root = os.path.abspath(root)
     extra = resolve_roots(schema, dataset, roots)
     problems: list[Drop] = []
     context = Context(roots=extra)
     context.joins = load_joins(schema.joins, root, extra, dataset, problems)
-    if problems:
+    if problems and head:
         yield Mapped.of_items(problems)
     if schema.audio_files is not None:
         audio_root = extra[schema.audio_files.root] if schema.audio_files.root else root
         context.audio = AudioIndex.load(schema.audio_files, audio_root)
-    items = read_rows(schema.layout, root)
+    items = read_rows(schema.layout, root, files)
     while chunk := list(islice(items, BATCH_ROWS)):
         yield map_rows(schema, dataset, root, chunk, context)
     if context.audio is not None:

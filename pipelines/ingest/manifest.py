@@ -1,152 +1,57 @@
-"""A dataset ingested into its Parquet manifest (and its drops), and the manifest read back."""
+"""A dataset ingested into its Parquet manifest (and its drops) through its ingest tasks, and the
+manifest read back.
+
+The driver lists the dataset's tasks (``tasks.list_tasks``, written for the workers), has them run
+(``TaskExecutor``: an engine's workers, a process pool, or this process), then merges their parts
+(``merge.merge_parts``) and writes the dataset's completion record. Each step is resumable: a
+complete dataset is skipped, the listing of an earlier attempt is reused, a finished task is not run
+again (its part's completion record).
+"""
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-from collections import Counter
-from dataclasses import replace
-from itertools import islice
-from typing import Callable, Iterator
+import shutil
+from typing import Callable
 
 import pyarrow.parquet as pq
 
 from schemas import loader
-from schemas.model import DatasetSchema
 
 from pipelines.core import failpoints, outputs
-from pipelines.core.atomic import read_json, write_json, write_jsonl
-from pipelines.core.audio import probe_seconds
+from pipelines.core.atomic import read_json, write_json
 from pipelines.core.config import DatasetSpec
 from pipelines.core.fingerprint import INGEST_SOURCES, code_identity
-from pipelines.core.record import ARROW_SCHEMA, MANIFEST_DICTIONARY_COLUMNS, Drop, Record, columns_table
-from pipelines.core.remote import is_remote
-from pipelines.core.sources import local_view
-from pipelines.ingest.batch import BATCH_ROWS as INGEST_BATCH_ROWS
-from pipelines.ingest.batch import Mapped
-from pipelines.ingest.corpus import ingest_batches
-from pipelines.ingest.windows import pack_windows
-
+from pipelines.core.record import Record
+from pipelines.core.remote import Mirror, is_remote
+from pipelines.ingest.corpus import check_root, resolve_roots
+from pipelines.ingest.merge import coalesce, crossing, merge_parts
+from pipelines.ingest.part import TaskRunner, corpus_view
+from pipelines.ingest.tasks import TaskList, list_tasks
 
 BATCH_ROWS = 4096
 
-
-#: metadata items between two progress reports of an ingest
-REPORT_EVERY = 5000
-
-
-def write_manifest(
-    schema: DatasetSchema, spec: DatasetSpec, out: str, probe_durations: bool = True, report: Callable[[int], None] | None = None
-) -> dict:
-    """Ingest one dataset into ``manifests/NAME.parquet`` (streaming); returns its counts.
-
-    Records of splits the run does not select are skipped (they are not input of this run).
-    Counts: ``records``, ``drops``, ``groups`` (records per shard group) and ``train_seconds``.
-    ``report`` (optional) is called with the number of items (records and drops) read so far, every
-    ``REPORT_EVERY`` items and once at the end.
-    """
-    path = outputs.manifest_path(out, spec.name)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    root = os.path.abspath(spec.root)
-    groups: Counter = Counter()
-    train_seconds, unknown = 0.0, 0
-    temporary = path + ".partial"
-    dictionary = list(MANIFEST_DICTIONARY_COLUMNS)
-    with pq.ParquetWriter(temporary, ARROW_SCHEMA, compression="zstd", use_dictionary=dictionary) as writer:
-        probe = _prober(spec, root) if probe_durations else None
-        cutter = _vad_cutter(spec, root, schema.windows) if schema.windows and schema.windows.long_audio == "vad" else None
-        batches = ingest_batches(schema, spec.name, spec.root, spec.roots)
-        if schema.windows is not None:  # long recordings cut into windows: record by record, streaming
-            items = (item for batch in batches for item in batch.items())
-            batches = _rebatched(pack_windows(items, schema.windows, probe, cutter))
-
-        def drop_rows():
-            """Records into the manifest batch by batch; drops yielded into their JSON lines file (never held)."""
-            nonlocal train_seconds, unknown
-            seen = 0
-            for columns, positions, drops in batches:
-                if report is not None and (seen + len(positions) + len(drops)) // REPORT_EVERY > seen // REPORT_EVERY:
-                    report(seen + len(positions) + len(drops))
-                seen += len(positions) + len(drops)
-                for _, drop in drops:
-                    yield drop.to_row()
-                if spec.splits is not None and not set(columns["split"]) <= set(spec.splits):
-                    keep = [i for i, split in enumerate(columns["split"]) if split in spec.splits]
-                    columns = {name: [column[i] for i in keep] for name, column in columns.items()}
-                if not columns["key"]:
-                    continue
-                if None in columns["seconds"]:
-                    columns["seconds"] = [
-                        seconds if seconds is not None else _known_seconds(spec, root, probe_durations, columns, i)
-                        for i, seconds in enumerate(columns["seconds"])
-                    ]
-                for role, seconds in zip(columns["role"], columns["seconds"]):
-                    if seconds is None:
-                        unknown += 1
-                    elif role == "train":
-                        train_seconds += seconds
-                for (role, dataset, split), count in Counter(zip(columns["role"], columns["dataset"], columns["split"])).items():
-                    groups[outputs.group_of(role, dataset, split)] += count
-                writer.write_table(columns_table(columns))
-            if report is not None:
-                report(seen)
-
-        drops = write_jsonl(outputs.ingest_drops_path(out, spec.name), drop_rows())
-    os.replace(temporary, path)
-    return {
-        "records": sum(groups.values()),
-        "drops": drops,
-        "groups": dict(sorted(groups.items())),
-        "train_seconds": round(train_seconds, 3),
-        "unknown_seconds": unknown,
-    }
+#: runs ingest tasks (``part.TaskRunner`` over task ids) and returns once every one has its part
+TaskExecutor = Callable[[list[str]], None]
 
 
-def _rebatched(items: Iterator[Record | Drop]) -> Iterator[Mapped]:
-    while chunk := list(islice(items, INGEST_BATCH_ROWS)):
-        yield Mapped.of_items(chunk)
+def in_process(out: str, report: Callable[[str, int], None] | None = None) -> TaskExecutor:
+    """Ingest tasks run one after another in this process (``report``: see ``TaskRunner``)."""
+    runner = TaskRunner(out, None, report)
+
+    def run(tasks: list[str]) -> None:
+        for task in tasks:
+            runner(task)
+
+    return run
 
 
-def _known_seconds(spec: DatasetSpec, root: str, probe_durations: bool, columns: dict[str, list], i: int) -> float | None:
-    """Record ``i``'s length without decoding: its duration, else (when probing) its audio header's."""
-    if columns["duration"][i] is not None or not probe_durations:
-        return columns["duration"][i]
-    return probe_seconds(_audio_path(spec, root, columns["audio_root"][i], columns["audio"][i]))
-
-
-def _audio_path(spec: DatasetSpec, root: str, audio_root: str | None, audio: str) -> str:
-    """Where a record's audio file is: under the corpus root, or under the extra root it names."""
-    base = root if audio_root is None else os.path.abspath(spec.roots[audio_root])
-    return os.path.join(base, audio)
-
-
-def _prober(spec: DatasetSpec, root: str) -> Callable[[Record], float | None]:
-    """Length of a whole-file record from its audio header (windowing needs it before the loop below)."""
-    def probe(record: Record) -> float | None:
-        return probe_seconds(_audio_path(spec, root, record.audio_root, record.audio))
-
-    return probe
-
-
-def _vad_cutter(spec: DatasetSpec, root: str, policy) -> Callable[[Record], list]:
-    """Windows of a long unannotated speech recording, cut at pauses (decodes it: docs/long-form.md)."""
-    from pipelines.ingest.vad import vad_windows
-
-    def cut(record: Record) -> list:
-        path = _audio_path(spec, root, record.audio_root, record.audio)
-        return vad_windows(path, record, policy.max_seconds, policy.min_seconds)
-
-    return cut
-
-
-def ingest_dataset(
-    spec: DatasetSpec, out: str, probe_durations: bool = True, report: Callable[[int], None] | None = None
-) -> dict:
-    """Ingest one dataset unless its manifest is already complete for the same schema and root.
-
-    Idempotent and safe to retry (an orchestrator maps this over the datasets of a run). ``report``:
-    see ``write_manifest`` (not called when the manifest is already complete).
-    """
+def start_dataset(spec: DatasetSpec, out: str, probe_durations: bool = True, mirror: Mirror | None = None) -> dict | TaskList:
+    """The dataset's completion record when its manifest is complete for the same schema, root and
+    code; else its tasks (an earlier attempt's listing when it was of the same work), written and
+    pushed for the workers. A missing root is refused here, before any task runs."""
+    mirror = mirror or Mirror(out)
     schema = loader.load(spec.schema)
     fingerprint = _dataset_fingerprint(spec, probe_durations)
     done_path = outputs.ingest_done_path(out, spec.name)
@@ -154,13 +59,83 @@ def ingest_dataset(
         done = read_json(done_path)
         if done["fingerprint"] == fingerprint and os.path.exists(outputs.manifest_path(out, spec.name)):
             return done
-    remote = any(is_remote(root) for root in (spec.root, *spec.roots.values()))
-    view = replace(spec, root=local_view(spec.root), roots={k: local_view(v) for k, v in spec.roots.items()})
-    counts = write_manifest(schema, view, out, probe_durations and not remote, report)
-    done = {"dataset": spec.name, "fingerprint": fingerprint, **counts}
-    write_json(done_path, done)
+    tasks_path = outputs.ingest_tasks_path(out, spec.name)
+    if mirror.fetch(tasks_path):
+        listing = TaskList.read(out, spec.name)
+        if listing.fingerprint == fingerprint:
+            return listing
+    view = corpus_view(spec)
+    check_root(spec.name, view.root)
+    resolve_roots(schema, spec.name, view.roots)
+    shutil.rmtree(os.path.dirname(tasks_path), ignore_errors=True)  # parts of other work
+    listing = TaskList(spec, fingerprint, probe_durations, tuple(list_tasks(schema, spec.name, view.root)))
+    mirror.push(listing.write(out))
+    return listing
+
+
+def pending_tasks(listing: TaskList, out: str, mirror: Mirror | None = None) -> list[str]:
+    """The dataset's tasks whose part is not complete for this work."""
+    mirror = mirror or Mirror(out)
+    todo = []
+    for task in listing.tasks:
+        done = outputs.ingest_part_path(out, task.id, "done.json")
+        if not (mirror.fetch(done) and read_json(done)["fingerprint"] == listing.fingerprint):
+            todo.append(task.id)
+    return todo
+
+
+def finish_dataset(listing: TaskList, out: str, run_tasks: TaskExecutor, mirror: Mirror | None = None) -> dict:
+    """Once every task has its part: the tasks a recording crosses made one and run again
+    (``merge.coalesce``), the parts merged into the manifest, the completion record written."""
+    mirror = mirror or Mirror(out)
+    _fetch_parts(listing, out, mirror)
+    runs = crossing([read_json(outputs.ingest_part_path(out, task.id, "done.json")) for task in listing.tasks])
+    if runs:
+        listing, again = coalesce(listing, runs)
+        mirror.push(listing.write(out))
+        run_tasks([task.id for task in again])
+        _fetch_parts(listing, out, mirror)
+    counts = merge_parts(listing, out)
+    done = {"dataset": listing.spec.name, "fingerprint": listing.fingerprint, **counts}
+    write_json(outputs.ingest_done_path(out, listing.spec.name), done)
+    shutil.rmtree(os.path.dirname(outputs.ingest_tasks_path(out, listing.spec.name)), ignore_errors=True)
     failpoints.hit("dataset_ingested")
     return done
+
+
+def _fetch_parts(listing: TaskList, out: str, mirror: Mirror) -> None:
+    """The parts the workers pushed to the bucket (nothing to do for a local output)."""
+    for task in listing.tasks:
+        for suffix in outputs.PART_FILES:
+            path = outputs.ingest_part_path(out, task.id, suffix)
+            if not mirror.fetch(path):
+                raise FileNotFoundError(f"ingest task {task.id} finished without its part {path}")
+
+
+def ingest_dataset(
+    spec: DatasetSpec, out: str, probe_durations: bool = True, report: Callable[[int], None] | None = None,
+    run_tasks: TaskExecutor | None = None, remote: str | None = None,
+) -> dict:
+    """Ingest one dataset unless its manifest is already complete for the same schema and root.
+
+    Idempotent and safe to retry (an orchestrator maps this over the datasets of a run). The tasks
+    run on ``run_tasks`` (an engine's workers; default: this process, telling ``report`` how many
+    metadata items were read so far). ``remote``: the bucket parts pass through, when the workers are
+    other machines."""
+    mirror = Mirror(out, remote)
+    started = start_dataset(spec, out, probe_durations, mirror)
+    if isinstance(started, dict):
+        return started
+    if run_tasks is None:
+        finished: dict[str, int] = {}
+
+        def told(task: str, seen: int) -> None:
+            finished[task] = seen
+            report(sum(finished.values()))
+
+        run_tasks = in_process(out, None if report is None else told)
+    run_tasks(pending_tasks(started, out, mirror))
+    return finish_dataset(started, out, run_tasks, mirror)
 
 
 def _dataset_fingerprint(spec: DatasetSpec, probe_durations: bool) -> str:

@@ -173,6 +173,13 @@ def _group(record: Record) -> tuple:
     return (record.audio_root, record.audio, record.channel, record.split)
 
 
+def segment_group(record: Record) -> tuple | None:
+    """The recording a segment is packed with (``pack_windows`` gathers consecutive ones), or None
+    for a record that is no segment (a whole file, or a repeated copy)."""
+    is_segment = record.duration is not None and record.offset is not None and record.copy == 0
+    return _group(record) if is_segment else None
+
+
 def vad_cut(record: Record, policy: Windows, cutter: Callable[[Record], list[tuple[float, float]]]) -> Iterator[Record | Drop]:
     """A whole-file speech record cut at pauses found by the VAD (``cutter``: ``pipelines.ingest.vad``)."""
     from pipelines.core.audio import AudioError
@@ -222,7 +229,7 @@ def pack_windows(
                 )
             yield item
             continue
-        is_segment = item.duration is not None and item.offset is not None and item.copy == 0
+        is_segment = segment_group(item) is not None
         if group and (not is_segment or _group(item) != _group(group[0])):
             yield from pack(group, policy, dropped.pop((group[0].audio_root, group[0].audio), ()))
             group = []

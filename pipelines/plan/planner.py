@@ -20,7 +20,7 @@ from pipelines.core import failpoints, outputs
 from pipelines.core.atomic import write_json
 from pipelines.core.config import RunConfig
 from pipelines.core.remote import Mirror
-from pipelines.ingest.manifest import location
+from pipelines.ingest.manifest import TaskExecutor, location
 from pipelines.ingest.pool import IngestError, ingest_all
 from pipelines.plan.model import Plan, PlanError, load_schemas
 from pipelines.plan.partition import Partitioned, count_units, partition_records
@@ -30,12 +30,13 @@ from pipelines.plan.weights import mix_factors
 
 def make_plan(
     config: RunConfig, progress: Callable[[str], None] = lambda _: None, processes: int = 1,
-    seen: Callable[[str, int], None] | None = None,
+    seen: Callable[[str, int], None] | None = None, run_tasks: TaskExecutor | None = None,
 ) -> Plan:
     """Ingest, weight and partition, or reuse the plan already in ``config.out`` when it is the same work.
 
-    ``processes``: how many datasets are ingested at once (the run's worker count on one machine);
-    ``seen``: told how many metadata items each dataset's ingest has read (``ingest_all``)."""
+    ``run_tasks``: runs the ingest tasks (on the run's engine: ``pipelines.runners.ingest_executor``);
+    without it, ``processes`` processes run them (the run's worker count on one machine) and
+    ``seen`` is told how many metadata items each dataset's ingest has read (``ingest_all``)."""
     out = config.local_out
     mirror = Mirror(out, config.remote)
     discard_stale_cache(config, mirror, progress)
@@ -45,7 +46,7 @@ def make_plan(
     existing = existing_plan(config, mirror, provenance)
     if existing is not None:
         return existing
-    counts = ingest_datasets(config, mirror, progress, processes, seen)
+    counts = ingest_datasets(config, mirror, progress, processes, seen, run_tasks)
     refuse_empty(config, counts)
     provenance["manifests"] = {name: c["fingerprint"] for name, c in sorted(counts.items())}
     dataset_tasks = {spec.name: tuple(sorted({b.task for b in schemas[spec.name].tasks})) for spec in config.datasets}
@@ -107,7 +108,7 @@ def existing_plan(config: RunConfig, mirror: Mirror, provenance: dict) -> Plan |
 
 def ingest_datasets(
     config: RunConfig, mirror: Mirror, progress: Callable[[str], None], processes: int,
-    seen: Callable[[str, int], None] | None,
+    seen: Callable[[str, int], None] | None, run_tasks: TaskExecutor | None = None,
 ) -> dict[str, dict]:
     """Every dataset's manifest and drops (``ingest_all``), reusing what an earlier attempt elsewhere finished."""
     out = config.local_out
@@ -116,7 +117,7 @@ def ingest_datasets(
         mirror.fetch(outputs.manifest_path(out, spec.name))
         mirror.fetch(outputs.ingest_drops_path(out, spec.name))
     try:
-        return ingest_all(config, out, progress, processes, seen)
+        return ingest_all(config, out, progress, processes, seen, run_tasks, config.remote)
     except IngestError as exc:
         raise PlanError(str(exc)) from exc
 

@@ -1,11 +1,14 @@
-"""Runners: the plan's work units on an engine (``run_units``), each unit through ``units.UnitProcessor``.
+"""Runners: the plan's work units on an engine (``run_units``), each unit through ``units.UnitProcessor``,
+and a run's ingest tasks on the same engine (``ingest_executor``), each through ``part.TaskRunner``.
 
-In: a ``RunConfig`` (its output, where the plan is), ``EngineOptions`` and the plan's unit ids. Out:
-what the units write (shards, completion records; nothing else), the engine's own output in the
-engine log (``engine_output_to``), the count of finished units as they finish (``watch_progress``).
-The adapters: ``beam`` builds an Apache Beam pipeline (FnApiRunner locally; any runner through
-standard pipeline options), ``ray`` a Ray Data pipeline (local ``ray.init()`` or a cluster address),
-``local`` a plain loop in this process (debugging). They share every line of data logic.
+In: a ``RunConfig`` (its output, where the plan is), ``EngineOptions`` and the plan's unit ids (or
+the ingest's task ids). Out: what the units write (shards, completion records; nothing else) or the
+tasks (manifest parts), the engine's own output in the engine log (``engine_output_to``), the count
+of finished units as they finish (``watch_progress``). The adapters run any processor the same way:
+``run(make, items, workers, options)`` calls ``make()`` once per worker, then the processor with
+each item. ``beam`` builds an Apache Beam pipeline (FnApiRunner locally; any runner through standard
+pipeline options), ``ray`` a Ray Data pipeline (local ``ray.init()`` or a cluster address), ``local``
+a plain loop in this process (debugging). They share every line of data logic.
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ import os
 import sys
 import threading
 from contextlib import contextmanager
+from functools import partial
 from typing import Callable, Iterator
 
 from pipelines.core import outputs
@@ -113,12 +117,48 @@ def run_units(config: RunConfig, options: EngineOptions, units: list[str]) -> No
         return
     if options.engine not in ENGINES:
         raise ValueError(f"unknown engine {options.engine!r}; choose one of {', '.join(ENGINES)}")
-    workers = options.workers or max(1, min(os.cpu_count() or 1, len(todo)))
-    engine_options = {"beam_args": list(options.beam_args), "ray_address": options.ray_address, "remote": config.remote}
-    _import_engine(options.engine)(out, todo, workers, engine_options)
+    from pipelines.prepare.units import UnitProcessor
+
+    _run_on_engine(options, partial(UnitProcessor, out, config.remote), todo, "PrepareAndShard", config.remote)
 
 
-def _import_engine(engine: str) -> Callable[[str, list[str], int, dict], None]:
+def engine_runs_ingest(options: EngineOptions) -> bool:
+    """Whether a run's ingest tasks go to its engine: on Ray and on a Beam runner the user chooses
+    (``--runner=...``), yes. The local engine runs them in this process, and Beam's local runner
+    would run them in threads of this process, where ingest (Python, holding the interpreter lock)
+    does not run side by side: a pool of processes does, without starting a pipeline (the caller's
+    ``processes``, ``pipelines.ingest.pool``)."""
+    if options.engine is None:  # the default: Beam's local runner, or Ray given a cluster
+        return bool(options.ray_address)
+    if options.engine == "local":
+        return False
+    return options.engine != "beam" or any(a == "--runner" or a.startswith("--runner=") for a in options.beam_args)
+
+
+def ingest_executor(config: RunConfig, options: EngineOptions) -> Callable[[list[str]], None]:
+    """What runs a run's ingest tasks on the engine ``options`` name (``make_plan``'s ``run_tasks``):
+    each task through ``part.TaskRunner`` on a worker, as many workers as for the units."""
+    from pipelines.ingest.part import TaskRunner
+
+    if options.engine not in ENGINES:
+        raise ValueError(f"unknown engine {options.engine!r}; choose one of {', '.join(ENGINES)}")
+
+    def run(tasks: list[str]) -> None:
+        if tasks:
+            _run_on_engine(options, partial(TaskRunner, config.local_out, config.remote), tasks, "Ingest", config.remote)
+
+    return run
+
+
+def _run_on_engine(options: EngineOptions, make: Callable, items: list[str], label: str, remote: str | None) -> None:
+    """``items`` through ``make()``'s processor on the engine: with no worker count given, one worker
+    per core of this machine, at most one per item."""
+    workers = options.workers or max(1, min(os.cpu_count() or 1, len(items)))
+    engine_options = {"beam_args": list(options.beam_args), "ray_address": options.ray_address, "remote": remote}
+    _import_engine(options.engine)(make, items, workers, engine_options, label)
+
+
+def _import_engine(engine: str) -> Callable[[Callable, list[str], int, dict, str], None]:
     """The engine adapter's ``run``, imported with the garbage collector paused."""
     collecting = gc.isenabled()
     gc.disable()  # importing Beam makes many lasting objects: collecting while they are made is wasted (bench/README.md)

@@ -1,4 +1,4 @@
-"""Apache Beam adapter: units -> Reshuffle -> PrepareAndShard.
+"""Apache Beam adapter: items (units, ingest tasks) -> Reshuffle -> the step that runs them (PrepareAndShard, Ingest).
 
 Locally it uses the FnApiRunner (the DirectRunner would first try to download the Prism binary):
 with one worker the units run in this process (Beam's in-memory mode), with more in Beam's
@@ -19,25 +19,25 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines.prepare.units import UnitProcessor
 
+class Process(beam.DoFn):
+    """One worker's processor (``make()``: a ``UnitProcessor``, an ingest ``TaskRunner``), called per
+    item; the counts of each result it did not skip become the pipeline's metrics."""
 
-class PrepareAndShard(beam.DoFn):
-    def __init__(self, out: str, remote: str | None):
-        self.out, self.remote = out, remote
+    def __init__(self, make):
+        self.make = make
         self.processor = None
-        self.written = Metrics.counter("audioprep", "written")
-        self.quarantined = Metrics.counter("audioprep", "quarantined")
 
     def setup(self):
-        self.processor = UnitProcessor(self.out, self.remote)
+        self.processor = self.make()
 
-    def process(self, unit: str):
-        result = self.processor(unit)
-        if not result.skipped:
-            self.written.inc(result.written)
-            self.quarantined.inc(result.quarantined)
-        yield result.to_dict()
+    def process(self, item: str):
+        result = self.processor(item).to_dict()
+        if not result.get("skipped"):
+            for name, value in result.items():
+                if type(value) is int:
+                    Metrics.counter("audioprep", name).inc(value)
+        yield result
 
 
 def _given(flags: list[str], name: str) -> bool:
@@ -86,14 +86,14 @@ def _fail_fast_when_a_worker_dies() -> None:
     threading.excepthook = hook
 
 
-def run(out: str, units: list[str], workers: int, options: dict) -> None:
+def run(make, items: list[str], workers: int, options: dict, label: str = "PrepareAndShard") -> None:
     args = list(options.get("beam_args", []))
     if not _given(args, "--runner"):
         _fail_fast_when_a_worker_dies()
     with beam.Pipeline(options=pipeline_options(workers, args)) as pipeline:
         (
             pipeline
-            | "Units" >> beam.Create(units)
+            | "Items" >> beam.Create(items)
             | "Reshuffle" >> beam.Reshuffle()
-            | "PrepareAndShard" >> beam.ParDo(PrepareAndShard(out, options.get("remote")))
+            | label >> beam.ParDo(Process(make))
         )

@@ -1,10 +1,10 @@
-"""The simplest engine: every unit in this process, one after another (for debugging)."""
+"""The simplest engine: every item (a unit, an ingest task) in this process, one after another (for debugging)."""
 from __future__ import annotations
 
-from pipelines.prepare.units import UnitProcessor
+from typing import Callable
 
 
-def run(out: str, units: list[str], workers: int, options: dict) -> None:
-    processor = UnitProcessor(out, options.get("remote"))
-    for unit in units:
-        processor(unit)
+def run(make: Callable, items: list[str], workers: int, options: dict, label: str = "") -> None:
+    processor = make()
+    for item in items:
+        processor(item)

@@ -1,4 +1,5 @@
-"""Ray Data adapter: a dataset of unit ids mapped by a pool of ``UnitProcessor`` actors.
+"""Ray Data adapter: a dataset of item ids (units, ingest tasks) mapped by a pool of actors, each
+holding the processor ``make()`` gives (a ``UnitProcessor``, an ingest ``TaskRunner``).
 
 Local by default (``ray.init()`` with ``workers`` CPUs); ``--ray-address`` joins a cluster.
 """
@@ -8,21 +9,19 @@ import logging
 import os
 import warnings
 
-from pipelines.prepare.units import UnitProcessor
-
 #: restarts of a dead worker process, and retries of the unit it was running
 WORKER_RESTARTS = 3
 
 
 class _Processor:
-    def __init__(self, out: str, remote: str | None):
-        self.processor = UnitProcessor(out, remote)
+    def __init__(self, make):
+        self.processor = make()
 
     def __call__(self, row: dict) -> dict:
-        return self.processor(row["unit"]).to_dict()
+        return self.processor(row["item"]).to_dict()
 
 
-def run(out: str, units: list[str], workers: int, options: dict) -> None:
+def run(make, items: list[str], workers: int, options: dict, label: str = "") -> None:
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     import ray
     import ray.data
@@ -44,13 +43,13 @@ def run(out: str, units: list[str], workers: int, options: dict) -> None:
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False
         context.print_on_execution_start = False
-        dataset = ray.data.from_items([{"unit": u} for u in units], override_num_blocks=len(units))
+        dataset = ray.data.from_items([{"item": item} for item in items], override_num_blocks=len(items))
         with warnings.catch_warnings():
             # bounded restarts have no named parameter yet (Ray 2.60 pinned; see docs/reliability.md)
             warnings.filterwarnings("ignore", message=".*ray_remote_args.* is deprecated")
             dataset = dataset.map(
-                _Processor, fn_constructor_args=(out, options.get("remote")), num_cpus=1,
-                compute=ray.data.ActorPoolStrategy(size=min(workers, len(units))),
+                _Processor, fn_constructor_args=(make,), num_cpus=1,
+                compute=ray.data.ActorPoolStrategy(size=min(workers, len(items))),
                 # a worker process that dies (OOM killer, preempted node) is restarted and its unit run again
                 # from scratch (a unit rewrites its partial shard; finished units are skipped): bounded, so a
                 # unit that kills every worker it reaches fails the run instead of looping forever

@@ -17,10 +17,11 @@ def parse_line(regex: re.Pattern[str], raw: str) -> dict[str, str] | None:
     return None if match is None else {k: v for k, v in match.groupdict().items() if v is not None}
 
 
-def read(layout, root: str) -> Iterator[Row | Drop]:
+def read(layout, root: str, files=None) -> Iterator[Row | Drop]:
+    """``files`` (optional): the ``(relative path, fields)`` pairs to read, a slice of ``match_files``'s."""
     regex = re.compile(layout.line)
     skip = re.compile(layout.skip) if getattr(layout, "skip", None) else None
-    for relpath, file_fields in match_files(root, layout.files):
+    for relpath, file_fields in match_files(root, layout.files) if files is None else files:
         with open(os.path.join(root, relpath), "rb") as handle:
             for number, raw_bytes in enumerate(handle, start=1):
                 source = f"{relpath}:{number}"

@@ -17,6 +17,17 @@ READERS: dict[str, RowReader] = {
 }
 
 
-def read_rows(layout, root: str) -> Iterator[Row | Drop]:
-    """The rows (or drops) of the corpus at ``root``, as the reader of ``layout.kind`` yields them."""
-    return READERS[layout.kind](layout, root)
+#: layouts whose reader can read a slice of the metadata files its pattern matches (``read_rows``'s ``files``)
+FILE_SLICES = frozenset({"lines", "table"})
+
+
+def read_rows(layout, root: str, files: list | None = None) -> Iterator[Row | Drop]:
+    """The rows (or drops) of the corpus at ``root``, as the reader of ``layout.kind`` yields them.
+
+    ``files``: only these ``(relative path, fields)`` pairs of the files the layout matches, in this
+    order (an ingest task's slice; layouts in ``FILE_SLICES`` only)."""
+    if files is None:
+        return READERS[layout.kind](layout, root)
+    if layout.kind not in FILE_SLICES:
+        raise ValueError(f"layout kind {layout.kind!r} cannot read a slice of its files")
+    return READERS[layout.kind](layout, root, files)

@@ -19,8 +19,9 @@ def _encoding(name: str) -> str:
     return "utf-8-sig" if name.lower().replace("_", "-") in ("utf-8", "utf8") else name
 
 
-def read(layout, root: str) -> Iterator[Row | Drop]:
-    for relpath, file_fields in match_files(root, layout.files):
+def read(layout, root: str, files=None) -> Iterator[Row | Drop]:
+    """``files`` (optional): the ``(relative path, fields)`` pairs to read, a slice of ``match_files``'s."""
+    for relpath, file_fields in match_files(root, layout.files) if files is None else files:
         path = os.path.join(root, relpath)
         with open(path, encoding=_encoding(layout.encoding), errors="surrogateescape", newline="") as handle:
             quoting = {"quotechar": layout.quotechar} if layout.quotechar else {"quoting": csv.QUOTE_NONE}

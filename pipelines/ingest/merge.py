@@ -1,0 +1,102 @@
+"""A dataset's manifest parts -> its manifest and its drops file, in task order.
+
+The tasks are contiguous slices of the reader's sorted listing, so their parts laid end to end are
+the dataset's records and drops in the reader's order: the manifest takes each part's row groups as
+they are, the drops file each part's lines. A dataset of one task has its part renamed, nothing
+rewritten. Whatever engine ran the tasks, on however many workers, the listing and so the bytes are
+the same.
+
+Window packing gathers the consecutive segments of a recording. A recording whose segments cross
+from one task into the next (the last segment of one, the first of the next: the parts' ``edges``)
+would be packed as two; ``coalesce`` makes those tasks one and they are run again, before any merge.
+"""
+from __future__ import annotations
+
+import os
+
+import pyarrow.parquet as pq
+
+from pipelines.core import outputs
+from pipelines.core.atomic import read_json
+from pipelines.core.record import ARROW_SCHEMA, MANIFEST_DICTIONARY_COLUMNS
+from pipelines.ingest.tasks import IngestTask, TaskList
+
+
+def crossing(records: list[dict]) -> list[list[int]]:
+    """Runs (by position) of adjacent tasks that a recording's segments cross; empty when none does."""
+    runs: list[list[int]] = []
+    for i in range(1, len(records)):
+        last, first = records[i - 1]["edges"][1], records[i]["edges"][0]
+        if last is not None and last == first:
+            if runs and runs[-1][-1] == i - 1:
+                runs[-1].append(i)
+            else:
+                runs.append([i - 1, i])
+    return runs
+
+
+def coalesce(listing: TaskList, runs: list[list[int]]) -> tuple[TaskList, list[IngestTask]]:
+    """The listing with each run of tasks made one new task (numbered after every existing one),
+    and those new tasks."""
+    tasks = list(listing.tasks)
+    number = max(task.number for task in tasks) + 1
+    merged: dict[int, IngestTask] = {}
+    for run in runs:
+        files = tuple(pair for i in run for pair in tasks[i].files)
+        merged[run[0]] = IngestTask(listing.spec.name, number, files)
+        number += 1
+    gone = {i for run in runs for i in run[1:]}
+    kept = tuple(merged.get(i, task) for i, task in enumerate(tasks) if i not in gone)
+    return TaskList(listing.spec, listing.fingerprint, listing.probe_durations, kept), list(merged.values())
+
+
+def merge_parts(listing: TaskList, out: str) -> dict:
+    """The dataset's manifest and drops file from its parts (all complete), the parts removed; returns
+    the dataset's counts: ``records``, ``drops``, ``groups``, ``train_seconds``, ``unknown_seconds``."""
+    name = listing.spec.name
+    ids = [task.id for task in listing.tasks]
+    records = [read_json(outputs.ingest_part_path(out, task, "done.json")) for task in ids]
+    manifest, drops = outputs.manifest_path(out, name), outputs.ingest_drops_path(out, name)
+    os.makedirs(os.path.dirname(manifest), exist_ok=True)
+    os.makedirs(os.path.dirname(drops), exist_ok=True)
+    if len(ids) == 1:
+        os.replace(outputs.ingest_part_path(out, ids[0], "parquet"), manifest)
+        os.replace(outputs.ingest_part_path(out, ids[0], "drops.jsonl"), drops)
+    else:
+        _concatenate(ids, out, manifest, drops)
+    groups: dict[str, int] = {}
+    for record in records:
+        for group, count in record["groups"].items():
+            groups[group] = groups.get(group, 0) + count
+    for task in ids:
+        for suffix in outputs.PART_FILES:
+            path = outputs.ingest_part_path(out, task, suffix)
+            if os.path.exists(path):
+                os.remove(path)
+    return {
+        "records": sum(r["records"] for r in records),
+        "drops": sum(r["drops"] for r in records),
+        "groups": dict(sorted(groups.items())),
+        "train_seconds": round(sum(r["train_seconds"] for r in records), 3),
+        "unknown_seconds": sum(r["unknown_seconds"] for r in records),
+    }
+
+
+def _concatenate(ids: list[str], out: str, manifest: str, drops: str) -> None:
+    """The parts' row groups into the manifest and their drops into the drops file, in task order,
+    each under a temporary name renamed when complete."""
+    temporary = manifest + ".partial"
+    dictionary = list(MANIFEST_DICTIONARY_COLUMNS)
+    with pq.ParquetWriter(temporary, ARROW_SCHEMA, compression="zstd", use_dictionary=dictionary) as writer:
+        for task in ids:
+            with pq.ParquetFile(outputs.ingest_part_path(out, task, "parquet")) as part:
+                for group in range(part.num_row_groups):
+                    writer.write_table(part.read_row_group(group))
+    partial = drops + ".partial"
+    with open(partial, "wb") as target:
+        for task in ids:
+            with open(outputs.ingest_part_path(out, task, "drops.jsonl"), "rb") as source:
+                while chunk := source.read(1 << 20):
+                    target.write(chunk)
+    os.replace(temporary, manifest)
+    os.replace(partial, drops)

@@ -1,0 +1,117 @@
+"""Ingest tasks: a dataset's ingest cut into pieces that an engine's workers run side by side.
+
+A task is a contiguous slice of the metadata files the schema's layout pattern matches, in the
+reader's sorted order, closed once its files reach ``TASK_BYTES`` (their sizes come from the same
+listing, so listing the tasks on the driver costs one walk of the metadata tree and no read). Only
+layouts whose reader can read a slice of its files (``lines``, ``table``: ``readers.FILE_SLICES``)
+are cut, and only when the schema needs no view of the whole corpus beyond its joined files: an
+audio index (``audio_files``) must see every row before it can tell which audio files no row used,
+so such a dataset, a JSON document, a plugin's or a folder-per-label (``files``) corpus is one
+task, as before. Joined files are read by every task (they are small tables beside the corpus);
+their problems are told by the first task alone.
+
+The listing is a function of the corpus, never of the engine or its worker count, and is written
+once per dataset (``outputs.ingest_tasks_path``) with the dataset's fingerprint: a rerun after a
+crash reuses it, so the parts it finds were cut the same way.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+
+from schemas.model import DatasetSchema
+
+from pipelines.core import outputs
+from pipelines.core.atomic import read_json, write_json
+from pipelines.core.config import DatasetSpec
+from pipelines.ingest.layouts.paths import match_files
+from pipelines.ingest.layouts.readers import FILE_SLICES
+
+#: bytes of metadata files a task reads at least (the last task of a dataset may read fewer)
+TASK_BYTES = 4 << 20
+
+
+@dataclass(frozen=True)
+class IngestTask:
+    """One piece of a dataset's ingest: the metadata files it reads (all of them: ``files`` None)."""
+
+    dataset: str
+    number: int
+    files: tuple[tuple[str, dict[str, str]], ...] | None = None
+
+    @property
+    def id(self) -> str:
+        return outputs.ingest_task_id(self.dataset, self.number)
+
+    @property
+    def head(self) -> bool:
+        """The first task tells the problems of the joined files (every task reads them)."""
+        return self.number == 0
+
+    def to_dict(self) -> dict:
+        return {"number": self.number, "files": None if self.files is None else [list(pair) for pair in self.files]}
+
+    @classmethod
+    def from_dict(cls, dataset: str, data: dict) -> "IngestTask":
+        files = data["files"]
+        return cls(dataset, data["number"], None if files is None else tuple((path, fields) for path, fields in files))
+
+
+def sliceable(schema: DatasetSchema) -> bool:
+    """Whether the dataset's ingest can be cut by metadata file (see the module's docstring)."""
+    return schema.layout.kind in FILE_SLICES and schema.audio_files is None
+
+
+def list_tasks(schema: DatasetSchema, dataset: str, root: str) -> list[IngestTask]:
+    """The dataset's tasks, in the reader's order; one task reading everything when it cannot be cut
+    (or when its metadata fits in one task)."""
+    if not sliceable(schema) or not os.path.isdir(root):
+        return [IngestTask(dataset, 0)]
+    tasks: list[IngestTask] = []
+    files: list[tuple[str, dict[str, str]]] = []
+    size = 0
+    for relpath, fields in match_files(root, schema.layout.files):
+        files.append((relpath, fields))
+        try:
+            size += os.path.getsize(os.path.join(root, relpath))
+        except OSError:
+            pass  # gone since the walk: its reader says so
+        if size >= TASK_BYTES:
+            tasks.append(IngestTask(dataset, len(tasks), tuple(files)))
+            files, size = [], 0
+    if files or not tasks:
+        tasks.append(IngestTask(dataset, len(tasks), tuple(files)))
+    if len(tasks) == 1:
+        return [IngestTask(dataset, 0)]  # one piece: read it the plain way
+    return tasks
+
+
+@dataclass(frozen=True)
+class TaskList:
+    """What the workers need to run a dataset's tasks: the dataset, how durations are found, the tasks."""
+
+    spec: DatasetSpec
+    fingerprint: str
+    probe_durations: bool
+    tasks: tuple[IngestTask, ...]
+
+    def write(self, out: str) -> str:
+        path = outputs.ingest_tasks_path(out, self.spec.name)
+        write_json(path, {
+            "dataset": asdict(self.spec), "fingerprint": self.fingerprint, "probe_durations": self.probe_durations,
+            "tasks": [task.to_dict() for task in self.tasks],
+        })
+        return path
+
+    @classmethod
+    def read(cls, out: str, dataset: str) -> "TaskList":
+        data = read_json(outputs.ingest_tasks_path(out, dataset))
+        spec = DatasetSpec.from_dict(data["dataset"])
+        return cls(spec, data["fingerprint"], data["probe_durations"],
+                   tuple(IngestTask.from_dict(spec.name, task) for task in data["tasks"]))
+
+    def task(self, number: int) -> IngestTask:
+        for task in self.tasks:
+            if task.number == number:
+                return task
+        raise KeyError(f"dataset {self.spec.name!r} has no ingest task {number} (its tasks file was rewritten?)")

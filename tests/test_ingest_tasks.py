@@ -1,0 +1,140 @@
+"""Ingest cut into tasks (pipelines/ingest/tasks.py, part.py, merge.py) and run on the engines'
+workers (pipelines/runners ``ingest_executor``): the same manifests, drops and plan whether the tasks
+run in this process, in a pool or on Beam or Ray with one or two workers, and the same records as
+one task reading everything; a recording crossing two tasks is packed as one."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from fixtures import speech_corpora as F
+from pipelines.core import outputs
+from pipelines.core.config import DatasetSpec, EngineOptions, RunConfig
+from pipelines.ingest import tasks as tasks_module
+from pipelines.ingest.manifest import finish_dataset, in_process, ingest_dataset, iter_manifest, pending_tasks, start_dataset
+from pipelines.plan.planner import make_plan
+from tests.conftest import toy_schema_text
+
+
+def _written(out: Path) -> dict[str, bytes]:
+    """Every file a plan leaves (manifests, drops, plan, unit inputs), its folder's name masked."""
+    return {p.relative_to(out).as_posix(): p.read_bytes().replace(str(out).encode(), b"OUT")
+            for p in sorted(out.rglob("*")) if p.is_file() and p.name != "engine.log"}
+
+
+def _records_and_drops(out: Path, name: str) -> tuple[list, bytes]:
+    records = [r.to_row() for r in iter_manifest(outputs.manifest_path(str(out), name))]
+    return records, Path(outputs.ingest_drops_path(str(out), name)).read_bytes()
+
+
+@pytest.fixture(scope="module")
+def tedlium(tmp_path_factory) -> str:
+    root = tmp_path_factory.mktemp("tedlium") / "TEDLIUM_release-3"
+    F.write_tedlium3(str(root))
+    return str(root)
+
+
+def test_a_corpus_of_several_metadata_files_is_cut_into_tasks_that_merge_to_the_same_records(
+        demo_corpora, tedlium, tmp_path, monkeypatch):
+    """LibriSpeech's .trans.txt tree and TED-LIUM's STM files (windows packed per talk): one task
+    per file, in this process or in a pool of two, gives the records and drops of one task reading
+    all, in the reader's order, and the same bytes either way; the parts are gone after the merge."""
+    corpora = {"librispeech": demo_corpora["librispeech"], "tedlium3": tedlium}
+    whole, cut = {}, {}
+    for name, root in corpora.items():
+        whole[name] = ingest_dataset(DatasetSpec(name, name, root), str(tmp_path / "whole"))
+    monkeypatch.setattr(tasks_module, "TASK_BYTES", 1)
+    specs = tuple(DatasetSpec(name, name, root) for name, root in corpora.items())
+    for name, root in corpora.items():
+        listing = start_dataset(DatasetSpec(name, name, root), str(tmp_path / "listed"))
+        assert len(listing.tasks) > 1 and all(len(task.files) == 1 for task in listing.tasks), listing.tasks
+    written = {}
+    for processes in (1, 2):
+        out = tmp_path / f"cut-{processes}"
+        make_plan(RunConfig(datasets=specs, out=str(out), shard_max_samples=20), processes=processes)
+        written[processes] = _written(out)
+        cut[processes] = {name: _records_and_drops(out, name) for name in corpora}
+        assert not list((out / "_work" / "ingest").glob("*/part-*")), "parts left after the merge"
+    assert written[1] == written[2]
+    for name in corpora:
+        assert cut[1][name] == _records_and_drops(tmp_path / "whole", name), name
+    assert whole["tedlium3"]["records"] > 0 and any(r["key"].startswith("tedlium3-") and "-w" in r["key"] for r in cut[1]["tedlium3"][0])
+
+
+def test_a_recording_whose_segments_cross_two_tasks_is_packed_as_one(tmp_path, monkeypatch):
+    """Segments of one recording listed at the end of one metadata file and the start of the next:
+    the two tasks are made one and run again, so the windows are those of one task reading all."""
+    root = tmp_path / "corpus"
+    (root / "audio").mkdir(parents=True)
+    for name in ("a", "b", "c"):
+        (root / "audio" / f"{name}.wav").write_bytes(b"")
+    (root / "lists").mkdir()
+    (root / "lists" / "1.txt").write_text("a 0.0 2.0 one\nb 0.0 2.0 two\nb 2.5 4.0 three\n")
+    (root / "lists" / "2.txt").write_text("b 4.2 6.0 four\nc 0.0 1.0 five\n")
+    (root / "lists" / "3.txt").write_text("c 1.5 3.0 six\n")
+    schema = tmp_path / "toy.yaml"
+    schema.write_text(toy_schema_text(
+        '{kind: lines, files: "lists/{part}.txt", line: "(?P<rec>\\\\S+) (?P<start>\\\\S+) (?P<end>\\\\S+) (?P<text>.*)"}',
+        '{key: "{rec}-{start}", audio: "audio/{rec}.wav", offset: "{start}", end: "{end}", text: "{text}", split: train}',
+        extra="windows: {gaps: split, max_gap: 1.0}",
+    ))
+    spec = DatasetSpec("toy", str(schema), str(root))
+    ingest_dataset(spec, str(tmp_path / "whole"))
+    monkeypatch.setattr(tasks_module, "TASK_BYTES", 1)
+    ran: list[list[str]] = []
+    here = in_process(str(tmp_path / "cut"))
+
+    def run(tasks: list[str]) -> None:
+        ran.append(tasks)
+        here(tasks)
+
+    listing = start_dataset(spec, str(tmp_path / "cut"))
+    run(pending_tasks(listing, str(tmp_path / "cut")))
+    finish_dataset(listing, str(tmp_path / "cut"), run)
+    assert ran == [["toy/00000", "toy/00001", "toy/00002"], ["toy/00003"]]  # 1-3 crossed (b, then c): one task
+    records, drops = _records_and_drops(tmp_path / "cut", "toy")
+    assert (records, drops) == _records_and_drops(tmp_path / "whole", "toy")
+    assert [r["key"] for r in records] == ["toy-audio_a-w0000000", "toy-audio_b-w0000000", "toy-audio_c-w0000000"]
+    assert [r["duration"] for r in records] == [2.0, 6.0, 3.0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ["beam", "ray"])
+def test_ingest_tasks_run_on_the_engine_s_workers_and_write_the_same_bytes(engine, demo_corpora, tedlium, tmp_path, monkeypatch):
+    """The demo corpora, LibriSpeech cut by file and TED-LIUM: on the engine with one and two workers,
+    the plan writes the bytes of the in-process path; on Ray the tasks ran in worker processes."""
+    from pipelines.runners import ingest_executor
+
+    monkeypatch.setattr(tasks_module, "TASK_BYTES", 1)
+    specs = tuple(DatasetSpec(name, name, root) for name, root in sorted({**demo_corpora, "tedlium3": tedlium}.items()))
+    config = RunConfig(datasets=specs, out=str(tmp_path / "here"), shard_max_samples=20)
+    make_plan(config)
+    reference = _written(tmp_path / "here")
+    for workers in (1, 2):
+        out = tmp_path / f"{engine}-{workers}"
+        config = RunConfig(datasets=specs, out=str(out), shard_max_samples=20)
+        make_plan(config, run_tasks=ingest_executor(config, EngineOptions(engine, workers)))
+        assert _written(out) == reference, (engine, workers)
+    if engine == "ray":  # where the tasks ran: their parts' completion records, read before the merge
+        out = tmp_path / "ray-where"
+        config = RunConfig(datasets=specs, out=str(out))
+        listing = start_dataset(specs[2], str(out))  # librispeech: several tasks
+        ingest_executor(config, EngineOptions("ray", 2))(pending_tasks(listing, str(out)))
+        pids = {json.loads(Path(outputs.ingest_part_path(str(out), t.id, "done.json")).read_text())["worker"]["pid"]
+                for t in listing.tasks}
+        assert pids and os.getpid() not in pids, pids
+        finish_dataset(listing, str(out), in_process(str(out)))
+
+
+def test_which_engines_run_the_ingest_tasks():
+    """Ray and a Beam runner the user names run them; Beam's local runner (threads of this process)
+    and the local engine leave them to this machine's processes."""
+    from pipelines.runners import engine_runs_ingest
+
+    assert engine_runs_ingest(EngineOptions("ray", 2))
+    assert engine_runs_ingest(EngineOptions("beam", 2, beam_args=("--runner=FlinkRunner",)))
+    assert not engine_runs_ingest(EngineOptions("beam", 2))
+    assert not engine_runs_ingest(EngineOptions("local", 1))
