@@ -4,8 +4,9 @@ In: a ``RunConfig`` (its output, where the plan is), ``EngineOptions`` and the p
 what the units write (shards, completion records; nothing else), the engine's own output in the
 engine log (``engine_output_to``), the count of finished units as they finish (``watch_progress``).
 The adapters: ``beam`` builds an Apache Beam pipeline (FnApiRunner locally; any runner through
-standard pipeline options), ``ray`` a Ray Data pipeline (local ``ray.init()`` or a cluster address),
-``local`` a plain loop in this process (debugging). They share every line of data logic.
+standard pipeline options), ``ray`` one actor per Ray node running units in threads (a local
+instance or a cluster address), ``local`` a plain loop in this process (debugging). They share every
+line of data logic.
 """
 from __future__ import annotations
 
