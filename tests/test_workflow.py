@@ -124,7 +124,10 @@ def test_an_engine_given_no_workers_starts_one_per_core_at_most_one_per_pending_
     runners.run_units(config, EngineOptions("beam"), units)
     runners.run_units(config, EngineOptions("ray", workers=8, ray_address="ray://head:10001"), units)
     assert [workers for _, workers, _ in started] == [3, 4, 8]
-    assert started[-1][2] == {"beam_args": [], "ray_address": "ray://head:10001", "remote": None}
+    options = started[-1][2]
+    assert {k: options[k] for k in ("beam_args", "ray_address", "remote", "out")} == {
+        "beam_args": [], "ray_address": "ray://head:10001", "remote": None, "out": str(tmp_path)}
+    assert callable(options["finished"])  # told each unit done (the progress of units run on other nodes)
 
 
 @pytest.mark.parametrize(

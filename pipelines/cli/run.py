@@ -27,7 +27,7 @@ def run(
     out: Optional[str] = typer.Option(None, "--out", "-o", help="Output folder or s3://bucket/prefix/: shards, index.json, summary.json, quarantine.jsonl."),
     work_dir: Optional[Path] = typer.Option(None, help="With an s3:// output: the local work folder (default: under ~/.cache/audioprep)."),
     endpoint_url: Optional[str] = typer.Option(None, help="S3-compatible endpoint (MinIO, Ceph, ...); default: AWS_ENDPOINT_URL, else AWS."),
-    engine: Optional[str] = typer.Option(None, help="beam (Apache Beam), ray (Ray Data) or local (one process, for debugging). Default: beam, or ray with --ray-address."),
+    engine: Optional[str] = typer.Option(None, help="beam (Apache Beam), ray (Ray) or local (one process, for debugging). Default: beam, or ray with --ray-address."),
     workers: Optional[int] = typer.Option(None, help="Parallel workers for the local Beam runner or local Ray. Default: CPU count, at most one per pending work unit."),
     ray_address: Optional[str] = typer.Option(None, help="Run on this Ray cluster (ray://head:10001): the engine is then ray."),
     shard_max_bytes: int = typer.Option(DEFAULT_SHARD_MAX_BYTES, help="Roll over to a new shard before passing this size."),

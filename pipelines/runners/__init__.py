@@ -5,10 +5,11 @@ In: a ``RunConfig`` (its output, where the plan is), ``EngineOptions`` and the p
 the ingest's task ids). Out: what the units write (shards, completion records; nothing else) or the
 tasks (manifest parts), the engine's own output in the engine log (``engine_output_to``), the count
 of finished units as they finish (``watch_progress``). The adapters run any processor the same way:
-``run(make, items, workers, options)`` calls ``make()`` once per worker, then the processor with
-each item. ``beam`` builds an Apache Beam pipeline (FnApiRunner locally; any runner through standard
-pipeline options), ``ray`` a Ray Data pipeline (local ``ray.init()`` or a cluster address), ``local``
-a plain loop in this process (debugging). They share every line of data logic.
+``run(make, items, workers, options)`` calls ``make(folder)`` once per worker thread or process (the
+run's work folder, or on another Ray node its own), then the processor with each item. ``beam``
+builds an Apache Beam pipeline (FnApiRunner locally; any runner through standard pipeline options),
+``ray`` one actor per Ray node running items in threads (a local instance or a cluster address),
+``local`` a plain loop in this process (debugging). They share every line of data logic.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from typing import Callable, Iterator
 
 from pipelines.core import outputs
 from pipelines.core.config import ENGINES, EngineOptions, RunConfig
+from pipelines.core.remote import Mirror
 
 
 def pending_units(out: str, units: list[str]) -> list[str]:
@@ -119,7 +121,14 @@ def run_units(config: RunConfig, options: EngineOptions, units: list[str]) -> No
         raise ValueError(f"unknown engine {options.engine!r}; choose one of {', '.join(ENGINES)}")
     from pipelines.prepare.units import UnitProcessor
 
-    _run_on_engine(options, partial(UnitProcessor, out, config.remote), todo, "PrepareAndShard", config.remote)
+    mirror = Mirror(out, config.remote)
+    # a unit done on another node: its completion record fetched, for the progress this process shows
+    finished = partial(_fetch_done, mirror, out)
+    _run_on_engine(options, partial(UnitProcessor, remote=config.remote), todo, "PrepareAndShard", config, finished)
+
+
+def _fetch_done(mirror: Mirror, out: str, unit: str) -> None:
+    mirror.fetch(outputs.unit_done_path(out, unit))
 
 
 def engine_runs_ingest(options: EngineOptions) -> bool:
@@ -145,16 +154,22 @@ def ingest_executor(config: RunConfig, options: EngineOptions) -> Callable[[list
 
     def run(tasks: list[str]) -> None:
         if tasks:
-            _run_on_engine(options, partial(TaskRunner, config.local_out, config.remote), tasks, "Ingest", config.remote)
+            _run_on_engine(options, partial(TaskRunner, remote=config.remote), tasks, "Ingest", config)
 
     return run
 
 
-def _run_on_engine(options: EngineOptions, make: Callable, items: list[str], label: str, remote: str | None) -> None:
-    """``items`` through ``make()``'s processor on the engine: with no worker count given, one worker
-    per core of this machine, at most one per item."""
+def _run_on_engine(
+    options: EngineOptions, make: Callable, items: list[str], label: str, config: RunConfig, finished: Callable | None = None,
+) -> None:
+    """``items`` through ``make(folder)``'s processor on the engine: with no worker count given, one
+    worker per core of this machine, at most one per item; ``finished`` (optional) is told, in this
+    process, each item done where the engine reports items (Ray)."""
     workers = options.workers or max(1, min(os.cpu_count() or 1, len(items)))
-    engine_options = {"beam_args": list(options.beam_args), "ray_address": options.ray_address, "remote": remote}
+    engine_options = {
+        "beam_args": list(options.beam_args), "ray_address": options.ray_address, "remote": config.remote,
+        "out": config.local_out, "finished": finished,
+    }
     _import_engine(options.engine)(make, items, workers, engine_options, label)
 
 

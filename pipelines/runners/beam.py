@@ -21,15 +21,15 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 
 class Process(beam.DoFn):
-    """One worker's processor (``make()``: a ``UnitProcessor``, an ingest ``TaskRunner``), called per
-    item; the counts of each result it did not skip become the pipeline's metrics."""
+    """One worker's processor (``make(out)``: a ``UnitProcessor``, an ingest ``TaskRunner``), called
+    per item; the counts of each result it did not skip become the pipeline's metrics."""
 
-    def __init__(self, make):
-        self.make = make
+    def __init__(self, make, out: str):
+        self.make, self.out = make, out
         self.processor = None
 
     def setup(self):
-        self.processor = self.make()
+        self.processor = self.make(self.out)
 
     def process(self, item: str):
         result = self.processor(item).to_dict()
@@ -95,5 +95,5 @@ def run(make, items: list[str], workers: int, options: dict, label: str = "Prepa
             pipeline
             | "Items" >> beam.Create(items)
             | "Reshuffle" >> beam.Reshuffle()
-            | label >> beam.ParDo(Process(make))
+            | label >> beam.ParDo(Process(make, options["out"]))
         )

@@ -5,6 +5,6 @@ from typing import Callable
 
 
 def run(make: Callable, items: list[str], workers: int, options: dict, label: str = "") -> None:
-    processor = make()
+    processor = make(options["out"])
     for item in items:
         processor(item)

@@ -1,30 +1,60 @@
-"""Ray Data adapter: a dataset of item ids (units, ingest tasks) mapped by a pool of actors, each
-holding the processor ``make()`` gives (a ``UnitProcessor``, an ingest ``TaskRunner``).
+"""Ray adapter: one actor per node runs the processor ``make`` gives (a ``UnitProcessor``, an ingest
+``TaskRunner``) in threads; the driver hands out the item ids (units, ingest tasks).
 
-Local by default (``ray.init()`` with ``workers`` CPUs); ``--ray-address`` joins a cluster.
+Local by default (``ray.init()`` with ``workers`` CPUs, one actor with ``workers`` threads);
+``--ray-address`` joins a cluster: one actor on every node that offers CPUs, with a thread per CPU.
+A unit's CPU is the codecs' (soundfile, soxr, FLAC), which release the interpreter lock, so a node's
+units run side by side in one process, as Beam's threads do, and nothing but unit ids and small
+results passes through Ray (bench/README.md, "Ray's workers are threads"). With ``s3://`` output, an
+actor on another node than the driver works in its own node's folder (``remote.default_workdir``):
+nothing passes between the nodes except through the bucket.
 """
 from __future__ import annotations
 
-import logging
 import os
-import warnings
+import threading
 
-#: restarts of a dead worker process, and retries of the unit it was running
+from pipelines.core.remote import default_workdir
+
+#: restarts of a dead worker process (its node's actor), and retries of the units it was running
 WORKER_RESTARTS = 3
+#: the share of a CPU an actor reserves: it needs a node offering CPUs, and one whose node dies
+#: restarts beside another node's actor (whose threads then share that node's cores)
+ACTOR_CPUS = 0.01
 
 
-class _Processor:
-    def __init__(self, make):
-        self.processor = make()
+class _NodeWorker:
+    """One per node: a processor per thread (a processor's state, e.g. a unit's stages, is not shared)."""
 
-    def __call__(self, row: dict) -> dict:
-        return self.processor(row["item"]).to_dict()
+    def __init__(self, make, out: str, remote: str | None, driver_node: str):
+        import ray
+
+        here = ray.get_runtime_context().get_node_id()
+        self.make, self.local = make, threading.local()
+        self.out = default_workdir(remote) if remote and here != driver_node else out
+
+    def run(self, item: str) -> dict:
+        processor = getattr(self.local, "processor", None)
+        if processor is None:
+            processor = self.local.processor = self.make(self.out)
+        return {"item": item, **processor(item).to_dict()}
+
+
+def _node_threads(ray, workers: int, local: bool) -> dict[str, int]:
+    """Node id -> threads: ``workers`` on a local instance, each node's CPUs on a cluster."""
+    if local:
+        return {ray.get_runtime_context().get_node_id(): workers}
+    return {
+        node["NodeID"]: int(node["Resources"]["CPU"])
+        for node in ray.nodes()
+        if node["Alive"] and node["Resources"].get("CPU", 0) >= 1
+    }
 
 
 def run(make, items: list[str], workers: int, options: dict, label: str = "") -> None:
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     import ray
-    import ray.data
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     address = options.get("ray_address")
     started = not ray.is_initialized()
@@ -32,33 +62,45 @@ def run(make, items: list[str], workers: int, options: dict, label: str = "") ->
         if address:
             ray.init(address=address, log_to_driver=False)
         else:
-            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    # the run shows its own progress bar: Ray Data's notice that its own bars are off and its INFO
-    # lines ("execution finished") are noise in the user's terminal; its warnings about the run stay
-    quieted = {name: logging.getLogger(name) for name in ("ray.data", "ray.data._internal.progress")}
-    levels = {name: logger.level for name, logger in quieted.items()}
-    quieted["ray.data"].setLevel(logging.WARNING)
-    quieted["ray.data._internal.progress"].setLevel(logging.ERROR)
+            # "local": a new instance even when a cluster runs on this machine (ray.init() would join it)
+            ray.init(address="local", num_cpus=workers, include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
-        context = ray.data.DataContext.get_current()
-        context.enable_progress_bars = False
-        context.print_on_execution_start = False
-        dataset = ray.data.from_items([{"item": item} for item in items], override_num_blocks=len(items))
-        with warnings.catch_warnings():
-            # bounded restarts have no named parameter yet (Ray 2.60 pinned; see docs/reliability.md)
-            warnings.filterwarnings("ignore", message=".*ray_remote_args.* is deprecated")
-            dataset = dataset.map(
-                _Processor, fn_constructor_args=(make,), num_cpus=1,
-                compute=ray.data.ActorPoolStrategy(size=min(workers, len(items))),
-                # a worker process that dies (OOM killer, preempted node) is restarted and its unit run again
-                # from scratch (a unit rewrites its partial shard; finished units are skipped): bounded, so a
-                # unit that kills every worker it reaches fails the run instead of looping forever
+        nodes = _node_threads(ray, workers, local=started and not address)
+        if not nodes:
+            raise RuntimeError(f"the Ray cluster at {address} has no node with a CPU to run units on")
+        worker = ray.remote(_NodeWorker)
+        driver_node = ray.get_runtime_context().get_node_id()
+        actors = {
+            worker.options(
+                num_cpus=ACTOR_CPUS, max_concurrency=threads,
+                scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=True),
+                # a dead worker process (OOM killer, a lost node) is restarted, on another node if its own
+                # is gone, and the units it was running are run again from scratch (a unit rewrites its
+                # partial shard; finished units are skipped): bounded, so a unit that kills every worker
+                # it reaches fails the run instead of looping forever
                 max_restarts=WORKER_RESTARTS, max_task_retries=WORKER_RESTARTS,
-            )
-        for _ in dataset.iter_rows():
-            pass
+            ).remote(make, options["out"], options.get("remote"), driver_node): threads
+            for node, threads in nodes.items()
+        }
+        _hand_out(ray, actors, list(items), options.get("finished") or (lambda item: None))
     finally:
-        for name, logger in quieted.items():
-            logger.setLevel(levels[name])
         if started:
             ray.shutdown()
+
+
+def _hand_out(ray, actors: dict, todo: list[str], finished) -> None:
+    """Keep each actor's threads busy with the next item until every item is done; ``finished`` is
+    told each item done (e.g. to fetch a unit's completion record made on another node)."""
+    todo.reverse()
+    running: dict = {}
+    for actor, threads in actors.items():
+        for _ in range(threads):
+            if todo:
+                running[actor.run.remote(todo.pop())] = actor
+    while running:
+        ready, _ = ray.wait(list(running), num_returns=1)
+        actor = running.pop(ready[0])
+        # an item that failed (or whose worker died past its restarts) fails the run
+        finished(ray.get(ready[0])["item"])
+        if todo:
+            running[actor.run.remote(todo.pop())] = actor

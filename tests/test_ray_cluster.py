@@ -1,0 +1,156 @@
+"""A real multi-node Ray cluster on this machine: a head node and two worker nodes
+(``ray.cluster_utils.Cluster``), the corpus and the output on S3 (the moto server), every node and
+server on 127.0.0.1, each node's object store bounded.
+
+The nodes share this machine's disk, so each worker node gets its own home and cache (its work
+folder), the head offers no CPU (no unit runs beside the driver), and the driver's folder of the
+planning is removed before the run: what reaches the workers and comes back passes through S3.
+"""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+
+from conftest import CRASH_ARGS
+from s3_server import MotoServer, s3_env
+
+pytestmark = pytest.mark.slow
+
+OBJECT_STORE = 100 * 1024 * 1024  # per node: three nodes beside the suite on a 2-core, 24 GB machine
+LOOPBACK = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # a driver's own address is then 127.0.0.1 too
+
+
+@pytest.fixture(scope="module")
+def s3():
+    server = MotoServer()
+    yield server
+    server.stop()
+
+
+def _client(s3):
+    return boto3.client("s3", endpoint_url=s3.url, aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
+
+
+@pytest.fixture(scope="module")
+def remote_corpora(s3, demo_corpora) -> dict[str, str]:
+    client = _client(s3)
+    client.create_bucket(Bucket="corpora")
+    roots = {}
+    for name, root in demo_corpora.items():
+        for path in Path(root).rglob("*"):
+            if path.is_file():
+                client.upload_file(str(path), "corpora", f"{name}/{path.relative_to(root).as_posix()}")
+        roots[name] = f"s3://corpora/{name}/"
+    return roots
+
+
+@pytest.fixture
+def cluster(s3, tmp_path, monkeypatch):
+    """A head node without CPUs and two worker nodes of one CPU each, each worker with its own home."""
+    from ray.cluster_utils import Cluster
+
+    for key, value in LOOPBACK.items():
+        monkeypatch.setenv(key, value)
+    common = {"node_ip_address": "127.0.0.1", "object_store_memory": OBJECT_STORE}
+    cluster = Cluster(initialize_head=True, head_node_args={
+        **common, "num_cpus": 0, "include_dashboard": False,
+        # a lost node is declared dead within seconds, not half a minute
+        "_system_config": {"health_check_period_ms": 500, "health_check_failure_threshold": 4},
+    })
+    # the head records its address for ray.init() calls that name none: Ray runs elsewhere on this
+    # machine (the rest of the suite) must not join this cluster
+    from ray._common.utils import reset_ray_address
+
+    reset_ray_address()
+    homes, nodes = [], []
+    for number in (1, 2):
+        home = tmp_path / f"node-{number}"
+        env = {"HOME": str(home), "AUDIOPREP_CACHE": str(home / "cache"), **s3_env(s3.url)}
+        nodes.append(cluster.add_node(**common, num_cpus=1, env_vars=env))
+        homes.append(home)
+    cluster.wait_for_nodes()
+    yield cluster, homes, nodes
+    cluster.shutdown()
+
+
+def _command(corpora: dict[str, str], out: str, work: Path, *extra: str) -> list[str]:
+    return [str(Path(sys.executable).with_name("audioprep")), "run", *[f"--dataset={n}={r}" for n, r in corpora.items()],
+            "--out", out, "--work-dir", str(work), *CRASH_ARGS, *extra]
+
+
+def _env(s3, cache: Path) -> dict[str, str]:
+    return {**os.environ, **s3_env(s3.url), **LOOPBACK, "AUDIOPREP_CACHE": str(cache), "AUDIOPREP_FAILPOINT": ""}
+
+
+def _planned_then_forgotten(s3, corpora: dict[str, str], out: str, tmp_path: Path) -> None:
+    """Ingest and plan into the bucket, then delete the folder the planning used."""
+    work = tmp_path / "planning"
+    planned = subprocess.run(_command(corpora, out, work, "--plan"), capture_output=True, text=True, timeout=600,
+                             env=_env(s3, tmp_path / "planning-cache"))
+    assert planned.returncode == 0, planned.stderr[-3000:]
+    shutil.rmtree(work)
+    shutil.rmtree(tmp_path / "planning-cache", ignore_errors=True)
+
+
+def _published_shards(s3, bucket: str, prefix: str) -> dict[str, bytes]:
+    client, shards = _client(s3), {}
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            if item["Key"].endswith(".tar"):
+                shards[item["Key"][len(prefix):]] = client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+    return shards
+
+
+def _done_in(home: Path) -> set[str]:
+    """The units whose completion records a node wrote in its own folder."""
+    return {p.stem for p in home.rglob("_work/done/*.json")}
+
+
+def _shards(reference: dict[str, bytes]) -> dict[str, bytes]:
+    return {k: v for k, v in reference.items() if k.endswith(".tar")}
+
+
+def test_a_three_node_cluster_writes_the_shards_of_a_local_run_through_s3_alone(s3, remote_corpora, reference, cluster, tmp_path):
+    ray_cluster, homes, _ = cluster
+    _client(s3).create_bucket(Bucket="cluster")
+    _planned_then_forgotten(s3, remote_corpora, "s3://cluster/run/", tmp_path)
+    driver = tmp_path / "driver"
+    result = subprocess.run(_command(remote_corpora, "s3://cluster/run/", driver, "--engine", "ray", "--ray-address", ray_cluster.address),
+                            capture_output=True, text=True, timeout=900, env=_env(s3, tmp_path / "driver-cache"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert _published_shards(s3, "cluster", "run/") == _shards(reference)
+    # both worker nodes ran units, each in its own folder; the driver's node ran none (its head has no CPU)
+    first, second = (_done_in(home) for home in homes)
+    assert first and second and not first & second
+    assert not list(driver.rglob("*.tar")) and not list(driver.rglob("*.partial"))
+    assert (driver / "summary.json").exists()
+
+
+def test_killing_a_worker_nodes_raylet_mid_run_loses_nothing(s3, remote_corpora, reference, cluster, tmp_path):
+    ray_cluster, homes, nodes = cluster
+    _client(s3).create_bucket(Bucket="killed")
+    _planned_then_forgotten(s3, remote_corpora, "s3://killed/run/", tmp_path)
+    run = subprocess.Popen(_command(remote_corpora, "s3://killed/run/", tmp_path / "driver", "--engine", "ray",
+                                    "--ray-address", ray_cluster.address),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(s3, tmp_path / "driver-cache"))
+    victim_home = homes[0]
+    deadline = time.time() + 600
+    while len(_done_in(victim_home)) < 2 and run.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    assert run.poll() is None, "the run ended before the node could be killed mid-run"
+    os.kill(nodes[0].all_processes["raylet"][0].process.pid, signal.SIGKILL)
+    done_before_kill = _done_in(victim_home)
+    stdout, stderr = run.communicate(timeout=900)
+    assert run.returncode == 0, stderr[-3000:]
+    assert _published_shards(s3, "killed", "run/") == _shards(reference)
+    # the surviving node finished the rest, including what the killed node was running
+    assert _done_in(homes[1]) - done_before_kill
+    total = len(set().union(*(_done_in(home) for home in homes)))
+    summary_units = len(list((tmp_path / "driver").rglob("_work/done/*.json")))
+    assert total == summary_units
