@@ -139,10 +139,15 @@ def make_tagger(schemas: dict[str, DatasetSchema]) -> Callable[[Sample], StageRe
     return tag
 
 
+def audio_location(roots: dict[str, str], record: Record) -> str:
+    """Where the audio stage reads a record's audio: a path, or an s3:// URI."""
+    return sources.join(roots[root_key(record.dataset, record.audio_root)], record.audio)
+
+
 def make_audio_stage(max_seconds: float, roots: dict[str, str], min_seconds: float = 0.0) -> Callable[[Sample], StageResult]:
     def prepare_audio(sample: Sample) -> StageResult:
         record = sample.record
-        path = sources.join(roots[root_key(record.dataset, record.audio_root)], record.audio)
+        path = audio_location(roots, record)
         try:
             with sources.local_copy(path) as local:  # fetched from the bucket for s3:// roots
                 clip = audio.load(local, record.offset, record.duration, record.channel, max_seconds, min_seconds)
