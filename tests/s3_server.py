@@ -1,5 +1,6 @@
 """A real S3-compatible server on 127.0.0.1 (moto in server mode, its own process), and an HTTP proxy
-in front of it that injects faults: 503 answers, dropped connections, failed multipart parts."""
+in front of it that injects faults: 503 answers, dropped connections, failed multipart parts, and
+latency (a delay before every request is forwarded, as a distant bucket's round trip)."""
 from __future__ import annotations
 
 import http.client
@@ -43,10 +44,13 @@ class FaultProxy:
 
     predicate(method, path) -> bool; action: "503" (answer Service Unavailable), "500", "cut" (close the
     connection without an answer). A rule with ``forever=True`` semantics: use action suffix "!" to keep it.
+    ``latency``: seconds every request waits before it is answered or forwarded (settable while running).
     """
 
-    def __init__(self, target: str):
+    def __init__(self, target: str, latency: float = 0.0):
         self.target = target.split("://", 1)[1]
+        self.latency = latency
+        self.active = self.peak = 0  # requests being handled now, and the most at once (concurrency)
         self.faults: list[list] = []
         self.injected: list[str] = []
         self.lock = threading.Lock()
@@ -59,7 +63,19 @@ class FaultProxy:
                 pass
 
             def _handle(self):
+                with proxy.lock:
+                    proxy.active += 1
+                    proxy.peak = max(proxy.peak, proxy.active)
+                try:
+                    self._forward()
+                finally:
+                    with proxy.lock:
+                        proxy.active -= 1
+
+            def _forward(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))
+                if proxy.latency:
+                    time.sleep(proxy.latency)
                 action = proxy._take(self.command, self.path)
                 if action == "cut":
                     self.connection.shutdown(socket.SHUT_RDWR)

@@ -1,8 +1,9 @@
 """The audio index: a corpus's audio files by key, for schemas whose metadata names audio by a key
-(``audio_files``) rather than by a path; every file no row used becomes a drop (``audio_without_metadata``)."""
+(``audio_files``) rather than by a path; every file no row used becomes a drop (``audio_without_metadata``).
+A listing of many files is held on disk past a bound (``spill.KeyTable``), with the same answers."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterator
 
 from schemas.templates import render
@@ -10,6 +11,7 @@ from schemas.templates import render
 from pipelines.core.record import Drop
 from pipelines.ingest.layouts.paths import match_files, path_fields, pattern_fields
 from pipelines.ingest.refusals import STAGE, Refused
+from pipelines.ingest.spill import KeyTable
 
 
 @dataclass
@@ -18,21 +20,16 @@ class AudioIndex:
 
     pattern: str
     match: str
-    files: dict[str, str]  # key -> path relative to its root
-    duplicates: list[str] = field(default_factory=list)  # files whose key an earlier file has
-    used: set[str] = field(default_factory=set)
+    #: key -> path relative to its root; files whose key an earlier file has are kept as later rows
+    #: (never used, so reported as audio without metadata); keys used by a record are marked
+    files: KeyTable
 
     @classmethod
     def load(cls, spec, root: str) -> "AudioIndex":
-        files: dict[str, str] = {}
-        duplicates: list[str] = []
+        files = KeyTable(keep_later=True)
         for relpath, fields in match_files(root, spec.files):
-            key = render(spec.key, fields)
-            if key in files:
-                duplicates.append(relpath)  # never used, so reported as audio without metadata
-            else:
-                files[key] = relpath
-        return cls(spec.files, spec.match, files, duplicates)
+            files.add(render(spec.key, fields), relpath)
+        return cls(spec.files, spec.match, files.finish())
 
     def apply(self, fields: dict[str, str]) -> None:
         """A row's audio file (by the key its fields render), its path's fields added to the row's."""
@@ -40,15 +37,14 @@ class AudioIndex:
         relpath = self.files.get(key)
         if relpath is None:
             raise Refused("audio_missing", f"no audio file with key {key!r} among the files matching {self.pattern!r}")
-        self.used.add(key)
+        self.files.mark(key)
         found = dict(pattern_fields(self.pattern, relpath))
         for name, value in found.items():
             fields.setdefault(name, value)
         fields.update({f"audio_{k}": v for k, v in path_fields(relpath).items()})
 
     def orphans(self, dataset: str) -> Iterator[Drop]:
-        unused = [p for k, p in self.files.items() if k not in self.used] + self.duplicates
-        for relpath in sorted(unused):
+        for relpath in self.files.unmarked_and_later():
             yield Drop(
                 STAGE, "audio_without_metadata",
                 f"{relpath}: an audio file no metadata row refers to (no transcript line, row or item has its key)",

@@ -69,19 +69,23 @@ def ingest_batches(
     extra = resolve_roots(schema, dataset, roots)
     problems: list[Drop] = []
     context = Context(roots=extra)
-    context.joins = load_joins(schema.joins, root, extra, dataset, problems)
-    if problems and head:
-        yield Mapped.of_items(problems)
-    if schema.audio_files is not None:
-        audio_root = extra[schema.audio_files.root] if schema.audio_files.root else root
-        context.audio = AudioIndex.load(schema.audio_files, audio_root)
-    items = read_rows(schema.layout, root, files)
-    while chunk := list(islice(items, BATCH_ROWS)):
-        yield map_rows(schema, dataset, root, chunk, context)
-    if context.audio is not None:
-        orphans = context.audio.orphans(dataset)
-        while chunk := list(islice(orphans, BATCH_ROWS)):
-            yield Mapped.of_items(chunk)
+    try:
+        context.joins = load_joins(schema.joins, root, extra, dataset, problems)
+        if problems and head:
+            yield Mapped.of_items(problems)
+        if schema.audio_files is not None:
+            audio_root = extra[schema.audio_files.root] if schema.audio_files.root else root
+            context.audio = AudioIndex.load(schema.audio_files, audio_root)
+        items = read_rows(schema.layout, root, files)
+        while chunk := list(islice(items, BATCH_ROWS)):
+            yield map_rows(schema, dataset, root, chunk, context)
+        if context.audio is not None:
+            orphans = context.audio.orphans(dataset)
+            while chunk := list(islice(orphans, BATCH_ROWS)):
+                yield Mapped.of_items(chunk)
+    finally:  # key tables spilled to disk let go of their files
+        for table in [join.rows for join in context.joins] + ([context.audio.files] if context.audio else []):
+            table.close()
 
 
 def ingest(schema: DatasetSchema, dataset: str, root: str, roots: dict[str, str] | None = None) -> Iterator[Record | Drop]:

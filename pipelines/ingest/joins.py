@@ -2,7 +2,8 @@
 
 Every joined file is read once (``load_joins``) into a ``JoinTable``; each row then gets the join's
 fields from the table's row of its key (``JoinTable.apply``), or is refused when a required join
-finds none (``join_unmatched``).
+finds none (``join_unmatched``). A joined file of many rows is held on disk past a bound
+(``spill.KeyTable``), with the same answers.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from schemas.templates import MissingField, render
 from pipelines.core.record import Drop
 from pipelines.ingest.layouts.readers import read_rows
 from pipelines.ingest.refusals import STAGE, Refused
+from pipelines.ingest.spill import KeyTable
 
 
 @dataclass
@@ -28,7 +30,7 @@ class JoinTable:
     match: str
     fields: tuple[str, ...]
     columns: tuple[int, ...]
-    rows: dict[str, tuple[str, ...]]
+    rows: KeyTable  # key -> tuple of values
     each: str | None = None  # the match is a list split by this; every item is looked up
     joiner: str = "; "
 
@@ -80,11 +82,11 @@ def load_joins(joins, root: str, extra: dict[str, str], dataset: str, problems: 
     return [tables[join.name] for join in joins]
 
 
-def _read_join(members: list, base: str, key_template: str, dataset: str, problems: list[Drop]) -> dict[str, tuple[str, ...]]:
+def _read_join(members: list, base: str, key_template: str, dataset: str, problems: list[Drop]) -> KeyTable:
     """One joined file as key -> the values every join of ``members`` needs, in their order."""
     templates = [t for join in members for t in join.fields.values()]
     names = " / ".join(join.name for join in members)
-    rows: dict[str, tuple[str, ...]] = {}
+    rows = KeyTable(tuples=True)
     for item in read_rows(members[0].layout, base):
         if isinstance(item, Drop):
             problems.append(replace(item, dataset=dataset, detail=f"join {names}: {item.detail}"))
@@ -96,5 +98,5 @@ def _read_join(members: list, base: str, key_template: str, dataset: str, proble
             detail = f"join {names}: {item.source}: {exc}"
             problems.append(Drop(STAGE, "missing_field", detail, dataset=dataset, source=item.source))
             continue
-        rows.setdefault(key, values)  # the first row of a key wins
-    return rows
+        rows.add(key, values)  # the first row of a key wins
+    return rows.finish()

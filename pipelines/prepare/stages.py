@@ -142,6 +142,11 @@ def make_tagger(schemas: dict[str, DatasetSchema]) -> Callable[[Sample], StageRe
     return tag
 
 
+def audio_location(roots: dict[str, str], record: Record) -> str:
+    """Where the audio stage reads a record's audio: a path, or an s3:// URI."""
+    return sources.join(roots[root_key(record.dataset, record.audio_root)], record.audio)
+
+
 def make_audio_stage(
     max_seconds: float, roots: dict[str, str], min_seconds: float = 0.0, with_dnsmos: bool = False,
 ) -> Callable[[Sample], StageResult]:
@@ -151,7 +156,7 @@ def make_audio_stage(
 
     def prepare_audio(sample: Sample) -> StageResult:
         record = sample.record
-        path = sources.join(roots[root_key(record.dataset, record.audio_root)], record.audio)
+        path = audio_location(roots, record)
         try:
             with sources.local_copy(path) as local:  # fetched from the bucket for s3:// roots
                 clip = audio.load(local, record.offset, record.duration, record.channel, max_seconds, min_seconds)

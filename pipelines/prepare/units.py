@@ -12,7 +12,7 @@ import json
 import os
 from dataclasses import dataclass
 
-from pipelines.core import failpoints, outputs
+from pipelines.core import failpoints, outputs, sources
 from pipelines.core.atomic import read_json, write_json
 from pipelines.core.config import RunConfig
 from pipelines.core.record import Drop, Record
@@ -20,7 +20,7 @@ from pipelines.core.remote import Mirror
 from pipelines.plan.model import Plan, PlanError, load_schemas
 from pipelines.plan.provenance import check_worker
 from pipelines.prepare.shards import ShardWriter
-from pipelines.prepare.stages import Sample, apply_stages, build_stages
+from pipelines.prepare.stages import Sample, apply_stages, audio_location, build_stages
 from pipelines.prepare.timestamps import LongForm
 
 
@@ -88,16 +88,17 @@ class UnitProcessor:
         drops: list[dict] = []
         written = copy_drops = 0
         try:
-            for _, record in rows:
-                for result in apply_stages(self.stages, Sample(record)):
-                    if isinstance(result, Drop):
-                        if record.copy:
-                            copy_drops += 1  # the record itself carries the quarantine row
+            with sources.Prefetch([audio_location(self.roots, record) for _, record in rows]):  # s3:// clips, fetched ahead
+                for _, record in rows:
+                    for result in apply_stages(self.stages, Sample(record)):
+                        if isinstance(result, Drop):
+                            if record.copy:
+                                copy_drops += 1  # the record itself carries the quarantine row
+                            else:
+                                drops.append(result.to_row())
                         else:
-                            drops.append(result.to_row())
-                    else:
-                        writer.write(result)
-                        written += 1
+                            writer.write(result)
+                            written += 1
             shards = writer.close(at_least_one=fixed)
         except BaseException:
             writer.abort()
