@@ -31,6 +31,13 @@ def _records_and_drops(out: Path, name: str) -> tuple[list, bytes]:
 
 
 @pytest.fixture(scope="module")
+def common_voice(tmp_path_factory) -> str:
+    root = tmp_path_factory.mktemp("common_voice") / "cv-corpus"
+    F.write_common_voice(str(root))
+    return str(root)
+
+
+@pytest.fixture(scope="module")
 def tedlium(tmp_path_factory) -> str:
     root = tmp_path_factory.mktemp("tedlium") / "TEDLIUM_release-3"
     F.write_tedlium3(str(root))
@@ -38,11 +45,12 @@ def tedlium(tmp_path_factory) -> str:
 
 
 def test_a_corpus_of_several_metadata_files_is_cut_into_tasks_that_merge_to_the_same_records(
-        demo_corpora, tedlium, tmp_path, monkeypatch):
-    """LibriSpeech's .trans.txt tree and TED-LIUM's STM files (windows packed per talk): one task
-    per file, in this process or in a pool of two, gives the records and drops of one task reading
-    all, in the reader's order, and the same bytes either way; the parts are gone after the merge."""
-    corpora = {"librispeech": demo_corpora["librispeech"], "tedlium3": tedlium}
+        demo_corpora, common_voice, tedlium, tmp_path, monkeypatch):
+    """Common Voice's TSV files and TED-LIUM's STM files (windows packed per talk): one task per
+    file, in this process or in a pool of two, gives the records and drops of one task reading all,
+    in the reader's order, and the same bytes either way; the parts are gone after the merge.
+    LibriSpeech lists its audio (``audio_files``), which sees every row: one task however small."""
+    corpora = {"common_voice": common_voice, "tedlium3": tedlium}
     whole, cut = {}, {}
     for name, root in corpora.items():
         whole[name] = ingest_dataset(DatasetSpec(name, name, root), str(tmp_path / "whole"))
@@ -51,6 +59,8 @@ def test_a_corpus_of_several_metadata_files_is_cut_into_tasks_that_merge_to_the_
     for name, root in corpora.items():
         listing = start_dataset(DatasetSpec(name, name, root), str(tmp_path / "listed"))
         assert len(listing.tasks) > 1 and all(len(task.files) == 1 for task in listing.tasks), listing.tasks
+    listing = start_dataset(DatasetSpec("librispeech", "librispeech", demo_corpora["librispeech"]), str(tmp_path / "listed"))
+    assert len(listing.tasks) == 1 and listing.tasks[0].files is None, listing.tasks  # it reads everything
     written = {}
     for processes in (1, 2):
         out = tmp_path / f"cut-{processes}"
@@ -104,7 +114,7 @@ def test_a_recording_whose_segments_cross_two_tasks_is_packed_as_one(tmp_path, m
 @pytest.mark.slow
 @pytest.mark.parametrize("engine", ["beam", "ray"])
 def test_ingest_tasks_run_on_the_engine_s_workers_and_write_the_same_bytes(engine, demo_corpora, tedlium, tmp_path, monkeypatch):
-    """The demo corpora, LibriSpeech cut by file and TED-LIUM: on the engine with one and two workers,
+    """The demo corpora and TED-LIUM cut by file: on the engine with one and two workers,
     the plan writes the bytes of the in-process path; on Ray the tasks ran in worker processes."""
     from pipelines.runners import ingest_executor
 
@@ -121,7 +131,7 @@ def test_ingest_tasks_run_on_the_engine_s_workers_and_write_the_same_bytes(engin
     if engine == "ray":  # where the tasks ran: their parts' completion records, read before the merge
         out = tmp_path / "ray-where"
         config = RunConfig(datasets=specs, out=str(out))
-        listing = start_dataset(specs[2], str(out))  # librispeech: several tasks
+        listing = start_dataset(specs[3], str(out))  # tedlium3: several tasks
         ingest_executor(config, EngineOptions("ray", 2))(pending_tasks(listing, str(out)))
         pids = {json.loads(Path(outputs.ingest_part_path(str(out), t.id, "done.json")).read_text())["worker"]["pid"]
                 for t in listing.tasks}

@@ -71,6 +71,24 @@ def test_librispeech_takes_gender_from_speakers_txt(tmp_path):
     assert [(r.speaker, r.meta) for r in records] == [("100", {"chapter": "5000", "gender": "M"}), ("101", {"chapter": "5001", "gender": "F"})]
 
 
+def test_librispeech_reports_a_flac_with_no_transcript_line(tmp_path):
+    """The schema lists LibriSpeech's FLAC files (``audio_files``): a clip no ``.trans.txt`` line
+    names is one more input, quarantined as audio_without_metadata; the run goes on and balances."""
+    from pipelines.demo import synth, write_librispeech
+
+    root = tmp_path / "LibriSpeech"
+    write_librispeech(str(root), {"train-clean-5": 2})  # speaker 100's transcript has a line without audio
+    orphan = "train-clean-5/101/5001/101-5001-0007.flac"
+    sf.write(str(root / orphan), synth(2, 16000, seed="orphan"), 16000, subtype="PCM_16")
+    summary, samples, quarantine = run(tmp_path, "librispeech", str(root))
+    assert sorted(samples) == ["librispeech-100-5000-0000", "librispeech-101-5001-0000"]
+    assert counts(summary, "librispeech") == {"input": 4, "written": 2, "quarantined": 2}
+    assert reasons(quarantine) == [
+        ("ingest", "audio_missing", "train-clean-5/100/5000/100-5000.trans.txt:2"),
+        ("ingest", "audio_without_metadata", orphan),
+    ]
+
+
 def test_aishell1_reports_lines_without_audio_and_audio_without_lines(tmp_path):
     root = tmp_path / "data_aishell"
     F.write_aishell1(str(root))
@@ -259,8 +277,12 @@ def test_librimix_joins_both_sources_transcripts(tmp_path):
         "librimix-8k-2412-153948-0000_3752-4944-0000": [("asr_overlap", overlap, "the day was cold how do you do")],
     }
     assert samples["librimix-8k-2412-153948-0000_3752-4944-0000"]["_frames"] == 24000  # 8 kHz WAV resampled
-    assert reasons(quarantine) == [("ingest", "join_unmatched", "Libri2Mix/wav16k/max/metadata/mixture_test_mix_clean.csv:3")]
-    assert "join 'source_2' has key '9999-1-0000'" in quarantine[0]["detail"]
+    # the refused row's mixture is then used by no row: one more input (the schema lists the mixtures)
+    assert reasons(quarantine) == [
+        ("ingest", "audio_without_metadata", "Libri2Mix/wav16k/max/test/mix_clean/1089-134686-0000_9999-1-0000.wav"),
+        ("ingest", "join_unmatched", "Libri2Mix/wav16k/max/metadata/mixture_test_mix_clean.csv:3"),
+    ]
+    assert "join 'source_2' has key '9999-1-0000'" in next(r["detail"] for r in quarantine if r["reason"] == "join_unmatched")
 
 
 def test_real_aishell_sample_reports_both_kinds_of_mismatch(tmp_path):
