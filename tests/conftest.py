@@ -110,3 +110,15 @@ def local_run(demo_corpora, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("run") / "out"
     run_pipeline(demo_corpora, out, engine="local", shard_max_samples=10)
     return out
+
+
+@pytest.fixture(scope="module")
+def s3():
+    """A moto S3 server on 127.0.0.1 behind the fault-injecting proxy (tests/s3_server.py), per module."""
+    from s3_server import FaultProxy, MotoServer
+
+    server = MotoServer()
+    proxy = FaultProxy(server.url)
+    yield proxy
+    proxy.stop()
+    server.stop()

@@ -16,16 +16,8 @@ import pytest
 from pipelines.core import remote, sources
 from pipelines.demo import write_clotho, write_librispeech
 
-from s3_server import FaultProxy, MotoServer, s3_env
+from s3_server import s3_env
 
-
-@pytest.fixture(scope="module")
-def s3():
-    server = MotoServer()
-    proxy = FaultProxy(server.url)
-    yield proxy
-    proxy.stop()
-    server.stop()
 
 
 def _client(url: str):

@@ -12,19 +12,11 @@ import pytest
 
 from pipelines.demo import write_clotho, write_cochlscene, write_librispeech
 
-from s3_server import FaultProxy, MotoServer, is_upload_part, s3_env
+from s3_server import MotoServer, is_upload_part, s3_env
 
 ARGS = ("--shard-max-samples", "400", "--workers", "2")
 pytestmark = pytest.mark.slow
 
-
-@pytest.fixture(scope="module")
-def s3():
-    server = MotoServer()
-    proxy = FaultProxy(server.url)
-    yield proxy
-    proxy.stop()
-    server.stop()
 
 
 @pytest.fixture(scope="module")
