@@ -68,8 +68,9 @@ def cluster(s3, tmp_path, monkeypatch):
     cluster.shutdown()
 
 
-#: tries at starting the cluster: on a 2-core machine still busy with the suite's previous test, a
-#: worker node's raylet can miss Ray's fixed 30 s to register with the head (seen once in a fresh clone)
+#: tries at starting the cluster: a worker node's raylet has Ray's fixed 30 s to register with the head,
+#: which a loaded 2-core machine may miss (the failures first seen were Ray's token authentication
+#: instead: these tests run first, tests/conftest.py says why)
 STARTS = 3
 
 
