@@ -45,11 +45,10 @@ def tedlium(tmp_path_factory) -> str:
 
 
 def test_a_corpus_of_several_metadata_files_is_cut_into_tasks_that_merge_to_the_same_records(
-        demo_corpora, common_voice, tedlium, tmp_path, monkeypatch):
+        common_voice, tedlium, tmp_path, monkeypatch):
     """Common Voice's TSV files and TED-LIUM's STM files (windows packed per talk): one task per
     file, in this process or in a pool of two, gives the records and drops of one task reading all,
-    in the reader's order, and the same bytes either way; the parts are gone after the merge.
-    LibriSpeech lists its audio (``audio_files``), which sees every row: one task however small."""
+    in the reader's order, and the same bytes either way; the parts are gone after the merge."""
     corpora = {"common_voice": common_voice, "tedlium3": tedlium}
     whole, cut = {}, {}
     for name, root in corpora.items():
@@ -59,8 +58,6 @@ def test_a_corpus_of_several_metadata_files_is_cut_into_tasks_that_merge_to_the_
     for name, root in corpora.items():
         listing = start_dataset(DatasetSpec(name, name, root), str(tmp_path / "listed"))
         assert len(listing.tasks) > 1 and all(len(task.files) == 1 for task in listing.tasks), listing.tasks
-    listing = start_dataset(DatasetSpec("librispeech", "librispeech", demo_corpora["librispeech"]), str(tmp_path / "listed"))
-    assert len(listing.tasks) == 1 and listing.tasks[0].files is None, listing.tasks  # it reads everything
     written = {}
     for processes in (1, 2):
         out = tmp_path / f"cut-{processes}"
@@ -114,12 +111,19 @@ def test_a_recording_whose_segments_cross_two_tasks_is_packed_as_one(tmp_path, m
 @pytest.mark.slow
 @pytest.mark.parametrize("engine", ["beam", "ray"])
 def test_ingest_tasks_run_on_the_engine_s_workers_and_write_the_same_bytes(engine, demo_corpora, tedlium, tmp_path, monkeypatch):
-    """The demo corpora and TED-LIUM cut by file: on the engine with one and two workers,
-    the plan writes the bytes of the in-process path; on Ray the tasks ran in worker processes."""
+    """The demo corpora, TED-LIUM, SLURP and Speech Commands cut by metadata or audio file (LibriSpeech's
+    and SLURP's audio listed once for their tasks): on the engine with one and two workers, the plan
+    writes the bytes of the in-process path; on Ray the tasks ran in worker processes."""
+    from fixtures import audio_corpora as A
     from pipelines.runners import ingest_executor
 
     monkeypatch.setattr(tasks_module, "TASK_BYTES", 1)
-    specs = tuple(DatasetSpec(name, name, root) for name, root in sorted({**demo_corpora, "tedlium3": tedlium}.items()))
+    monkeypatch.setattr(tasks_module, "TASK_FILES", 1)
+    more = {"slurp": str(tmp_path / "slurp"), "speech_commands": str(tmp_path / "speech_commands")}
+    A.write_slurp(more["slurp"])
+    (tmp_path / "slurp" / "audio" / "slurp_real" / "audio-0000000000.flac").write_bytes(b"")
+    A.write_speech_commands(more["speech_commands"])
+    specs = tuple(DatasetSpec(name, name, root) for name, root in sorted({**demo_corpora, "tedlium3": tedlium, **more}.items()))
     config = RunConfig(datasets=specs, out=str(tmp_path / "here"), shard_max_samples=20)
     make_plan(config)
     reference = _written(tmp_path / "here")
@@ -131,7 +135,7 @@ def test_ingest_tasks_run_on_the_engine_s_workers_and_write_the_same_bytes(engin
     if engine == "ray":  # where the tasks ran: their parts' completion records, read before the merge
         out = tmp_path / "ray-where"
         config = RunConfig(datasets=specs, out=str(out))
-        listing = start_dataset(specs[3], str(out))  # tedlium3: several tasks
+        listing = start_dataset(next(spec for spec in specs if spec.name == "slurp"), str(out))  # several tasks
         ingest_executor(config, EngineOptions("ray", 2))(pending_tasks(listing, str(out)))
         pids = {json.loads(Path(outputs.ingest_part_path(str(out), t.id, "done.json")).read_text())["worker"]["pid"]
                 for t in listing.tasks}
@@ -148,3 +152,122 @@ def test_which_engines_run_the_ingest_tasks():
     assert engine_runs_ingest(EngineOptions("beam", 2, beam_args=("--runner=FlinkRunner",)))
     assert not engine_runs_ingest(EngineOptions("beam", 2))
     assert not engine_runs_ingest(EngineOptions("local", 1))
+
+
+def _cut_like_one_task(specs: list[DatasetSpec], tmp_path: Path, monkeypatch, bound: str) -> dict[str, dict]:
+    """Each dataset ingested as one task, then cut with ``tasks.<bound>`` = 1 and planned in this
+    process and in a pool of two: the same manifest and drops as the one task (and the same bytes
+    either way); returns each dataset's completion record of the cut ingest."""
+    whole = {spec.name: ingest_dataset(spec, str(tmp_path / "whole")) for spec in specs}
+    monkeypatch.setattr(tasks_module, bound, 1)
+    written, done = {}, {}
+    for processes in (1, 2):
+        out = tmp_path / f"cut-{processes}"
+        make_plan(RunConfig(datasets=tuple(specs), out=str(out), shard_max_samples=20), processes=processes)
+        written[processes] = _written(out)
+        for spec in specs:
+            assert _records_and_drops(out, spec.name) == _records_and_drops(tmp_path / "whole", spec.name), spec.name
+            done[spec.name] = json.loads(Path(outputs.ingest_done_path(str(out), spec.name)).read_text())
+            assert {k: done[spec.name][k] for k in ("records", "drops")} == {k: whole[spec.name][k] for k in ("records", "drops")}
+        assert not list((out / "_work" / "ingest").glob("*/*")), "parts or listings left after the merge"
+    assert written[1] == written[2]
+    return done
+
+
+def _reasons(out: Path, name: str) -> list[tuple[str, str]]:
+    lines = Path(outputs.ingest_drops_path(str(out), name)).read_text().splitlines()
+    return [(row["reason"], row["source"]) for row in map(json.loads, lines)]
+
+
+def test_a_folder_per_label_corpus_is_cut_by_audio_file_and_its_refused_links_told_once(tmp_path, monkeypatch):
+    """Speech Commands (one record per audio file) with two links out of the root, one met mid-walk
+    and one after the last file: one task per audio file gives the records and drops of one task,
+    each link refused once and where the walk met it; the counts balance."""
+    from fixtures import audio_corpora as A
+
+    root, outside = tmp_path / "speech_commands", tmp_path / "elsewhere.wav"
+    A.write_speech_commands(str(root))
+    outside.write_bytes((root / "yes" / "0a7c2a8d_nohash_0.wav").read_bytes())
+    (root / "right" / "aa000000_nohash_0.wav").symlink_to(outside)
+    (root / "yes" / "zz000000_nohash_0.wav").symlink_to(outside)
+    spec = DatasetSpec("speech_commands", "speech_commands", str(root))
+    monkeypatch.setattr(tasks_module, "TASK_FILES", 1)
+    listing = start_dataset(spec, str(tmp_path / "listed"))
+    assert [[path for path, _ in task.files] for task in listing.tasks] == [
+        ["right/aa000000_nohash_0.wav", "right/bb05582b_nohash_3.wav"], ["yes/0a7c2a8d_nohash_0.wav"],
+        ["yes/0a7c2a8d_nohash_1.wav"], ["yes/zz000000_nohash_0.wav"]]
+    monkeypatch.setattr(tasks_module, "TASK_FILES", 5000)
+    done = _cut_like_one_task([spec], tmp_path, monkeypatch, "TASK_FILES")
+    assert _reasons(tmp_path / "cut-1", "speech_commands") == [
+        ("path_outside_root", "right/aa000000_nohash_0.wav"), ("path_outside_root", "yes/zz000000_nohash_0.wav")]
+    assert (done["speech_commands"]["records"], done["speech_commands"]["drops"]) == (3, 2)  # 5 entries walked
+
+
+def _librispeech_with_orphans(demo_root: str, folder: Path) -> str:
+    """The demo LibriSpeech with an audio file no transcript names and a later file of a used key."""
+    import shutil
+
+    root = folder / "LibriSpeech"
+    shutil.copytree(demo_root, root)
+    chapter = root / "dev-clean-2" / "100" / "5000"
+    shutil.copy(chapter / "100-5000-0000.flac", chapter / "100-5000-0009.flac")
+    (root / "dev-clean-2" / "102" / "5000").mkdir(parents=True)
+    shutil.copy(chapter / "100-5000-0000.flac", root / "dev-clean-2" / "102" / "5000" / "100-5000-0000.flac")
+    return str(root)
+
+
+def test_datasets_that_list_their_audio_are_cut_with_the_audio_listed_once_and_orphans_told_once(
+        demo_corpora, tmp_path, monkeypatch):
+    """LibriSpeech (transcript files) and SLURP (JSON Lines documents), both naming audio by key: cut
+    by metadata file, their audio listed once beside the tasks, every task looking its keys up there;
+    the files no row used (an unnamed file, a later file of a used key) are told once, after every
+    row, as by one task; the counts balance."""
+    from fixtures import audio_corpora as A
+
+    slurp = tmp_path / "slurp"
+    A.write_slurp(str(slurp))
+    (slurp / "audio" / "slurp_real" / "audio-0000000000.flac").write_bytes(b"")  # named by no recording
+    specs = [DatasetSpec("librispeech", "librispeech", _librispeech_with_orphans(demo_corpora["librispeech"], tmp_path)),
+             DatasetSpec("slurp", "slurp", str(slurp))]
+    monkeypatch.setattr(tasks_module, "TASK_BYTES", 1)
+    for spec in specs:
+        listing = start_dataset(spec, str(tmp_path / "listed"))
+        assert len(listing.tasks) > 1 and listing.audio_index, listing
+        assert os.path.isfile(outputs.ingest_audio_index_path(str(tmp_path / "listed"), spec.name))
+    monkeypatch.setattr(tasks_module, "TASK_BYTES", 4 << 20)
+    done = _cut_like_one_task(specs, tmp_path, monkeypatch, "TASK_BYTES")
+    orphans = [(reason, source) for reason, source in _reasons(tmp_path / "cut-2", "librispeech") if reason == "audio_without_metadata"]
+    assert orphans == [("audio_without_metadata", "dev-clean-2/100/5000/100-5000-0009.flac"),
+                       ("audio_without_metadata", "dev-clean-2/102/5000/100-5000-0000.flac")]
+    assert _reasons(tmp_path / "cut-2", "librispeech")[-2:] == orphans  # after every row's drops
+    assert _reasons(tmp_path / "cut-2", "slurp") == [("audio_without_metadata", "audio/slurp_real/audio-0000000000.flac")]
+    lines = sum(len(p.read_text().splitlines()) for p in Path(specs[0].root).rglob("*.trans.txt"))
+    assert done["librispeech"]["records"] + done["librispeech"]["drops"] == lines + 2
+    assert (done["slurp"]["records"], done["slurp"]["drops"]) == (3, 1)
+
+
+def test_a_rerun_skips_the_tasks_whose_part_is_complete(tmp_path, monkeypatch):
+    """A crash after one task's part was written: the rerun runs the other tasks only, and the merge
+    (the orphans of the audio listed by the first attempt included) is that of one task."""
+    from fixtures import audio_corpora as A
+
+    root = tmp_path / "slurp"
+    A.write_slurp(str(root))
+    (root / "audio" / "slurp_real" / "audio-0000000000.flac").write_bytes(b"")
+    spec = DatasetSpec("slurp", "slurp", str(root))
+    ingest_dataset(spec, str(tmp_path / "whole"))
+    monkeypatch.setattr(tasks_module, "TASK_BYTES", 1)
+    out = str(tmp_path / "cut")
+    listing = start_dataset(spec, out)
+    first, *rest = [task.id for task in listing.tasks]
+    in_process(out)([first])
+    ran: list[str] = []
+    here = in_process(out)
+
+    def run(tasks: list[str]) -> None:
+        ran.extend(tasks)
+        here(tasks)
+
+    ingest_dataset(spec, out, run_tasks=run)
+    assert ran == rest and rest
+    assert _records_and_drops(tmp_path / "cut", "slurp") == _records_and_drops(tmp_path / "whole", "slurp")

@@ -37,6 +37,11 @@ def write_json_if_changed(path: str, value: Any) -> bool:
     return True
 
 
+def jsonl_line(row) -> str:
+    """One row as ``write_jsonl`` writes it (keys sorted, text as is), newline included."""
+    return json.dumps(row, sort_keys=True, ensure_ascii=False) + "\n"
+
+
 def write_jsonl(path: str, rows) -> int:
     """Stream ``rows`` (any iterable) into ``path`` atomically; returns how many were written."""
     directory, name = os.path.split(path)
@@ -46,7 +51,7 @@ def write_jsonl(path: str, rows) -> int:
     try:
         with open(temporary, "w", encoding="utf-8") as handle:
             for row in rows:
-                handle.write(json.dumps(row, sort_keys=True, ensure_ascii=False) + "\n")
+                handle.write(jsonl_line(row))
                 count += 1
             handle.flush()
             os.fsync(handle.fileno())

@@ -98,8 +98,14 @@ def ingest_task_id(dataset: str, number: int) -> str:
     return f"{dataset}/{number:05d}"
 
 
-#: the files of an ingest task's part: its records, its drops, its completion record (written last)
-PART_FILES = ("parquet", "drops.jsonl", "done.json")
+def ingest_audio_index_path(out: str, dataset: str) -> str:
+    """A dataset's audio files by key (``audio_files``), listed once by the driver for its ingest tasks."""
+    return os.path.join(out, WORK, "ingest", dataset, "audio.sqlite")
+
+
+#: the files of an ingest task's part: its records, its drops, the audio keys its rows used (one JSON
+#: string a line; empty without an audio index), its completion record (written last)
+PART_FILES = ("parquet", "drops.jsonl", "used.jsonl", "done.json")
 
 
 def ingest_part_path(out: str, task: str, suffix: str) -> str:

@@ -1,8 +1,13 @@
 """The audio index: a corpus's audio files by key, for schemas whose metadata names audio by a key
 (``audio_files``) rather than by a path; every file no row used becomes a drop (``audio_without_metadata``).
-A listing of many files is held on disk past a bound (``spill.KeyTable``), with the same answers."""
+A listing of many files is held on disk past a bound (``spill.KeyTable``), with the same answers.
+
+A dataset cut into ingest tasks has its audio listed once, on the driver, into a file (``write_index``)
+that every task looks keys up in (``opened``); each task records the keys its rows used, and the
+files none used are told once, after every task's rows (``merge.merge_parts``)."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -25,11 +30,24 @@ class AudioIndex:
     files: KeyTable
 
     @classmethod
-    def load(cls, spec, root: str) -> "AudioIndex":
-        files = KeyTable(keep_later=True)
+    def load(cls, spec, root: str, path: str = "") -> "AudioIndex":
+        """The audio files under ``root`` (``spec``: the schema's ``audio_files``); ``path``: held in that file."""
+        files = KeyTable(keep_later=True, path=path)
         for relpath, fields in match_files(root, spec.files):
             files.add(render(spec.key, fields), relpath)
         return cls(spec.files, spec.match, files.finish())
+
+    @classmethod
+    def opened(cls, spec, path: str) -> "AudioIndex":
+        """The index ``write_index`` wrote to ``path``, read-only, with no key used yet."""
+        return cls(spec.files, spec.match, KeyTable.open(path, keep_later=True))
+
+    def used(self) -> Iterator[str]:
+        """The keys a record used, sorted."""
+        return self.files.marked()
+
+    def close(self) -> None:
+        self.files.close()
 
     def apply(self, fields: dict[str, str]) -> None:
         """A row's audio file (by the key its fields render), its path's fields added to the row's."""
@@ -50,3 +68,13 @@ class AudioIndex:
                 f"{relpath}: an audio file no metadata row refers to (no transcript line, row or item has its key)",
                 dataset=dataset, source=relpath,
             )
+
+
+def write_index(spec, root: str, path: str) -> str:
+    """The audio files under ``root`` listed into the file ``path`` (written whole, then renamed)."""
+    temporary = path + ".partial"
+    if os.path.exists(temporary):
+        os.remove(temporary)
+    AudioIndex.load(spec, root, temporary).close()
+    os.replace(temporary, path)
+    return path

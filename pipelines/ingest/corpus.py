@@ -53,9 +53,14 @@ def check_root(dataset: str, root: str) -> None:
         raise FileNotFoundError(f"corpus root {root} for dataset {dataset!r} is not a directory")
 
 
+def audio_root(schema: DatasetSchema, root: str, extra: dict[str, str]) -> str:
+    """The folder the schema's audio files (``audio_files``) are listed under: the corpus root or an extra one."""
+    return extra[schema.audio_files.root] if schema.audio_files.root else root
+
+
 def ingest_batches(
     schema: DatasetSchema, dataset: str, root: str, roots: dict[str, str] | None = None,
-    files: list | None = None, head: bool = True,
+    files: list | None = None, head: bool = True, audio: AudioIndex | None = None,
 ) -> Iterator[Mapped]:
     """The corpus at ``root`` in batches of at most ``BATCH_ROWS`` items (``map_rows``), in a
     deterministic order; nothing that is not text gets past it.
@@ -63,7 +68,9 @@ def ingest_batches(
     ``roots`` gives the extra roots the schema declares (e.g. ``common_voice``). Problems of joined
     files come first, then the metadata rows, then the audio files no row used. An ingest task
     (``pipelines.ingest.tasks``) reads only its slice of the metadata files (``files``, see
-    ``read_rows``); the joined files' problems are told by the first task alone (``head``)."""
+    ``read_rows``); the joined files' problems are told by the first task alone (``head``). A task
+    of a dataset with an audio index is given it (``audio``, listed once for every task): the files
+    no row used are then the caller's to tell, once every task has marked its keys."""
     check_root(dataset, root)
     root = os.path.abspath(root)
     extra = resolve_roots(schema, dataset, roots)
@@ -73,18 +80,19 @@ def ingest_batches(
         context.joins = load_joins(schema.joins, root, extra, dataset, problems)
         if problems and head:
             yield Mapped.of_items(problems)
-        if schema.audio_files is not None:
-            audio_root = extra[schema.audio_files.root] if schema.audio_files.root else root
-            context.audio = AudioIndex.load(schema.audio_files, audio_root)
+        if audio is not None:
+            context.audio = audio
+        elif schema.audio_files is not None:
+            context.audio = AudioIndex.load(schema.audio_files, audio_root(schema, root, extra))
         items = read_rows(schema.layout, root, files)
         while chunk := list(islice(items, BATCH_ROWS)):
             yield map_rows(schema, dataset, root, chunk, context)
-        if context.audio is not None:
+        if context.audio is not None and audio is None:
             orphans = context.audio.orphans(dataset)
             while chunk := list(islice(orphans, BATCH_ROWS)):
                 yield Mapped.of_items(chunk)
     finally:  # key tables spilled to disk let go of their files
-        for table in [join.rows for join in context.joins] + ([context.audio.files] if context.audio else []):
+        for table in [join.rows for join in context.joins] + ([context.audio.files] if context.audio and not audio else []):
             table.close()
 
 

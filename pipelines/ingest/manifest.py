@@ -25,7 +25,8 @@ from pipelines.core.config import DatasetSpec
 from pipelines.core.fingerprint import INGEST_SOURCES, code_identity
 from pipelines.core.record import Record
 from pipelines.core.remote import Mirror, is_remote
-from pipelines.ingest.corpus import check_root, resolve_roots
+from pipelines.ingest.audio_index import write_index
+from pipelines.ingest.corpus import audio_root, check_root, resolve_roots
 from pipelines.ingest.merge import coalesce, crossing, merge_parts
 from pipelines.ingest.part import TaskRunner, corpus_view
 from pipelines.ingest.tasks import TaskList, list_tasks
@@ -66,9 +67,15 @@ def start_dataset(spec: DatasetSpec, out: str, probe_durations: bool = True, mir
             return listing
     view = corpus_view(spec)
     check_root(spec.name, view.root)
-    resolve_roots(schema, spec.name, view.roots)
+    extra = resolve_roots(schema, spec.name, view.roots)
     shutil.rmtree(os.path.dirname(tasks_path), ignore_errors=True)  # parts of other work
-    listing = TaskList(spec, fingerprint, probe_durations, tuple(list_tasks(schema, spec.name, view.root)))
+    tasks = tuple(list_tasks(schema, spec.name, view.root))
+    indexed = schema.audio_files is not None and len(tasks) > 1  # one task lists the audio itself
+    if indexed:  # listed once here, for every task, before the listing that names it
+        index = outputs.ingest_audio_index_path(out, spec.name)
+        os.makedirs(os.path.dirname(index), exist_ok=True)
+        mirror.push(write_index(schema.audio_files, audio_root(schema, os.path.abspath(view.root), extra), index))
+    listing = TaskList(spec, fingerprint, probe_durations, tasks, indexed)
     mirror.push(listing.write(out))
     return listing
 
@@ -89,6 +96,8 @@ def finish_dataset(listing: TaskList, out: str, run_tasks: TaskExecutor, mirror:
     (``merge.coalesce``), the parts merged into the manifest, the completion record written."""
     mirror = mirror or Mirror(out)
     _fetch_parts(listing, out, mirror)
+    if listing.audio_index:
+        mirror.fetch(outputs.ingest_audio_index_path(out, listing.spec.name))
     runs = crossing([read_json(outputs.ingest_part_path(out, task.id, "done.json")) for task in listing.tasks])
     if runs:
         listing, again = coalesce(listing, runs)

@@ -9,16 +9,28 @@ the same.
 Window packing gathers the consecutive segments of a recording. A recording whose segments cross
 from one task into the next (the last segment of one, the first of the next: the parts' ``edges``)
 would be packed as two; ``coalesce`` makes those tasks one and they are run again, before any merge.
+
+A dataset whose audio was listed for its tasks (``audio_files``: ``TaskList.audio_index``) has the
+audio files no task's rows used told here, once, after every part's drops (``audio_without_metadata``,
+in the order a single reader tells them): the index file is opened again and marked with the keys
+each part used, so the merge holds no more of it in memory than a task does.
 """
 from __future__ import annotations
 
+import json
 import os
+from dataclasses import replace
 
 import pyarrow.parquet as pq
 
+from typing import Iterator
+
+from schemas import loader
+
 from pipelines.core import outputs
-from pipelines.core.atomic import read_json
+from pipelines.core.atomic import jsonl_line, read_json
 from pipelines.core.record import ARROW_SCHEMA, MANIFEST_DICTIONARY_COLUMNS
+from pipelines.ingest.audio_index import AudioIndex
 from pipelines.ingest.tasks import IngestTask, TaskList
 
 
@@ -47,7 +59,7 @@ def coalesce(listing: TaskList, runs: list[list[int]]) -> tuple[TaskList, list[I
         number += 1
     gone = {i for run in runs for i in run[1:]}
     kept = tuple(merged.get(i, task) for i, task in enumerate(tasks) if i not in gone)
-    return TaskList(listing.spec, listing.fingerprint, listing.probe_durations, kept), list(merged.values())
+    return replace(listing, tasks=kept), list(merged.values())
 
 
 def merge_parts(listing: TaskList, out: str) -> dict:
@@ -59,11 +71,12 @@ def merge_parts(listing: TaskList, out: str) -> dict:
     manifest, drops = outputs.manifest_path(out, name), outputs.ingest_drops_path(out, name)
     os.makedirs(os.path.dirname(manifest), exist_ok=True)
     os.makedirs(os.path.dirname(drops), exist_ok=True)
-    if len(ids) == 1:
+    orphans = 0
+    if len(ids) == 1 and not listing.audio_index:
         os.replace(outputs.ingest_part_path(out, ids[0], "parquet"), manifest)
         os.replace(outputs.ingest_part_path(out, ids[0], "drops.jsonl"), drops)
     else:
-        _concatenate(ids, out, manifest, drops)
+        orphans = _concatenate(ids, out, manifest, drops, _orphan_lines(listing, out) if listing.audio_index else iter(()))
     groups: dict[str, int] = {}
     for record in records:
         for group, count in record["groups"].items():
@@ -75,16 +88,31 @@ def merge_parts(listing: TaskList, out: str) -> dict:
                 os.remove(path)
     return {
         "records": sum(r["records"] for r in records),
-        "drops": sum(r["drops"] for r in records),
+        "drops": sum(r["drops"] for r in records) + orphans,
         "groups": dict(sorted(groups.items())),
         "train_seconds": round(sum(r["train_seconds"] for r in records), 3),
         "unknown_seconds": sum(r["unknown_seconds"] for r in records),
     }
 
 
-def _concatenate(ids: list[str], out: str, manifest: str, drops: str) -> None:
+def _orphan_lines(listing: TaskList, out: str) -> Iterator[str]:
+    """The drops of the audio files no part's rows used, as lines of the drops file."""
+    schema = loader.load(listing.spec.schema)
+    audio = AudioIndex.opened(schema.audio_files, outputs.ingest_audio_index_path(out, listing.spec.name))
+    try:
+        for task in listing.tasks:
+            with open(outputs.ingest_part_path(out, task.id, "used.jsonl"), encoding="ascii") as handle:
+                for line in handle:
+                    audio.files.mark(json.loads(line))
+        for drop in audio.orphans(listing.spec.name):
+            yield jsonl_line(drop.to_row())
+    finally:
+        audio.close()
+
+
+def _concatenate(ids: list[str], out: str, manifest: str, drops: str, after: Iterator[str]) -> int:
     """The parts' row groups into the manifest and their drops into the drops file, in task order,
-    each under a temporary name renamed when complete."""
+    then the lines ``after`` (how many is returned), each under a temporary name renamed when complete."""
     temporary = manifest + ".partial"
     dictionary = list(MANIFEST_DICTIONARY_COLUMNS)
     with pq.ParquetWriter(temporary, ARROW_SCHEMA, compression="zstd", use_dictionary=dictionary) as writer:
@@ -98,5 +126,10 @@ def _concatenate(ids: list[str], out: str, manifest: str, drops: str) -> None:
             with open(outputs.ingest_part_path(out, task, "drops.jsonl"), "rb") as source:
                 while chunk := source.read(1 << 20):
                     target.write(chunk)
+        told = 0
+        for line in after:
+            target.write(line.encode("utf-8"))
+            told += 1
     os.replace(temporary, manifest)
     os.replace(partial, drops)
+    return told

@@ -5,10 +5,13 @@ The part's files (``outputs.ingest_part_path``) are written under temporary name
 completion record comes last and carries the dataset's fingerprint, so a task whose record matches
 is skipped on a rerun or an engine's retry. Besides the counts, the record holds the task's edges
 for window packing: the recording its first and its last segment belong to (``merge`` checks that
-no recording crosses from one task to the next).
+no recording crosses from one task to the next). A task of a dataset whose audio was listed for
+its tasks looks its rows' audio up in that listing and writes the keys they used (``used.jsonl``,
+one JSON string a line), from which the merge tells the audio files no row used.
 """
 from __future__ import annotations
 
+import json
 import os
 import socket
 from collections import Counter
@@ -29,6 +32,7 @@ from pipelines.core.record import ARROW_SCHEMA, MANIFEST_DICTIONARY_COLUMNS, Dro
 from pipelines.core.remote import Mirror, is_remote
 from pipelines.core.sources import local_view
 from pipelines.ingest.batch import BATCH_ROWS as INGEST_BATCH_ROWS
+from pipelines.ingest.audio_index import AudioIndex
 from pipelines.ingest.batch import Mapped
 from pipelines.ingest.corpus import ingest_batches
 from pipelines.ingest.tasks import IngestTask, TaskList
@@ -40,7 +44,7 @@ REPORT_EVERY = 5000
 
 def write_part(
     schema: DatasetSchema, spec: DatasetSpec, task: IngestTask, out: str, probe_durations: bool = True,
-    report: Callable[[int], None] | None = None,
+    report: Callable[[int], None] | None = None, index: str | None = None,
 ) -> dict:
     """Ingest one task's slice of a dataset into its part (streaming); returns its counts.
 
@@ -48,7 +52,8 @@ def write_part(
     Counts: ``records``, ``drops``, ``items`` (both, as read), ``groups`` (records per shard group),
     ``train_seconds`` (unrounded), ``unknown_seconds`` and ``edges`` (see the module's docstring).
     ``report`` (optional) is called with the number of items read so far, every ``REPORT_EVERY``
-    items and once at the end.
+    items and once at the end. ``index``: the dataset's audio index listed for its tasks (see the
+    module's docstring).
     """
     path = outputs.ingest_part_path(out, task.id, "parquet")
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -61,7 +66,8 @@ def write_part(
     with pq.ParquetWriter(temporary, ARROW_SCHEMA, compression="zstd", use_dictionary=dictionary) as writer:
         probe = _prober(spec, root) if probe_durations else None
         cutter = _vad_cutter(spec, root, schema.windows) if schema.windows and schema.windows.long_audio == "vad" else None
-        batches = ingest_batches(schema, spec.name, spec.root, spec.roots, task.files, task.head)
+        audio = None if index is None else AudioIndex.opened(schema.audio_files, index)
+        batches = ingest_batches(schema, spec.name, spec.root, spec.roots, task.files, task.head, audio)
         if schema.windows is not None:  # long recordings cut into windows: record by record, streaming
             items = _edges_of((item for batch in batches for item in batch.items()), edges)
             batches = _rebatched(pack_windows(items, schema.windows, probe, cutter))
@@ -97,11 +103,25 @@ def write_part(
                 report(seen)
 
         drops = write_jsonl(outputs.ingest_part_path(out, task.id, "drops.jsonl"), drop_rows())
+    _write_used(outputs.ingest_part_path(out, task.id, "used.jsonl"), audio)
     os.replace(temporary, path)
     return {
         "records": sum(groups.values()), "drops": drops, "items": seen, "groups": dict(sorted(groups.items())),
         "train_seconds": train_seconds, "unknown_seconds": unknown, "edges": edges,
     }
+
+
+def _write_used(path: str, audio: AudioIndex | None) -> None:
+    """The audio keys the task's rows used (none without an index), one JSON string a line (ASCII:
+    a name's undecodable bytes kept as escapes)."""
+    with open(path + ".partial", "w", encoding="ascii") as handle:
+        if audio is not None:
+            try:
+                for key in audio.used():
+                    handle.write(json.dumps(key) + "\n")
+            finally:
+                audio.close()
+    os.replace(path + ".partial", path)
 
 
 def _edges_of(items: Iterator[Record | Drop], edges: list) -> Iterator[Record | Drop]:
@@ -189,6 +209,8 @@ class TaskRunner:
         if held is None or all(task.number != number for task in held[0].tasks):
             self.mirror.fetch(outputs.ingest_tasks_path(self.out, dataset))
             listing = TaskList.read(self.out, dataset)
+            if listing.audio_index:
+                self.mirror.fetch(outputs.ingest_audio_index_path(self.out, dataset))
             held = self.lists[dataset] = (listing, loader.load(listing.spec.schema), corpus_view(listing.spec))
         return held
 
@@ -202,7 +224,8 @@ class TaskRunner:
                 return TaskResult(task_id, record["records"], record["drops"], True)
         probe = listing.probe_durations and not remote_corpus(listing.spec)
         report = None if self.report is None else (lambda n: self.report(task_id, n))
-        counts = write_part(schema, view, listing.task(int(number)), self.out, probe, report)
+        index = outputs.ingest_audio_index_path(self.out, dataset) if listing.audio_index else None
+        counts = write_part(schema, view, listing.task(int(number)), self.out, probe, report, index)
         write_json(done, {"task": task_id, "fingerprint": listing.fingerprint, **counts,
                           "worker": {"host": socket.gethostname(), "pid": os.getpid()}})
         for suffix in outputs.PART_FILES:  # the completion record last: it means the others are there

@@ -11,6 +11,10 @@ The answers are those of the dict: the first value added under a key wins; the v
 rows of a key and the keys never marked as used are listed in the order of their values (Python's
 order of strings: texts are stored as UTF-8 bytes, lone surrogates kept, whose byte order is the
 code points' order).
+
+A table can also be written to a named file (``path``), closed, and opened again read-only
+(``KeyTable.open``) by other processes, each with marks of its own: the audio index of a dataset cut
+into ingest tasks is listed once, on the driver, and looked up by every task.
 """
 from __future__ import annotations
 
@@ -43,10 +47,11 @@ class KeyTable:
     the end ``unmarked_and_later`` for what no record used. ``keep_later``: remember the values of
     rows whose key an earlier row had (an audio listing reports them; a join ignores them)."""
 
-    def __init__(self, tuples: bool = False, keep_later: bool = False, limit: int | None = None):
+    def __init__(self, tuples: bool = False, keep_later: bool = False, limit: int | None = None, path: str = ""):
         self.tuples = tuples
         self.keep_later = keep_later
-        self.limit = SPILL_KEYS if limit is None else limit
+        self.path = path  # "": a private database, deleted on close; else that file, kept
+        self.limit = 0 if path else SPILL_KEYS if limit is None else limit
         self.memory: dict[str, Value] = {}
         self.later: list[tuple[str, Value]] = []
         self.used: set[str] = set()
@@ -78,13 +83,17 @@ class KeyTable:
         if len(self.memory) > self.limit:
             self._spill()
 
+    @classmethod
+    def open(cls, path: str, tuples: bool = False, keep_later: bool = False) -> "KeyTable":
+        """A finished table written to ``path`` by another, read-only; its marks are this table's own."""
+        table = cls(tuples, keep_later)
+        table.db = _connect(f"file:{path}?mode=ro", uri=True)
+        return table
+
     def _spill(self) -> None:
         """Everything held so far into a new database, in the order it was added."""
-        self.db = sqlite3.connect("", check_same_thread=False)  # "": private, on disk, deleted on close
-        for pragma in ("journal_mode=OFF", "synchronous=OFF", f"cache_size=-{CACHE_KIB}", "temp_store=FILE"):
-            self.db.execute(f"PRAGMA {pragma}")
+        self.db = _connect(self.path)
         self.db.execute("CREATE TABLE rows(seq INTEGER PRIMARY KEY, k BLOB NOT NULL, v BLOB NOT NULL)")
-        self.db.execute("CREATE TABLE used(k BLOB PRIMARY KEY) WITHOUT ROWID")
         # the first rows of the keys, then the later rows of a key: each after its key's first row
         self._pending = [(_blob(k), self._encode(v)) for k, v in (*self.memory.items(), *self.later)]
         self._flush_rows()
@@ -97,6 +106,8 @@ class KeyTable:
 
     def finish(self) -> "KeyTable":
         """Every row added: index the database (nothing to do for a dict)."""
+        if self.path and self.db is None:
+            self._spill()  # no row at all: the file is still written
         if self.db is not None:
             self._flush_rows()
             self.db.execute("CREATE INDEX IF NOT EXISTS rows_by_key ON rows(k, seq)")
@@ -123,6 +134,15 @@ class KeyTable:
             self.db.executemany("INSERT OR IGNORE INTO used(k) VALUES (?)", self._marks)
             self._marks = []
 
+    def marked(self) -> Iterator[str]:
+        """The keys marked as used, sorted."""
+        if self.db is None:
+            yield from sorted(self.used)
+            return
+        self._flush_marks()
+        for (blob,) in self.db.execute("SELECT k FROM used ORDER BY k"):
+            yield _text(blob)
+
     def unmarked_and_later(self) -> Iterator[Value]:
         """The values of keys never marked, and of every row whose key an earlier row had, sorted."""
         if self.db is None:
@@ -140,6 +160,15 @@ class KeyTable:
         if self.db is not None:
             self.db.close()
             self.db = None
+
+
+def _connect(path: str, uri: bool = False) -> sqlite3.Connection:
+    """A table's database (``""``: private, on disk, deleted on close) and its own table of marks."""
+    db = sqlite3.connect(path, uri=uri, check_same_thread=False)
+    for pragma in ("journal_mode=OFF", "synchronous=OFF", f"cache_size=-{CACHE_KIB}", "temp_store=FILE"):
+        db.execute(f"PRAGMA {pragma}")
+    db.execute("CREATE TEMP TABLE used(k BLOB PRIMARY KEY) WITHOUT ROWID")
+    return db
 
 
 def key_table(pairs: Iterable[tuple[str, Value]], tuples: bool = False, keep_later: bool = False) -> KeyTable:

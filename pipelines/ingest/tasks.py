@@ -18,17 +18,21 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass
+from typing import Iterator
 
 from schemas.model import DatasetSchema
 
 from pipelines.core import outputs
 from pipelines.core.atomic import read_json, write_json
 from pipelines.core.config import DatasetSpec
+from pipelines.ingest.layouts.files import listing
 from pipelines.ingest.layouts.paths import match_files
-from pipelines.ingest.layouts.readers import FILE_SLICES
+from pipelines.ingest.layouts.readers import AUDIO_SLICES, FILE_SLICES
 
 #: bytes of metadata files a task reads at least (the last task of a dataset may read fewer)
 TASK_BYTES = 4 << 20
+#: audio files a task of a folder-per-label corpus reads at most (each may be probed or VAD-cut)
+TASK_FILES = 5000
 
 
 @dataclass(frozen=True)
@@ -58,8 +62,28 @@ class IngestTask:
 
 
 def sliceable(schema: DatasetSchema) -> bool:
-    """Whether the dataset's ingest can be cut by metadata file (see the module's docstring)."""
-    return schema.layout.kind in FILE_SLICES and schema.audio_files is None
+    """Whether the dataset's ingest can be cut (see the module's docstring)."""
+    if schema.audio_files is not None and schema.windows is not None:
+        return False  # orphans travel through window packing: read by one task, as before
+    return schema.layout.kind in FILE_SLICES | AUDIO_SLICES
+
+
+def _pieces(schema: DatasetSchema, root: str) -> tuple[Iterator[tuple[tuple, int]], int]:
+    """The entries a task's ``files`` holds, each with its weight, and the weight that closes a task:
+    audio files (one each; a refused link none) up to ``TASK_FILES``, or metadata files by their
+    bytes up to ``TASK_BYTES``."""
+    if schema.layout.kind in AUDIO_SLICES:
+        return (((relpath, fields), 0 if fields is None else 1) for relpath, fields in listing(root, schema.layout.files)), TASK_FILES
+
+    def sized():
+        for relpath, fields in match_files(root, schema.layout.files):
+            try:
+                size = os.path.getsize(os.path.join(root, relpath))
+            except OSError:
+                size = 0  # gone since the walk: its reader says so
+            yield (relpath, fields), size
+
+    return sized(), TASK_BYTES
 
 
 def list_tasks(schema: DatasetSchema, dataset: str, root: str) -> list[IngestTask]:
@@ -68,17 +92,15 @@ def list_tasks(schema: DatasetSchema, dataset: str, root: str) -> list[IngestTas
     if not sliceable(schema) or not os.path.isdir(root):
         return [IngestTask(dataset, 0)]
     tasks: list[IngestTask] = []
-    files: list[tuple[str, dict[str, str]]] = []
-    size = 0
-    for relpath, fields in match_files(root, schema.layout.files):
-        files.append((relpath, fields))
-        try:
-            size += os.path.getsize(os.path.join(root, relpath))
-        except OSError:
-            pass  # gone since the walk: its reader says so
-        if size >= TASK_BYTES:
+    files: list[tuple[str, dict[str, str] | None]] = []
+    weight = 0
+    pieces, bound = _pieces(schema, root)
+    for entry, size in pieces:
+        files.append(entry)
+        weight += size
+        if weight >= bound:
             tasks.append(IngestTask(dataset, len(tasks), tuple(files)))
-            files, size = [], 0
+            files, weight = [], 0
     if files or not tasks:
         tasks.append(IngestTask(dataset, len(tasks), tuple(files)))
     if len(tasks) == 1:
@@ -88,18 +110,20 @@ def list_tasks(schema: DatasetSchema, dataset: str, root: str) -> list[IngestTas
 
 @dataclass(frozen=True)
 class TaskList:
-    """What the workers need to run a dataset's tasks: the dataset, how durations are found, the tasks."""
+    """What the workers need to run a dataset's tasks: the dataset, how durations are found, the tasks,
+    and whether its audio was listed for them (``outputs.ingest_audio_index_path``)."""
 
     spec: DatasetSpec
     fingerprint: str
     probe_durations: bool
     tasks: tuple[IngestTask, ...]
+    audio_index: bool = False
 
     def write(self, out: str) -> str:
         path = outputs.ingest_tasks_path(out, self.spec.name)
         write_json(path, {
             "dataset": asdict(self.spec), "fingerprint": self.fingerprint, "probe_durations": self.probe_durations,
-            "tasks": [task.to_dict() for task in self.tasks],
+            "tasks": [task.to_dict() for task in self.tasks], "audio_index": self.audio_index,
         })
         return path
 
@@ -108,7 +132,7 @@ class TaskList:
         data = read_json(outputs.ingest_tasks_path(out, dataset))
         spec = DatasetSpec.from_dict(data["dataset"])
         return cls(spec, data["fingerprint"], data["probe_durations"],
-                   tuple(IngestTask.from_dict(spec.name, task) for task in data["tasks"]))
+                   tuple(IngestTask.from_dict(spec.name, task) for task in data["tasks"]), data["audio_index"])
 
     def task(self, number: int) -> IngestTask:
         for task in self.tasks:

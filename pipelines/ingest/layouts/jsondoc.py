@@ -131,11 +131,12 @@ def _container_at(handle, prefix: str, ijson) -> str | None:
         handle.seek(0)
 
 
-def read(layout, root: str) -> Iterator[Row | Drop]:
+def read(layout, root: str, files=None) -> Iterator[Row | Drop]:
+    """``files`` (optional): the ``(relative path, fields)`` pairs to read, a slice of ``match_files``'s."""
     import ijson
 
     steps = parse_records_path(layout.records)
-    for relpath, file_fields in match_files(root, layout.files):
+    for relpath, file_fields in match_files(root, layout.files) if files is None else files:
         path = os.path.join(root, relpath)
         if layout.lines:
             with open(path, "rb") as handle:

@@ -18,16 +18,18 @@ READERS: dict[str, RowReader] = {
 
 
 #: layouts whose reader can read a slice of the metadata files its pattern matches (``read_rows``'s ``files``)
-FILE_SLICES = frozenset({"lines", "table"})
+FILE_SLICES = frozenset({"lines", "table", "json"})
+#: layouts whose reader can read a slice of the audio files its pattern matches (``files.listing``'s entries)
+AUDIO_SLICES = frozenset({"files"})
 
 
 def read_rows(layout, root: str, files: list | None = None) -> Iterator[Row | Drop]:
     """The rows (or drops) of the corpus at ``root``, as the reader of ``layout.kind`` yields them.
 
     ``files``: only these ``(relative path, fields)`` pairs of the files the layout matches, in this
-    order (an ingest task's slice; layouts in ``FILE_SLICES`` only)."""
+    order (an ingest task's slice; layouts in ``FILE_SLICES`` and ``AUDIO_SLICES`` only)."""
     if files is None:
         return READERS[layout.kind](layout, root)
-    if layout.kind not in FILE_SLICES:
+    if layout.kind not in FILE_SLICES | AUDIO_SLICES:
         raise ValueError(f"layout kind {layout.kind!r} cannot read a slice of its files")
     return READERS[layout.kind](layout, root, files)
