@@ -1,14 +1,22 @@
 """Ingest tasks: a dataset's ingest cut into pieces that an engine's workers run side by side.
 
-A task is a contiguous slice of the metadata files the schema's layout pattern matches, in the
-reader's sorted order, closed once its files reach ``TASK_BYTES`` (their sizes come from the same
-listing, so listing the tasks on the driver costs one walk of the metadata tree and no read). Only
-layouts whose reader can read a slice of its files (``lines``, ``table``: ``readers.FILE_SLICES``)
-are cut, and only when the schema needs no view of the whole corpus beyond its joined files: an
-audio index (``audio_files``) must see every row before it can tell which audio files no row used,
-so such a dataset, a JSON document, a plugin's or a folder-per-label (``files``) corpus is one
-task, as before. Joined files are read by every task (they are small tables beside the corpus);
-their problems are told by the first task alone.
+A task is a contiguous slice, in the reader's sorted order, of the metadata files the schema's
+layout pattern matches (``lines``, ``table``, ``json``: ``readers.FILE_SLICES``), closed once its
+files reach ``TASK_BYTES`` (their sizes come from the same listing, so listing the tasks on the
+driver costs one walk of the metadata tree and no read), or of the audio files of a folder-per-label
+corpus (``files``: ``readers.AUDIO_SLICES``), closed at ``TASK_FILES`` files (each may have its
+header probed or be VAD-cut, the work many workers are for). A file is never split: one large JSON
+document (GigaSpeech's) or table stays one task. A ``files`` corpus's entries keep the links out of
+the root its walk met, where it met them, so the task holding one refuses it (``path_outside_root``)
+exactly where a single reader would. A plugin's reader (``kind: plugin``) cannot declare slices and
+is one task reading everything.
+
+A schema with an audio index (``audio_files``) is cut the same way: the driver lists its audio once
+(``manifest.start_dataset``), every task looks keys up in that listing, and the files no row used
+are told once, at the merge (``merge``). One whose records are also packed into ``windows`` stays
+one task, as before (its orphans would pass through window packing at the end of the one stream).
+Joined files are read by every task (they are small tables beside the corpus); their problems are
+told by the first task alone.
 
 The listing is a function of the corpus, never of the engine or its worker count, and is written
 once per dataset (``outputs.ingest_tasks_path``) with the dataset's fingerprint: a rerun after a

@@ -10,6 +10,8 @@ The document is streamed with ijson over the first ``[*]`` level, so one item of
 recording with its segments) is in memory at a time, never the whole file. A record's fields are
 the scalar members of its item and of every enclosing item (inner names win), lists of scalars
 joined by a space; ``fields`` adds more by a path from the record's item (``^.`` steps out).
+An ingest task reads whole files of the pattern's (``read``'s ``files``): one large document, or one
+large JSON Lines file, is read by one task.
 """
 from __future__ import annotations
 
