@@ -75,11 +75,14 @@ def run(
         check_roots(spec)
     _check_aligners(config)
     _clear_output(config, overwrite)
-    plan = _plan(config, options)
-    print_plan(plan)
-    if plan_only:
-        return
-    _prepare_and_shard(config, options, plan.units)
+    from pipelines.runners import engine_session
+
+    with engine_session(config, options):  # on Ray: one start for the ingest tasks and the units
+        plan = _plan(config, options)
+        print_plan(plan)
+        if plan_only:
+            return
+        _prepare_and_shard(config, options, plan.units)
     summary = finalize(config.local_out, config.remote)
     print_summary(summary)
     if not summary["balanced"]:

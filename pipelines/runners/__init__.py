@@ -10,6 +10,8 @@ run's work folder, or on another Ray node its own), then the processor with each
 builds an Apache Beam pipeline (FnApiRunner locally; any runner through standard pipeline options),
 ``ray`` one actor per Ray node running items in threads (a local instance or a cluster address),
 ``local`` a plain loop in this process (debugging). They share every line of data logic.
+``engine_session`` keeps an engine started once for all the calls inside it (Ray: a run's ingest
+tasks and its units).
 """
 from __future__ import annotations
 
@@ -157,6 +159,23 @@ def ingest_executor(config: RunConfig, options: EngineOptions) -> Callable[[list
             _run_on_engine(options, partial(TaskRunner, remote=config.remote), tasks, "Ingest", config)
 
     return run
+
+
+@contextmanager
+def engine_session(config: RunConfig, options: EngineOptions) -> Iterator[None]:
+    """One start of the engine for everything run on it inside (a run's ingest tasks, then its
+    units): on Ray, the first ``run_units`` or ``ingest_executor`` call starts it (a local instance
+    of ``workers`` CPUs, default this machine's, or the ``ray_address`` cluster) and the end of the
+    block shuts it down, its notices going to the engine log; nothing is started when nothing runs.
+    Beam and the local engine start nothing lasting: a no-op for them."""
+    if options.engine != "ray":
+        yield
+        return
+    from pipelines.runners.ray import session
+
+    log = outputs.engine_log_path(config.local_out)
+    with session(options.workers or os.cpu_count() or 1, quiet=lambda: engine_output_to(log)):
+        yield
 
 
 def _run_on_engine(

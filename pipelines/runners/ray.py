@@ -3,6 +3,9 @@
 
 Local by default (``ray.init()`` with ``workers`` CPUs, one actor with ``workers`` threads);
 ``--ray-address`` joins a cluster: one actor on every node that offers CPUs, with a thread per CPU.
+Each ``run`` starts Ray and shuts it down, unless a ``session`` is open: then the first ``run``
+starts it and the session's end shuts it down, so a run's ingest tasks and its units share one
+start. Ray initialized by someone else is used as a cluster and never shut down here.
 A unit's CPU is the codecs' (soundfile, soxr, FLAC), which release the interpreter lock, so a node's
 units run side by side in one process, as Beam's threads do, and nothing but unit ids and small
 results passes through Ray (bench/README.md, "Ray's workers are threads"). With ``s3://`` output, an
@@ -13,6 +16,8 @@ from __future__ import annotations
 
 import os
 import threading
+from contextlib import contextmanager, nullcontext
+from typing import Callable, ContextManager, Iterator
 
 from pipelines.core.remote import default_workdir
 
@@ -51,6 +56,48 @@ def _node_threads(ray, workers: int, local: bool) -> dict[str, int]:
     }
 
 
+#: the Ray connection this process made (``_start``) while it lasts: ``local`` (an instance of its
+#: own, whose threads ``workers`` sizes) or a cluster; ``held`` while ``session`` keeps it open
+_OURS: dict = {}
+
+
+@contextmanager
+def session(cpus: int, quiet: Callable[[], ContextManager] = nullcontext) -> Iterator[None]:
+    """Keep the Ray connection the first ``run`` inside makes (a local instance of ``cpus`` CPUs, or
+    the cluster ``ray_address`` names) for every ``run`` until the end, then shut it down: one Ray
+    start per run of the pipeline (ingest tasks and units). Ray is started only when a ``run`` needs
+    it, and one initialized by someone else is used and left running. ``quiet``: what the shutdown
+    runs in (e.g. Ray's notices sent to the engine log)."""
+    _OURS.update(held=True, cpus=cpus)
+    try:
+        yield
+    finally:
+        _OURS.pop("held", None)
+        _OURS.pop("cpus", None)
+        if "local" in _OURS:
+            with quiet():
+                _stop()
+
+
+def _start(address: str | None, cpus: int) -> None:
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    import ray
+
+    if address:
+        ray.init(address=address, log_to_driver=False)
+    else:
+        # "local": a new instance even when a cluster runs on this machine (ray.init() would join it)
+        ray.init(address="local", num_cpus=cpus, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    _OURS["local"] = not address
+
+
+def _stop() -> None:
+    import ray
+
+    _OURS.pop("local", None)
+    ray.shutdown()
+
+
 def run(make, items: list[str], workers: int, options: dict, label: str = "") -> None:
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     import ray
@@ -59,13 +106,11 @@ def run(make, items: list[str], workers: int, options: dict, label: str = "") ->
     address = options.get("ray_address")
     started = not ray.is_initialized()
     if started:
-        if address:
-            ray.init(address=address, log_to_driver=False)
-        else:
-            # "local": a new instance even when a cluster runs on this machine (ray.init() would join it)
-            ray.init(address="local", num_cpus=workers, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        _OURS.pop("local", None)  # a connection of ours that someone else shut down
+        _start(address, _OURS.get("cpus") or workers)
     try:
-        nodes = _node_threads(ray, workers, local=started and not address)
+        # threads: ``workers`` on an instance of our own; on a cluster (or Ray someone else started), each node's CPUs
+        nodes = _node_threads(ray, workers, local=_OURS.get("local", False))
         if not nodes:
             raise RuntimeError(f"the Ray cluster at {address} has no node with a CPU to run units on")
         worker = ray.remote(_NodeWorker)
@@ -84,8 +129,8 @@ def run(make, items: list[str], workers: int, options: dict, label: str = "") ->
         }
         _hand_out(ray, actors, list(items), options.get("finished") or (lambda item: None))
     finally:
-        if started:
-            ray.shutdown()
+        if started and not _OURS.get("held"):
+            _stop()
 
 
 def _hand_out(ray, actors: dict, todo: list[str], finished) -> None:
