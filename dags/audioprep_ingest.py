@@ -21,7 +21,7 @@ PARAMS = {
     "only": Param([], type="array", items={"type": "string"}, description="Run only these corpora (names); empty: all."),
     "out": Param(None, type=["null", "string"], description="Output folder or s3://bucket/prefix (overrides the config file's out)."),
     "engine": Param(None, type=["null", "string"], enum=[None, "ray", "beam", "local"],
-                    description="beam (Apache Beam), ray (Ray Data) or local; default: the config file's, else beam (ray with ray_address)."),
+                    description="beam (Apache Beam), ray (Ray) or local; default: the config file's, else beam (ray with ray_address)."),
     "workers": Param(None, type=["null", "integer"], minimum=1,
                      description="Local Ray CPUs or local Beam workers (threads of the run); default: the CPU count, at most one per pending unit."),
     "beam_runner": Param(None, type=["null", "string"], description="Beam runner, e.g. FlinkRunner, SparkRunner, DataflowRunner."),

@@ -163,15 +163,25 @@ def check_corpus(run: dict, name: str) -> dict:
 
 
 def ingest_corpus(run: dict, name: str) -> dict:
-    """The corpus's manifest (``manifests/NAME.parquet``); skipped when already complete."""
-    from pipelines.ingest.manifest import ingest_dataset
+    """The corpus's manifest (``manifests/NAME.parquet``); skipped when already complete.
 
-    config, mirror = run_config(run), _mirror(run)
+    Its ingest tasks run on the run's engine when ``audioprep run`` would run them there
+    (``runners.engine_runs_ingest``: Ray, a Beam runner named in ``beam_args``), through the same
+    executor (``runners.ingest_executor``), else in this process."""
+    from pipelines.ingest.manifest import ingest_dataset
+    from pipelines.runners import engine_runs_ingest, engine_session, ingest_executor
+
+    config, options, mirror = run_config(run), engine_options(run), _mirror(run)
     with _corpus_step(run, name, "ingest"):
         _check_plan_code(mirror)
         for path in (outputs.ingest_done_path, outputs.manifest_path, outputs.ingest_drops_path):
             mirror.fetch(path(mirror.local, name))  # finished by an earlier attempt on another worker
-        counts = ingest_dataset(_spec(run, name), mirror.local, config.probe_durations)
+        if engine_runs_ingest(options):
+            with engine_session(config, options):  # one start, also for tasks run again by the merge
+                counts = ingest_dataset(_spec(run, name), mirror.local, config.probe_durations,
+                                        run_tasks=ingest_executor(config, options), remote=config.remote)
+        else:
+            counts = ingest_dataset(_spec(run, name), mirror.local, config.probe_durations)
         for path in (outputs.ingest_drops_path, outputs.manifest_path, outputs.ingest_done_path):
             mirror.push(path(mirror.local, name))  # for the plan task, wherever it runs
     return {"dataset": name, "records": counts["records"], "drops": counts["drops"]}

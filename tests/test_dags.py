@@ -286,3 +286,39 @@ def test_dag_with_an_s3_output_resumes_from_the_bucket_alone(airflow_home, tmp_p
         audioprep("verify", "s3://runs/dag/", env=env)
     finally:
         server.stop()
+
+
+@pytest.mark.slow
+def test_the_dag_s_ingest_runs_on_ray_workers_and_writes_the_manifests_of_an_ingest_here(airflow_home, tmp_path):
+    """With engine ray each corpus's ingest tasks run on Ray, as `audioprep run`'s do: a dry run starts
+    one Ray instance per corpus (Ray's session folders under RAY_TMPDIR; before, the DAG's ingest
+    started none), the first ingest task's process is killed as it finishes (a failpoint firing once,
+    in the process that reaches it) and the run still succeeds, and the manifests and drops are the
+    bytes of an ingest in this process."""
+    import shutil
+    import tempfile
+
+    from pipelines.core import outputs
+    from pipelines.core.config import DatasetSpec
+    from pipelines.ingest.manifest import ingest_dataset
+
+    roots = write_demo(str(tmp_path / "demo"))
+    out, fired = tmp_path / "out", tmp_path / "fired"
+    ray_tmpdir = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))  # short: Ray's socket paths live under it
+    try:
+        env = {"AUDIOPREP_FAILPOINT": "ingest_task_done:1:process", "AUDIOPREP_FAILPOINT_ONCE": str(fired),
+               "RAY_TMPDIR": str(ray_tmpdir)}
+        conf = {"corpora": [f"{name}={root}" for name, root in roots.items()], "out": str(out), "engine": "ray",
+                "workers": 2, "dry_run": True}
+        result, state, tasks = dags_test(airflow_home, conf, env)
+        assert state == "success", f"{tasks}\n{result.stdout[-8000:]}\n{result.stderr[-4000:]}"
+        assert fired.exists(), "no ingest task finished in a process of the run"
+        sessions = [p for p in (ray_tmpdir / "ray").glob("session_*") if p.name != "session_latest" and p.is_dir()]
+        assert len(sessions) == len(roots), sessions
+    finally:
+        shutil.rmtree(ray_tmpdir, ignore_errors=True)
+    here = tmp_path / "here"
+    for name, root in roots.items():
+        ingest_dataset(DatasetSpec(name, name, root), str(here))
+        for path in (outputs.manifest_path, outputs.ingest_drops_path):
+            assert Path(path(str(out), name)).read_bytes() == Path(path(str(here), name)).read_bytes(), (name, path)
