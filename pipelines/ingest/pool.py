@@ -55,12 +55,12 @@ class _WithoutPandas(importlib.abc.MetaPathFinder):
 
 
 def _ingest_process_setup() -> None:
-    """Run first in each ingest process. pyarrow imports pandas, when it is installed (Ray Data
-    installs it), on its first conversion of a Python list, to ask whether the list is a pandas
-    object: CPU time and resident memory in every process (bench/README.md), for nothing, as
-    ingest never uses pandas. These processes only ingest and exit, so pandas stays refused in them
-    for good (pyarrow remembers the answer; never in the run's own process, where an engine may
-    need pandas)."""
+    """Run first in each ingest process. pyarrow imports pandas, when it is installed (an extra
+    such as ``export``'s Hugging Face datasets installs it), on its first conversion of a Python
+    list, to ask whether the list is a pandas object: CPU time and resident memory in every process
+    (bench/README.md), for nothing, as ingest never uses pandas. These processes only ingest and
+    exit, so pandas stays refused in them for good (pyarrow remembers the answer; never in the
+    run's own process, where an engine may need pandas)."""
     sys.meta_path.insert(0, _WithoutPandas())
 
 
