@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import audioprep, published, run_in_own_session
+from pipelines.core import outputs
 
 def _run(demo_corpora, out: Path, engine: str, failpoint: str | None = None) -> subprocess.CompletedProcess:
     return run_in_own_session(demo_corpora, out, engine, {"AUDIOPREP_FAILPOINT": failpoint or ""})
@@ -25,10 +26,21 @@ def _crash_and_resume(demo_corpora, reference, out: Path, engine: str, failpoint
             assert data == reference[path], f"{path} visible after the crash but not complete"
             with tarfile.open(out / path) as tar:
                 tar.getmembers()
+    finished = _completion_records(out)
+    if failpoint.startswith("unit_done"):
+        assert finished, "the run was killed before any unit finished"
     resumed = _run(demo_corpora, out, engine)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert published(out) == reference
+    # the units finished before the kill were skipped: their completion records are the same files, untouched
+    assert {name: _completion_records(out)[name] for name in finished} == finished
     assert audioprep("verify", str(out)).returncode == 0
+
+
+def _completion_records(out: Path) -> dict[str, tuple[int, int]]:
+    """Each unit's completion record with its inode and modification time (what rerunning the unit changes)."""
+    folder = Path(outputs.unit_done_path(str(out), "x")).parent
+    return {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in sorted(folder.glob("*.json"))}
 
 
 @pytest.mark.parametrize("failpoint", ["ingest_task_done:2", "dataset_ingested:2", "after_plan:1", "sample_written:6", "shard_published:2", "unit_done:3", "before_index:1"])
