@@ -57,7 +57,7 @@ def test_a_corpus_of_several_metadata_files_is_cut_into_tasks_that_merge_to_the_
     specs = tuple(DatasetSpec(name, name, root) for name, root in corpora.items())
     for name, root in corpora.items():
         listing = start_dataset(DatasetSpec(name, name, root), str(tmp_path / "listed"))
-        assert len(listing.tasks) > 1 and all(len(task.files) == 1 for task in listing.tasks), listing.tasks
+        assert len(listing.tasks) > 1 and all(task.files == 1 for task in listing.tasks), listing.tasks
     written = {}
     for processes in (1, 2):
         out = tmp_path / f"cut-{processes}"
@@ -174,6 +174,10 @@ def _cut_like_one_task(specs: list[DatasetSpec], tmp_path: Path, monkeypatch, bo
     return done
 
 
+def _listed(out: Path, listing, task) -> list:
+    return list(tasks_module.files_of(str(out), task.id, listing.fingerprint))
+
+
 def _reasons(out: Path, name: str) -> list[tuple[str, str]]:
     lines = Path(outputs.ingest_drops_path(str(out), name)).read_text().splitlines()
     return [(row["reason"], row["source"]) for row in map(json.loads, lines)]
@@ -193,7 +197,7 @@ def test_a_folder_per_label_corpus_is_cut_by_audio_file_and_its_refused_links_to
     spec = DatasetSpec("speech_commands", "speech_commands", str(root))
     monkeypatch.setattr(tasks_module, "TASK_FILES", 1)
     listing = start_dataset(spec, str(tmp_path / "listed"))
-    assert [[path for path, _ in task.files] for task in listing.tasks] == [
+    assert [[path for path, _ in _listed(tmp_path / "listed", listing, task)] for task in listing.tasks] == [
         ["right/aa000000_nohash_0.wav", "right/bb05582b_nohash_3.wav"], ["yes/0a7c2a8d_nohash_0.wav"],
         ["yes/0a7c2a8d_nohash_1.wav"], ["yes/zz000000_nohash_0.wav"]]
     monkeypatch.setattr(tasks_module, "TASK_FILES", 5000)
@@ -271,3 +275,80 @@ def test_a_rerun_skips_the_tasks_whose_part_is_complete(tmp_path, monkeypatch):
     ingest_dataset(spec, out, run_tasks=run)
     assert ran == rest and rest
     assert _records_and_drops(tmp_path / "cut", "slurp") == _records_and_drops(tmp_path / "whole", "slurp")
+
+
+def _speech_commands_cut_by_file(tmp_path: Path, monkeypatch) -> DatasetSpec:
+    from fixtures import audio_corpora as A
+
+    root = tmp_path / "speech_commands"
+    A.write_speech_commands(str(root))
+    monkeypatch.setattr(tasks_module, "TASK_FILES", 1)
+    return DatasetSpec("speech_commands", "speech_commands", str(root))
+
+
+def test_each_task_s_files_are_listed_in_a_file_of_its_own_that_its_worker_alone_reads(tmp_path, monkeypatch):
+    """The tasks file names no corpus file: each task's files are in a file of its own (exactly its
+    files, under the listing's fingerprint); a worker running one task reads that task's listing and
+    no other; a listing of other work is refused, naming the file."""
+    spec = _speech_commands_cut_by_file(tmp_path, monkeypatch)
+    out = tmp_path / "out"
+    listing = start_dataset(spec, str(out))
+    tasks_text = Path(outputs.ingest_tasks_path(str(out), spec.name)).read_text()
+    assert ".wav" not in tasks_text and [task.files for task in listing.tasks] == [1, 1, 1]
+    assert [[(path, fields["word"]) for path, fields in _listed(out, listing, task)] for task in listing.tasks] == [
+        [("right/bb05582b_nohash_3.wav", "right")], [("yes/0a7c2a8d_nohash_0.wav", "yes")], [("yes/0a7c2a8d_nohash_1.wav", "yes")]]
+    opened: list[str] = []
+    real = open
+
+    def watched(path, *args, **kwargs):
+        opened.append(os.path.basename(str(path)))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(tasks_module, "open", watched, raising=False)
+    in_process(str(out))([listing.tasks[1].id])
+    assert opened == ["files-00001.jsonl"]
+    monkeypatch.undo()
+    other = tmp_path / "other"
+    (other / "_work" / "ingest" / spec.name).mkdir(parents=True)
+    tasks_module.write_files(str(other), listing.tasks[0].id, "another fingerprint", [])
+    with pytest.raises(tasks_module.StaleListing, match="files-00000.jsonl"):
+        list(tasks_module.files_of(str(other), listing.tasks[0].id, listing.fingerprint))
+
+
+@pytest.mark.slow
+def test_a_worker_on_another_machine_reads_its_task_s_listing_from_the_bucket(s3, tmp_path, monkeypatch):
+    """An s3:// output: the driver lists the tasks in its folder and pushes each listing; a worker
+    with a folder of its own (another node) fetches the tasks file and its task's listing, none
+    other, runs its task and pushes the part; a stale copy of an earlier attempt's listing on that
+    worker is replaced by the bucket's."""
+    import boto3
+
+    from pipelines.core import remote
+    from pipelines.ingest.part import TaskRunner
+    from s3_server import s3_env
+
+    for name, value in s3_env(s3.url).items():
+        monkeypatch.setenv(name, value)
+    remote._client.cache_clear()
+    client = boto3.client("s3", endpoint_url=s3.url)
+    client.create_bucket(Bucket="listings")
+    uri = "s3://listings/run"
+    spec = _speech_commands_cut_by_file(tmp_path, monkeypatch)
+    driver, worker = tmp_path / "driver", tmp_path / "worker"
+    try:
+        listing = start_dataset(spec, str(driver), mirror=remote.Mirror(str(driver), uri))
+        keys = sorted(item["Key"] for item in client.list_objects_v2(Bucket="listings")["Contents"])
+        assert keys == [f"run/_work/ingest/speech_commands/{name}" for name in
+                        ("files-00000.jsonl", "files-00001.jsonl", "files-00002.jsonl", "tasks.json")]
+        stale = Path(outputs.ingest_task_files_path(str(worker), listing.tasks[2].id))
+        stale.parent.mkdir(parents=True)
+        stale.write_text('{"fingerprint": "earlier", "task": "speech_commands/00002"}\n["no/such.wav", {"word": "no"}]\n')
+        runner = TaskRunner(str(worker), uri)
+        for task in listing.tasks[1:]:
+            assert runner(task.id).records == 1
+        assert sorted(p.name for p in stale.parent.glob("files-*")) == ["files-00001.jsonl", "files-00002.jsonl"]
+        assert stale.read_bytes() == Path(outputs.ingest_task_files_path(str(driver), listing.tasks[2].id)).read_bytes()
+        pushed = {item["Key"].rsplit("/", 1)[1] for item in client.list_objects_v2(Bucket="listings")["Contents"]}
+        assert {"part-00001.done.json", "part-00002.done.json"} <= pushed and "part-00000.done.json" not in pushed
+    finally:
+        remote._client.cache_clear()

@@ -90,8 +90,15 @@ def ingest_done_path(out: str, dataset: str) -> str:
 
 
 def ingest_tasks_path(out: str, dataset: str) -> str:
-    """A dataset's ingest tasks (``pipelines.ingest.tasks``): what each reads, listed by the driver for the workers."""
+    """A dataset's ingest tasks (``pipelines.ingest.tasks``), listed by the driver for the workers (what
+    each reads: ``ingest_task_files_path``)."""
     return os.path.join(out, WORK, "ingest", dataset, "tasks.json")
+
+
+def ingest_task_files_path(out: str, task: str) -> str:
+    """The files one ingest task reads (``pipelines.ingest.tasks.write_files``), beside the tasks listing."""
+    dataset, number = task.rsplit("/", 1)
+    return os.path.join(out, WORK, "ingest", dataset, f"files-{number}.jsonl")
 
 
 def ingest_task_id(dataset: str, number: int) -> str:

@@ -69,7 +69,10 @@ def start_dataset(spec: DatasetSpec, out: str, probe_durations: bool = True, mir
     check_root(spec.name, view.root)
     extra = resolve_roots(schema, spec.name, view.roots)
     shutil.rmtree(os.path.dirname(tasks_path), ignore_errors=True)  # parts of other work
-    tasks = tuple(list_tasks(schema, spec.name, view.root))
+    tasks = tuple(list_tasks(schema, spec.name, view.root, out, fingerprint))
+    for task in tasks:  # each task's listing, for the worker that runs it
+        if task.files is not None:
+            mirror.push(outputs.ingest_task_files_path(out, task.id))
     indexed = schema.audio_files is not None and len(tasks) > 1  # one task lists the audio itself
     if indexed:  # listed once here, for every task, before the listing that names it
         index = outputs.ingest_audio_index_path(out, spec.name)
@@ -100,7 +103,11 @@ def finish_dataset(listing: TaskList, out: str, run_tasks: TaskExecutor, mirror:
         mirror.fetch(outputs.ingest_audio_index_path(out, listing.spec.name))
     runs = crossing([read_json(outputs.ingest_part_path(out, task.id, "done.json")) for task in listing.tasks])
     if runs:
-        listing, again = coalesce(listing, runs)
+        for i in (i for run in runs for i in run):  # an earlier attempt's listings, on another machine
+            mirror.fetch(outputs.ingest_task_files_path(out, listing.tasks[i].id))
+        listing, again = coalesce(listing, runs, out)
+        for task in again:
+            mirror.push(outputs.ingest_task_files_path(out, task.id))
         mirror.push(listing.write(out))
         run_tasks([task.id for task in again])
         _fetch_parts(listing, out, mirror)

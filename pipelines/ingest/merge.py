@@ -31,7 +31,7 @@ from pipelines.core import outputs
 from pipelines.core.atomic import jsonl_line, read_json
 from pipelines.core.record import ARROW_SCHEMA, MANIFEST_DICTIONARY_COLUMNS
 from pipelines.ingest.audio_index import AudioIndex
-from pipelines.ingest.tasks import IngestTask, TaskList
+from pipelines.ingest.tasks import IngestTask, TaskList, files_of, write_files
 
 
 def crossing(records: list[dict]) -> list[list[int]]:
@@ -47,15 +47,16 @@ def crossing(records: list[dict]) -> list[list[int]]:
     return runs
 
 
-def coalesce(listing: TaskList, runs: list[list[int]]) -> tuple[TaskList, list[IngestTask]]:
-    """The listing with each run of tasks made one new task (numbered after every existing one),
-    and those new tasks."""
+def coalesce(listing: TaskList, runs: list[list[int]], out: str) -> tuple[TaskList, list[IngestTask]]:
+    """The listing with each run of tasks made one new task (numbered after every existing one, its
+    listing the run's listings laid end to end, streamed), and those new tasks."""
     tasks = list(listing.tasks)
     number = max(task.number for task in tasks) + 1
     merged: dict[int, IngestTask] = {}
     for run in runs:
-        files = tuple(pair for i in run for pair in tasks[i].files)
-        merged[run[0]] = IngestTask(listing.spec.name, number, files)
+        task = IngestTask(listing.spec.name, number)
+        files = (entry for i in run for entry in files_of(out, tasks[i].id, listing.fingerprint))
+        merged[run[0]] = replace(task, files=write_files(out, task.id, listing.fingerprint, files))
         number += 1
     gone = {i for run in runs for i in run[1:]}
     kept = tuple(merged.get(i, task) for i, task in enumerate(tasks) if i not in gone)

@@ -35,7 +35,7 @@ from pipelines.ingest.batch import BATCH_ROWS as INGEST_BATCH_ROWS
 from pipelines.ingest.audio_index import AudioIndex
 from pipelines.ingest.batch import Mapped
 from pipelines.ingest.corpus import ingest_batches
-from pipelines.ingest.tasks import IngestTask, TaskList
+from pipelines.ingest.tasks import IngestTask, StaleListing, TaskList, files_of
 from pipelines.ingest.windows import pack_windows, segment_group
 
 #: metadata items between two progress reports of an ingest
@@ -44,7 +44,7 @@ REPORT_EVERY = 5000
 
 def write_part(
     schema: DatasetSchema, spec: DatasetSpec, task: IngestTask, out: str, probe_durations: bool = True,
-    report: Callable[[int], None] | None = None, index: str | None = None,
+    report: Callable[[int], None] | None = None, index: str | None = None, files: tuple | None = None,
 ) -> dict:
     """Ingest one task's slice of a dataset into its part (streaming); returns its counts.
 
@@ -53,7 +53,7 @@ def write_part(
     ``train_seconds`` (unrounded), ``unknown_seconds`` and ``edges`` (see the module's docstring).
     ``report`` (optional) is called with the number of items read so far, every ``REPORT_EVERY``
     items and once at the end. ``index``: the dataset's audio index listed for its tasks (see the
-    module's docstring).
+    module's docstring). ``files``: the task's listing (``tasks.files_of``; None: everything).
     """
     path = outputs.ingest_part_path(out, task.id, "parquet")
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -67,7 +67,7 @@ def write_part(
         probe = _prober(spec, root) if probe_durations else None
         cutter = _vad_cutter(spec, root, schema.windows) if schema.windows and schema.windows.long_audio == "vad" else None
         audio = None if index is None else AudioIndex.opened(schema.audio_files, index)
-        batches = ingest_batches(schema, spec.name, spec.root, spec.roots, task.files, task.head, audio)
+        batches = ingest_batches(schema, spec.name, spec.root, spec.roots, files, task.head, audio)
         if schema.windows is not None:  # long recordings cut into windows: record by record, streaming
             items = _edges_of((item for batch in batches for item in batch.items()), edges)
             batches = _rebatched(pack_windows(items, schema.windows, probe, cutter))
@@ -203,20 +203,38 @@ class TaskRunner:
         self.mirror = Mirror(out, remote)
         self.lists: dict[str, tuple[TaskList, DatasetSchema, DatasetSpec]] = {}
 
-    def _list(self, dataset: str, number: int) -> tuple[TaskList, DatasetSchema, DatasetSpec]:
-        """The dataset's tasks file, read again when it lacks the task (rewritten by ``merge.coalesce``)."""
+    def _list(self, dataset: str, fresh: bool = False) -> tuple[TaskList, DatasetSchema, DatasetSpec]:
+        """The dataset's tasks file (read once; again, from the bucket, when ``fresh``)."""
         held = self.lists.get(dataset)
-        if held is None or all(task.number != number for task in held[0].tasks):
-            self.mirror.fetch(outputs.ingest_tasks_path(self.out, dataset))
+        if held is None or fresh:
+            path = outputs.ingest_tasks_path(self.out, dataset)
+            self._fetch(path, fresh)
             listing = TaskList.read(self.out, dataset)
             if listing.audio_index:
-                self.mirror.fetch(outputs.ingest_audio_index_path(self.out, dataset))
+                self._fetch(outputs.ingest_audio_index_path(self.out, dataset), fresh)
             held = self.lists[dataset] = (listing, loader.load(listing.spec.schema), corpus_view(listing.spec))
         return held
 
+    def _fetch(self, path: str, fresh: bool) -> None:
+        if fresh and self.mirror.uri is not None and os.path.exists(path):
+            os.remove(path)  # a copy of an earlier attempt's: the bucket's is the listing
+        self.mirror.fetch(path)
+
+    def _files(self, task_id: str, listing: TaskList, fresh: bool = False) -> tuple | None:
+        """The task's own listing (None when its dataset is not cut): the only one this worker reads."""
+        if not listing.cut:
+            return None
+        self._fetch(outputs.ingest_task_files_path(self.out, task_id), fresh)
+        return tuple(files_of(self.out, task_id, listing.fingerprint))
+
     def __call__(self, task_id: str) -> TaskResult:
         dataset, number = task_id.rsplit("/", 1)
-        listing, schema, view = self._list(dataset, int(number))
+        listing, schema, view = self._list(dataset)
+        try:
+            files = self._files(task_id, listing)
+        except StaleListing:  # this worker's copies are an earlier attempt's: the bucket's, then
+            listing, schema, view = self._list(dataset, fresh=True)
+            files = self._files(task_id, listing, fresh=True)
         done = outputs.ingest_part_path(self.out, task_id, "done.json")
         if self.mirror.fetch(done):
             record = read_json(done)
@@ -225,7 +243,7 @@ class TaskRunner:
         probe = listing.probe_durations and not remote_corpus(listing.spec)
         report = None if self.report is None else (lambda n: self.report(task_id, n))
         index = outputs.ingest_audio_index_path(self.out, dataset) if listing.audio_index else None
-        counts = write_part(schema, view, listing.task(int(number)), self.out, probe, report, index)
+        counts = write_part(schema, view, IngestTask(dataset, int(number)), self.out, probe, report, index, files)
         write_json(done, {"task": task_id, "fingerprint": listing.fingerprint, **counts,
                           "worker": {"host": socket.gethostname(), "pid": os.getpid()}})
         for suffix in outputs.PART_FILES:  # the completion record last: it means the others are there

@@ -18,20 +18,26 @@ one task, as before (its orphans would pass through window packing at the end of
 Joined files are read by every task (they are small tables beside the corpus); their problems are
 told by the first task alone.
 
-The listing is a function of the corpus, never of the engine or its worker count, and is written
-once per dataset (``outputs.ingest_tasks_path``) with the dataset's fingerprint: a rerun after a
-crash reuses it, so the parts it finds were cut the same way.
+The listing is a function of the corpus, never of the engine or its worker count. Each task's files
+go to a file of their own (``outputs.ingest_task_files_path``: JSON lines, a header with the
+dataset's fingerprint, then one ``[path, fields]`` a line), written as the walk closes the task, so
+the driver holds one task's files at a time and a worker reads only its own. The tasks themselves
+(their numbers and how many files each reads) are written last, with the fingerprint
+(``outputs.ingest_tasks_path``): a rerun after a crash reuses a complete listing, so the parts it
+finds were cut the same way.
 """
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import asdict, dataclass
-from typing import Iterator
+from itertools import chain
+from typing import Iterable, Iterator
 
 from schemas.model import DatasetSchema
 
 from pipelines.core import outputs
-from pipelines.core.atomic import read_json, write_json
+from pipelines.core.atomic import read_json, write_json, write_jsonl
 from pipelines.core.config import DatasetSpec
 from pipelines.ingest.layouts.files import listing
 from pipelines.ingest.layouts.paths import match_files
@@ -45,11 +51,12 @@ TASK_FILES = 5000
 
 @dataclass(frozen=True)
 class IngestTask:
-    """One piece of a dataset's ingest: the metadata files it reads (all of them: ``files`` None)."""
+    """One piece of a dataset's ingest: how many files its listing holds (``files_of``), or None
+    when it reads everything (no listing)."""
 
     dataset: str
     number: int
-    files: tuple[tuple[str, dict[str, str]], ...] | None = None
+    files: int | None = None
 
     @property
     def id(self) -> str:
@@ -61,12 +68,35 @@ class IngestTask:
         return self.number == 0
 
     def to_dict(self) -> dict:
-        return {"number": self.number, "files": None if self.files is None else [list(pair) for pair in self.files]}
+        return {"number": self.number, "files": self.files}
 
     @classmethod
     def from_dict(cls, dataset: str, data: dict) -> "IngestTask":
-        files = data["files"]
-        return cls(dataset, data["number"], None if files is None else tuple((path, fields) for path, fields in files))
+        return cls(dataset, data["number"], data["files"])
+
+
+def write_files(out: str, task: str, fingerprint: str, entries: Iterable[tuple]) -> int:
+    """A task's listing (``entries``: path and fields, streamed) under the dataset's fingerprint;
+    returns how many entries it holds."""
+    header = {"task": task, "fingerprint": fingerprint}
+    return write_jsonl(outputs.ingest_task_files_path(out, task), chain([header], (list(e) for e in entries))) - 1
+
+
+def files_of(out: str, task: str, fingerprint: str) -> Iterator[tuple[str, dict[str, str] | None]]:
+    """A task's listing, streamed; refused (naming the file) when it was written for other work."""
+    path = outputs.ingest_task_files_path(out, task)
+    with open(path, encoding="utf-8") as handle:
+        header = json.loads(handle.readline() or "{}")
+        if header.get("task") != task or header.get("fingerprint") != fingerprint:
+            raise StaleListing(f"{path}: the listing of other work (task {header.get('task')!r}, "
+                               f"fingerprint {str(header.get('fingerprint'))[:12]}), not of task {task}")
+        for line in handle:
+            path_, fields = json.loads(line)
+            yield path_, fields
+
+
+class StaleListing(ValueError):
+    """A task's listing file written for another listing of the dataset (an earlier attempt's)."""
 
 
 def sliceable(schema: DatasetSchema) -> bool:
@@ -94,24 +124,32 @@ def _pieces(schema: DatasetSchema, root: str) -> tuple[Iterator[tuple[tuple, int
     return sized(), TASK_BYTES
 
 
-def list_tasks(schema: DatasetSchema, dataset: str, root: str) -> list[IngestTask]:
-    """The dataset's tasks, in the reader's order; one task reading everything when it cannot be cut
-    (or when its metadata fits in one task)."""
+def list_tasks(schema: DatasetSchema, dataset: str, root: str, out: str, fingerprint: str) -> list[IngestTask]:
+    """The dataset's tasks, in the reader's order, each task's listing written (``write_files``) as
+    the walk closes it; one task reading everything (no listing) when the dataset cannot be cut (or
+    when its metadata fits in one task)."""
     if not sliceable(schema) or not os.path.isdir(root):
         return [IngestTask(dataset, 0)]
     tasks: list[IngestTask] = []
     files: list[tuple[str, dict[str, str] | None]] = []
     weight = 0
     pieces, bound = _pieces(schema, root)
+
+    def close() -> None:
+        task = IngestTask(dataset, len(tasks), len(files))
+        write_files(out, task.id, fingerprint, files)
+        tasks.append(task)
+
     for entry, size in pieces:
         files.append(entry)
         weight += size
         if weight >= bound:
-            tasks.append(IngestTask(dataset, len(tasks), tuple(files)))
+            close()
             files, weight = [], 0
     if files or not tasks:
-        tasks.append(IngestTask(dataset, len(tasks), tuple(files)))
+        close()
     if len(tasks) == 1:
+        os.remove(outputs.ingest_task_files_path(out, tasks[0].id))
         return [IngestTask(dataset, 0)]  # one piece: read it the plain way
     return tasks
 
@@ -142,8 +180,7 @@ class TaskList:
         return cls(spec, data["fingerprint"], data["probe_durations"],
                    tuple(IngestTask.from_dict(spec.name, task) for task in data["tasks"]), data["audio_index"])
 
-    def task(self, number: int) -> IngestTask:
-        for task in self.tasks:
-            if task.number == number:
-                return task
-        raise KeyError(f"dataset {self.spec.name!r} has no ingest task {number} (its tasks file was rewritten?)")
+    @property
+    def cut(self) -> bool:
+        """Whether each task reads a listing of its own (else the one task reads everything)."""
+        return any(task.files is not None for task in self.tasks)
