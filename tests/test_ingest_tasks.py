@@ -1,7 +1,8 @@
 """Ingest cut into tasks (pipelines/ingest/tasks.py, part.py, merge.py) and run on the engines'
 workers (pipelines/runners ``ingest_executor``): the same manifests, drops and plan whether the tasks
 run in this process, in a pool or on Beam or Ray with one or two workers, and the same records as
-one task reading everything; a recording crossing two tasks is packed as one."""
+one task reading everything (the manifest's bytes: row groups of a fixed size); a recording crossing
+two tasks is packed as one."""
 from __future__ import annotations
 
 import json
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from fixtures import speech_corpora as F
-from pipelines.core import outputs
+from pipelines.core import manifest_file, outputs
 from pipelines.core.config import DatasetSpec, EngineOptions, RunConfig
 from pipelines.ingest import tasks as tasks_module
 from pipelines.ingest.manifest import finish_dataset, in_process, ingest_dataset, iter_manifest, pending_tasks, start_dataset
@@ -25,9 +26,18 @@ def _written(out: Path) -> dict[str, bytes]:
             for p in sorted(out.rglob("*")) if p.is_file() and p.name != "engine.log"}
 
 
-def _records_and_drops(out: Path, name: str) -> tuple[list, bytes]:
-    records = [r.to_row() for r in iter_manifest(outputs.manifest_path(str(out), name))]
-    return records, Path(outputs.ingest_drops_path(str(out), name)).read_bytes()
+def _records(out: Path, name: str) -> list:
+    return [r.to_row() for r in iter_manifest(outputs.manifest_path(str(out), name))]
+
+
+def _manifest_and_drops(out: Path, name: str) -> tuple[bytes, bytes]:
+    return Path(outputs.manifest_path(str(out), name)).read_bytes(), Path(outputs.ingest_drops_path(str(out), name)).read_bytes()
+
+
+def _small_row_groups(monkeypatch) -> None:
+    """Manifests in row groups of 2 records, so parts are re-grouped across their ends when merged
+    (in this process and in a pool's forked workers: not on an engine's)."""
+    monkeypatch.setattr(manifest_file, "ROW_GROUP_ROWS", 2)
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +60,7 @@ def test_a_corpus_of_several_metadata_files_is_cut_into_tasks_that_merge_to_the_
     file, in this process or in a pool of two, gives the records and drops of one task reading all,
     in the reader's order, and the same bytes either way; the parts are gone after the merge."""
     corpora = {"common_voice": common_voice, "tedlium3": tedlium}
+    _small_row_groups(monkeypatch)
     whole, cut = {}, {}
     for name, root in corpora.items():
         whole[name] = ingest_dataset(DatasetSpec(name, name, root), str(tmp_path / "whole"))
@@ -63,12 +74,17 @@ def test_a_corpus_of_several_metadata_files_is_cut_into_tasks_that_merge_to_the_
         out = tmp_path / f"cut-{processes}"
         make_plan(RunConfig(datasets=specs, out=str(out), shard_max_samples=20), processes=processes)
         written[processes] = _written(out)
-        cut[processes] = {name: _records_and_drops(out, name) for name in corpora}
+        cut[processes] = {name: _manifest_and_drops(out, name) for name in corpora}
         assert not list((out / "_work" / "ingest").glob("*/part-*")), "parts left after the merge"
     assert written[1] == written[2]
     for name in corpora:
-        assert cut[1][name] == _records_and_drops(tmp_path / "whole", name), name
-    assert whole["tedlium3"]["records"] > 0 and any(r["key"].startswith("tedlium3-") and "-w" in r["key"] for r in cut[1]["tedlium3"][0])
+        assert cut[1][name] == _manifest_and_drops(tmp_path / "whole", name), name
+    assert whole["tedlium3"]["records"] > 0 and any(r["key"].startswith("tedlium3-") and "-w" in r["key"] for r in _records(tmp_path / "cut-1", "tedlium3"))
+    import pyarrow.parquet as pq
+
+    metadata = pq.ParquetFile(outputs.manifest_path(str(tmp_path / "cut-1"), "common_voice")).metadata
+    groups = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]  # parts re-grouped across their ends
+    assert len(groups) > 1 and set(groups[:-1]) == {2} and sum(groups) == whole["common_voice"]["records"], groups
 
 
 def test_a_recording_whose_segments_cross_two_tasks_is_packed_as_one(tmp_path, monkeypatch):
@@ -89,6 +105,7 @@ def test_a_recording_whose_segments_cross_two_tasks_is_packed_as_one(tmp_path, m
         extra="windows: {gaps: split, max_gap: 1.0}",
     ))
     spec = DatasetSpec("toy", str(schema), str(root))
+    _small_row_groups(monkeypatch)
     ingest_dataset(spec, str(tmp_path / "whole"))
     monkeypatch.setattr(tasks_module, "TASK_BYTES", 1)
     ran: list[list[str]] = []
@@ -102,8 +119,8 @@ def test_a_recording_whose_segments_cross_two_tasks_is_packed_as_one(tmp_path, m
     run(pending_tasks(listing, str(tmp_path / "cut")))
     finish_dataset(listing, str(tmp_path / "cut"), run)
     assert ran == [["toy/00000", "toy/00001", "toy/00002"], ["toy/00003"]]  # 1-3 crossed (b, then c): one task
-    records, drops = _records_and_drops(tmp_path / "cut", "toy")
-    assert (records, drops) == _records_and_drops(tmp_path / "whole", "toy")
+    assert _manifest_and_drops(tmp_path / "cut", "toy") == _manifest_and_drops(tmp_path / "whole", "toy")
+    records = _records(tmp_path / "cut", "toy")
     assert [r["key"] for r in records] == ["toy-audio_a-w0000000", "toy-audio_b-w0000000", "toy-audio_c-w0000000"]
     assert [r["duration"] for r in records] == [2.0, 6.0, 3.0]
 
@@ -158,6 +175,7 @@ def _cut_like_one_task(specs: list[DatasetSpec], tmp_path: Path, monkeypatch, bo
     """Each dataset ingested as one task, then cut with ``tasks.<bound>`` = 1 and planned in this
     process and in a pool of two: the same manifest and drops as the one task (and the same bytes
     either way); returns each dataset's completion record of the cut ingest."""
+    _small_row_groups(monkeypatch)
     whole = {spec.name: ingest_dataset(spec, str(tmp_path / "whole")) for spec in specs}
     monkeypatch.setattr(tasks_module, bound, 1)
     written, done = {}, {}
@@ -166,7 +184,7 @@ def _cut_like_one_task(specs: list[DatasetSpec], tmp_path: Path, monkeypatch, bo
         make_plan(RunConfig(datasets=tuple(specs), out=str(out), shard_max_samples=20), processes=processes)
         written[processes] = _written(out)
         for spec in specs:
-            assert _records_and_drops(out, spec.name) == _records_and_drops(tmp_path / "whole", spec.name), spec.name
+            assert _manifest_and_drops(out, spec.name) == _manifest_and_drops(tmp_path / "whole", spec.name), spec.name
             done[spec.name] = json.loads(Path(outputs.ingest_done_path(str(out), spec.name)).read_text())
             assert {k: done[spec.name][k] for k in ("records", "drops")} == {k: whole[spec.name][k] for k in ("records", "drops")}
         assert not list((out / "_work" / "ingest").glob("*/*")), "parts or listings left after the merge"
@@ -259,6 +277,7 @@ def test_a_rerun_skips_the_tasks_whose_part_is_complete(tmp_path, monkeypatch):
     A.write_slurp(str(root))
     (root / "audio" / "slurp_real" / "audio-0000000000.flac").write_bytes(b"")
     spec = DatasetSpec("slurp", "slurp", str(root))
+    _small_row_groups(monkeypatch)
     ingest_dataset(spec, str(tmp_path / "whole"))
     monkeypatch.setattr(tasks_module, "TASK_BYTES", 1)
     out = str(tmp_path / "cut")
@@ -274,7 +293,7 @@ def test_a_rerun_skips_the_tasks_whose_part_is_complete(tmp_path, monkeypatch):
 
     ingest_dataset(spec, out, run_tasks=run)
     assert ran == rest and rest
-    assert _records_and_drops(tmp_path / "cut", "slurp") == _records_and_drops(tmp_path / "whole", "slurp")
+    assert _manifest_and_drops(tmp_path / "cut", "slurp") == _manifest_and_drops(tmp_path / "whole", "slurp")
 
 
 def _speech_commands_cut_by_file(tmp_path: Path, monkeypatch) -> DatasetSpec:

@@ -1,9 +1,10 @@
 """A dataset's manifest parts -> its manifest and its drops file, in task order.
 
 The tasks are contiguous slices of the reader's sorted listing, so their parts laid end to end are
-the dataset's records and drops in the reader's order: the manifest takes each part's row groups as
-they are, the drops file each part's lines. A dataset of one task has its part renamed, nothing
-rewritten. Whatever engine ran the tasks, on however many workers, the listing and so the bytes are
+the dataset's records and drops in the reader's order: the manifest takes each part's rows, written
+again in row groups of the fixed size every manifest has (``manifest_file``), so its bytes are those
+of one task reading all; the drops file takes each part's lines. A dataset of one task has its part
+renamed, nothing rewritten. Whatever engine ran the tasks, on however many workers, the listing and so the bytes are
 the same.
 
 Window packing gathers the consecutive segments of a recording. A recording whose segments cross
@@ -29,7 +30,7 @@ from schemas import loader
 
 from pipelines.core import outputs
 from pipelines.core.atomic import jsonl_line, read_json
-from pipelines.core.record import ARROW_SCHEMA, MANIFEST_DICTIONARY_COLUMNS
+from pipelines.core.manifest_file import ManifestWriter
 from pipelines.ingest.audio_index import AudioIndex
 from pipelines.ingest.tasks import IngestTask, TaskList, files_of, write_files
 
@@ -112,11 +113,10 @@ def _orphan_lines(listing: TaskList, out: str) -> Iterator[str]:
 
 
 def _concatenate(ids: list[str], out: str, manifest: str, drops: str, after: Iterator[str]) -> int:
-    """The parts' row groups into the manifest and their drops into the drops file, in task order,
+    """The parts' rows into the manifest (re-grouped) and their drops into the drops file, in task order,
     then the lines ``after`` (how many is returned), each under a temporary name renamed when complete."""
     temporary = manifest + ".partial"
-    dictionary = list(MANIFEST_DICTIONARY_COLUMNS)
-    with pq.ParquetWriter(temporary, ARROW_SCHEMA, compression="zstd", use_dictionary=dictionary) as writer:
+    with ManifestWriter(temporary) as writer:
         for task in ids:
             with pq.ParquetFile(outputs.ingest_part_path(out, task, "parquet")) as part:
                 for group in range(part.num_row_groups):

@@ -19,8 +19,6 @@ from dataclasses import dataclass, replace
 from itertools import islice
 from typing import Callable, Iterator
 
-import pyarrow.parquet as pq
-
 from schemas import loader
 from schemas.model import DatasetSchema
 
@@ -28,7 +26,8 @@ from pipelines.core import failpoints, outputs
 from pipelines.core.atomic import read_json, write_json, write_jsonl
 from pipelines.core.audio import probe_seconds
 from pipelines.core.config import DatasetSpec
-from pipelines.core.record import ARROW_SCHEMA, MANIFEST_DICTIONARY_COLUMNS, Drop, Record, columns_table
+from pipelines.core.manifest_file import ManifestWriter
+from pipelines.core.record import Drop, Record, columns_table
 from pipelines.core.remote import Mirror, is_remote
 from pipelines.core.sources import local_view
 from pipelines.ingest.batch import BATCH_ROWS as INGEST_BATCH_ROWS
@@ -62,8 +61,7 @@ def write_part(
     train_seconds, unknown, seen = 0.0, 0, 0
     edges: list = [None, None]
     temporary = path + ".partial"
-    dictionary = list(MANIFEST_DICTIONARY_COLUMNS)
-    with pq.ParquetWriter(temporary, ARROW_SCHEMA, compression="zstd", use_dictionary=dictionary) as writer:
+    with ManifestWriter(temporary) as writer:
         probe = _prober(spec, root) if probe_durations else None
         cutter = _vad_cutter(spec, root, schema.windows) if schema.windows and schema.windows.long_audio == "vad" else None
         audio = None if index is None else AudioIndex.opened(schema.audio_files, index)
