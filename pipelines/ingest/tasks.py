@@ -31,13 +31,12 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass
-from itertools import chain
 from typing import Iterable, Iterator
 
 from schemas.model import DatasetSchema
 
 from pipelines.core import outputs
-from pipelines.core.atomic import read_json, write_json, write_jsonl
+from pipelines.core.atomic import read_json, write_json
 from pipelines.core.config import DatasetSpec
 from pipelines.ingest.layouts.files import listing
 from pipelines.ingest.layouts.paths import match_files
@@ -78,14 +77,22 @@ class IngestTask:
 def write_files(out: str, task: str, fingerprint: str, entries: Iterable[tuple]) -> int:
     """A task's listing (``entries``: path and fields, streamed) under the dataset's fingerprint;
     returns how many entries it holds."""
-    header = {"task": task, "fingerprint": fingerprint}
-    return write_jsonl(outputs.ingest_task_files_path(out, task), chain([header], (list(e) for e in entries))) - 1
+    path = outputs.ingest_task_files_path(out, task)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    count = 0
+    with open(path + ".partial", "w", encoding="ascii") as handle:  # ASCII: a name's undecodable bytes kept as escapes
+        handle.write(json.dumps({"fingerprint": fingerprint, "task": task}) + "\n")
+        for entry in entries:
+            handle.write(json.dumps(list(entry)) + "\n")
+            count += 1
+    os.replace(path + ".partial", path)
+    return count
 
 
 def files_of(out: str, task: str, fingerprint: str) -> Iterator[tuple[str, dict[str, str] | None]]:
     """A task's listing, streamed; refused (naming the file) when it was written for other work."""
     path = outputs.ingest_task_files_path(out, task)
-    with open(path, encoding="utf-8") as handle:
+    with open(path, encoding="ascii") as handle:
         header = json.loads(handle.readline() or "{}")
         if header.get("task") != task or header.get("fingerprint") != fingerprint:
             raise StaleListing(f"{path}: the listing of other work (task {header.get('task')!r}, "
