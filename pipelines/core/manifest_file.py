@@ -15,7 +15,7 @@ import pyarrow as pa
 from pipelines.core.record import ARROW_SCHEMA, MANIFEST_DICTIONARY_COLUMNS
 
 #: records per row group of a manifest (the last one of a file may hold fewer)
-ROW_GROUP_ROWS = 65536
+ROW_GROUP_ROWS = 16384
 
 
 class ManifestWriter:
