@@ -16,6 +16,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 import soxr
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from pipelines.core.audio import to_int16
 from pipelines.core.run_config import RunConfigError, load_run_config
@@ -106,6 +108,73 @@ def test_a_transcript_ten_times_too_long_reads_ten_times_as_fast():
     assert right["words_per_second"] == round(16 / seconds, 2)
     assert wrong["chars_per_second"] == round(10 * len(text.replace(" ", "")) / seconds, 2)
     assert wrong["chars_per_second"] > 25 >= right["chars_per_second"]
+
+
+def _reference(samples: np.ndarray, speech: bool, text: str | None = None) -> dict:
+    """docs/quality.md's definitions computed the plain way: float64, whole arrays, no blocks, no
+    shortcuts (the bandwidth and the WADA model's table are quality's own: nothing in them is fast-pathed)."""
+    x = samples.astype(np.float64) / 32768
+    n = len(x)
+    frame = min(320, n)
+    framed = x[: n // frame * frame].reshape(-1, frame)
+    levels = 10 * np.log10(np.maximum((framed**2).mean(axis=1), 1e-12))
+    silent = levels < max(-60.0, levels.max() - 40)
+    power = float(np.mean(x**2))
+    values = {
+        "rms_dbfs": max(-120.0, 10 * np.log10(power)) if power > 0 else -120.0,
+        "peak": float(np.abs(x).max()), "clipping": float(np.mean(np.abs(x) >= 0.999)), "dc_offset": float(x.mean()),
+        "silence": float(silent.mean()), "snr_db": None,
+        "bandwidth_hz": quality.bandwidth(samples) if np.abs(x).max() > 0 else None,
+        "chars_per_second": None, "words_per_second": None,
+    }
+    if speech:
+        magnitude = np.maximum(np.abs(framed[~silent]), 1e-10)
+        if magnitude.size and magnitude.mean() > 1e-9:
+            statistic = np.log(magnitude.mean()) - np.log(magnitude).mean()
+            values["snr_db"] = float(np.interp(statistic, quality._wada_table()[1], quality._wada_table()[0]))
+        if text:
+            values["chars_per_second"] = len([c for c in text if not c.isspace()]) / (n / RATE)
+            values["words_per_second"] = len(text.split()) / (n / RATE)
+    return {k: None if v is None else round(float(v), quality.DECIMALS[k]) for k, v in values.items()}
+
+
+def _clip(kind: str, length: int, seed: int) -> np.ndarray:
+    """int16 clips of several kinds: noise at a random level, Gamma 'speech' in noise with stretches of
+    digital silence, a DC offset, silence, full scale (both extremes), uniform over the whole int16 range."""
+    rng = np.random.default_rng(seed)
+    if kind == "silence":
+        return np.zeros(length, np.int16)
+    if kind == "full_scale":
+        return np.where(rng.random(length) < 0.5, -32768, 32767).astype(np.int16)
+    if kind == "uniform":
+        return rng.integers(-32768, 32768, length, dtype=np.int16)
+    noise = rng.standard_normal(length) * 10 ** rng.uniform(-5, -0.5)
+    if kind == "speech":  # the WADA model's speech at an SNR of -10 to 40 dB, at a level of -60 to -6 dB
+        speech = rng.gamma(0.4, 1.0, length) * rng.choice((-1.0, 1.0), length)
+        noise = (speech + rng.standard_normal(length) * np.sqrt(0.56) * 10 ** (-rng.uniform(-10, 40) / 20)) * 10 ** rng.uniform(-3, -0.3) / 4
+        gap = rng.integers(0, length + 1, 2)
+        noise[min(gap) : max(gap)] = 0
+    elif kind == "dc":
+        noise += rng.uniform(-0.3, 0.3)
+    return to_int16(np.clip(noise, -1, 1).astype(np.float32))
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(kind=st.sampled_from(["noise", "speech", "dc", "silence", "full_scale", "uniform"]),
+       length=st.one_of(st.sampled_from([1, 2, 319, 320, 321, quality.CHUNK, quality.CHUNK + 1]), st.integers(1, 3 * quality.CHUNK)),
+       seed=st.integers(0, 2**32 - 1), speech=st.booleans())
+@example(kind="silence", length=1, seed=0, speech=True)
+@example(kind="full_scale", length=1, seed=0, speech=True)
+@example(kind="speech", length=16_000 * 12 + 7, seed=3, speech=True)
+def test_the_fast_metrics_equal_a_plain_computation_of_their_definitions(kind, length, seed, speech):
+    samples = _clip(kind, length, seed)
+    text = "the birch canoe slid on the smooth planks" if speech else None
+    assert quality.measure(samples, speech=speech, text=text) == _reference(samples, speech, text)
+
+
+def test_a_clip_of_no_samples_is_refused():
+    with pytest.raises(ValueError, match="no samples"):
+        quality.measure(np.zeros(0, np.int16), speech=True)
 
 
 def _write_config(tmp_path: Path, filters: str, datasets: str = "") -> Path:
