@@ -172,6 +172,21 @@ def test_the_fast_metrics_equal_a_plain_computation_of_their_definitions(kind, l
     assert quality.measure(samples, speech=speech, text=text) == _reference(samples, speech, text)
 
 
+def test_the_wada_table_equals_its_plain_computation():
+    """The model's table (computed in place, in one buffer) is, bit for bit, the statistic of each level's
+    mixture computed with fresh arrays."""
+    rng = np.random.default_rng(20080922)
+    speech = rng.gamma(quality.WADA_SHAPE, 1.0, 200_000) * rng.choice((-1.0, 1.0), 200_000)
+    noise = rng.standard_normal(200_000)
+    levels, table = quality._wada_table()
+    plain = []
+    for level in levels:
+        mixed = np.abs(speech + noise * np.sqrt(quality.WADA_SHAPE * (quality.WADA_SHAPE + 1) / 10 ** (level / 10)))
+        plain.append(np.log(mixed.mean()) - np.log(np.maximum(mixed, 1e-10)).mean())
+    assert list(levels) == list(range(-20, 101))
+    assert np.array_equal(table, np.maximum.accumulate(plain))
+
+
 def test_a_clip_of_no_samples_is_refused():
     with pytest.raises(ValueError, match="no samples"):
         quality.measure(np.zeros(0, np.int16), speech=True)

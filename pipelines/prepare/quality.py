@@ -187,9 +187,12 @@ def _wada_table(draws: int = 200_000) -> tuple[np.ndarray, np.ndarray]:
     speech_power = WADA_SHAPE * (WADA_SHAPE + 1)  # E[g^2] of Gamma(k, 1)
     levels = np.arange(WADA_RANGE[0], WADA_RANGE[1] + 1, dtype=np.float64)
     table = np.empty_like(levels)
+    mixed = np.empty(draws)  # one buffer for every level: no fresh pages to fault in per operation
     for i, level in enumerate(levels):
-        mixed = np.abs(speech + noise * np.sqrt(speech_power / 10 ** (level / 10)))
-        table[i] = np.log(mixed.mean()) - np.log(np.maximum(mixed, MAGNITUDE_FLOOR)).mean()
+        np.abs(np.add(speech, np.multiply(noise, np.sqrt(speech_power / 10 ** (level / 10)), out=mixed), out=mixed), out=mixed)
+        mean = mixed.mean()
+        np.log(np.maximum(mixed, MAGNITUDE_FLOOR, out=mixed), out=mixed)
+        table[i] = np.log(mean) - mixed.mean()
     return levels, np.maximum.accumulate(table)
 
 
