@@ -21,7 +21,7 @@ RATE = 16_000
 FULL_SCALE = 32768.0
 #: a sample this close to full scale (or closer) counts as clipped
 CLIP_LEVEL = 0.999
-#: energy frames of 20 ms, scanned CHUNK samples at a time (4 s: float32 blocks that stay in the CPU's cache;
+#: energy frames of 20 ms, scanned CHUNK samples at a time (4 s: a float32 block that stays in the CPU's cache;
 #: fewer numpy calls per clip than 1.5 s blocks, measured cheaper: bench/README.md)
 FRAME = 320
 CHUNK = 200 * FRAME
@@ -126,16 +126,17 @@ class _Scan:
 
 
 def _scan(samples: np.ndarray, logs: bool) -> _Scan:
-    """One pass over an int16 clip in blocks of CHUNK samples (float32 buffers that stay in the CPU's
-    cache, instead of a float copy of the whole clip per operation); ``logs``: also the sums WADA-SNR
-    needs. The peak is read from the integers (exact, no magnitude array)."""
+    """One pass over an int16 clip in blocks of CHUNK samples (one float32 buffer that stays in the
+    CPU's cache, instead of a float copy of the whole clip per operation; the magnitudes overwrite the
+    block once its energy is taken); ``logs``: also the sums WADA-SNR needs. The peak is read from the
+    integers (exact, no magnitude array)."""
     n = len(samples)
     frame = FRAME if n >= FRAME else n
     count = n // frame
     scan = _Scan(frame, np.empty(count), np.zeros(count), np.zeros(count))
     scan.peak = max(int(samples.max()), -int(samples.min())) / FULL_SCALE
     step = min(CHUNK, n) if n >= FRAME else n
-    x, magnitude = np.empty(step, np.float32), np.empty(step, np.float32)
+    x = np.empty(step, np.float32)
     for start in range(0, n, step):
         size = min(step, n - start)
         xb = x[:size]
@@ -149,14 +150,14 @@ def _scan(samples: np.ndarray, logs: bool) -> _Scan:
         tail = xb[whole:]
         scan.power += float(energy.sum(dtype=np.float64)) + float(np.dot(tail, tail))
         if logs:
-            _magnitude_sums(framed, magnitude[:whole].reshape(-1, frame), scan.abs_sums[rows], scan.log_sums[rows])
+            _magnitude_sums(framed, scan.abs_sums[rows], scan.log_sums[rows])
     return scan
 
 
-def _magnitude_sums(framed: np.ndarray, buffer: np.ndarray, abs_sums: np.ndarray, log_sums: np.ndarray) -> None:
-    """Per frame of ``framed`` (float32 samples), the sums of max(|x|, MAGNITUDE_FLOOR) and of their
-    logarithms, into ``abs_sums`` and ``log_sums``, through ``buffer`` (no allocation)."""
-    magnitude = np.maximum(np.abs(framed, out=buffer), np.float32(MAGNITUDE_FLOOR), out=buffer)
+def _magnitude_sums(framed: np.ndarray, abs_sums: np.ndarray, log_sums: np.ndarray) -> None:
+    """Per frame of ``framed`` (float32 samples, overwritten), the sums of max(|x|, MAGNITUDE_FLOOR) and
+    of their logarithms, into ``abs_sums`` and ``log_sums``."""
+    magnitude = np.maximum(np.abs(framed, out=framed), np.float32(MAGNITUDE_FLOOR), out=framed)
     abs_sums[:] = np.einsum("ij->i", magnitude)
     log_sums[:] = np.einsum("ij->i", np.log(magnitude, out=magnitude))
 
