@@ -18,7 +18,7 @@ metrics is a benchmark-only mode: the run's process replaces ``quality.measure``
 measures nothing before the command starts (the local engine, and Beam's local runner with one
 worker, run the stages in that process; a run is checked to have measured, or not, from its
 statistics). It reports the run's CPU with and without (best of N, and every pass), their ratio, and
-the codec-loop figure above, and writes all of it to ``bench/results/quality.json``.
+the codec-loop figure above, and writes all of it to ``bench/results/quality.json`` (``--results``).
 """
 from __future__ import annotations
 
@@ -171,12 +171,12 @@ def _commit() -> str:
 
 
 def write_results(rows: dict, args) -> None:
-    """``results/quality.json``: this codec-loop measurement and this engine's runs, beside the runs of
+    """``args.results`` (``results/quality.json``): this codec-loop measurement and this engine's runs, beside the runs of
     the other engine from an earlier measurement (each run entry says when and at which commit)."""
     stamp = {"measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "commit": _commit()}
     previous = {}
-    if os.path.exists(RESULTS):
-        with open(RESULTS, encoding="utf-8") as handle:
+    if os.path.exists(args.results):
+        with open(args.results, encoding="utf-8") as handle:
             previous = json.load(handle)
     codec = {k: v for k, v in rows.items() if k not in ("run", "dnsmos")}
     written = {
@@ -187,7 +187,7 @@ def write_results(rows: dict, args) -> None:
         written["dnsmos"] = rows["dnsmos"]
     elif "dnsmos" in previous:
         written["dnsmos"] = previous["dnsmos"]
-    with open(RESULTS, "w", encoding="utf-8") as handle:
+    with open(args.results, "w", encoding="utf-8") as handle:
         json.dump(written, handle, indent=1)
         handle.write("\n")
 
@@ -202,6 +202,7 @@ def main() -> None:
     parser.add_argument("--run", type=int, default=0, metavar="N", help="also N runs with and N without the metrics")
     parser.add_argument("--engine", default="local", choices=("local", "beam"), help="the runs' engine (one worker)")
     parser.add_argument("--work", default=str(Path(__file__).resolve().parent / "work" / "quality-corpus"))
+    parser.add_argument("--results", default=RESULTS, help="the JSON file --run writes (and adds its engine's runs to)")
     args = parser.parse_args()
     info = build_corpus(args.work, args.hours)
     rows = report(measure(audio_files(info), args.passes))

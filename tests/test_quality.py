@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import subprocess
+import sys
 import tarfile
 from functools import lru_cache
 from pathlib import Path
@@ -300,3 +301,24 @@ def test_a_filtered_run_is_byte_identical_on_beam_and_ray(tmp_path):
     assert beam_files.keys() == ray_files.keys()
     assert [p for p in beam_files if beam_files[p] != ray_files[p]] == []
     assert b"quality_clipping" in beam_files["quarantine.jsonl"]
+
+
+@pytest.mark.slow
+def test_the_quality_bench_measures_runs_with_and_without_the_metrics(tmp_path):
+    """bench/quality.py --run at a tiny size: both figures written, each run checked to have measured
+    (or not) from its statistics. No speed is asserted (bench/README.md has the measurement)."""
+    results = tmp_path / "quality.json"
+    project = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, str(project / "bench" / "quality.py"), "--hours", "0.01", "--passes", "1", "--run", "2",
+         "--work", str(tmp_path / "corpus"), "--results", str(results)],
+        cwd=project, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    written = json.loads(results.read_text())
+    run = written["runs"]["local"]
+    assert run["passes"] == 2 and len(run["passes_cpu_s"]["with"]) == len(run["pair_ratios"]) == 2
+    assert run["cpu_s_with"] == min(run["passes_cpu_s"]["with"]) and run["cpu_s_without"] == min(run["passes_cpu_s"]["without"])
+    assert run["ratio"] == round(run["cpu_s_with"] / run["cpu_s_without"], 4) and run["audio_s"] > 0
+    assert 0 < written["codec_loop"]["formats"]["all"]["share"] < 1
+    assert not (tmp_path / "run-out").exists()
