@@ -171,8 +171,8 @@ def _commit() -> str:
 
 
 def write_results(rows: dict, args) -> None:
-    """``args.results`` (``results/quality.json``): this codec-loop measurement and this engine's runs, beside the runs of
-    the other engine from an earlier measurement (each run entry says when and at which commit)."""
+    """``args.results`` (``results/quality.json``): this codec-loop measurement and this engine's runs,
+    beside the other engine's runs from an earlier measurement (each entry says when and at which commit)."""
     stamp = {"measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "commit": _commit()}
     previous = {}
     if os.path.exists(args.results):
