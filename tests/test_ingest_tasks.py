@@ -88,8 +88,10 @@ def test_a_corpus_of_several_metadata_files_is_cut_into_tasks_that_merge_to_the_
 
 
 def test_a_recording_whose_segments_cross_two_tasks_is_packed_as_one(tmp_path, monkeypatch):
-    """Segments of one recording listed at the end of one metadata file and the start of the next:
-    the two tasks are made one and run again, so the windows are those of one task reading all."""
+    """Segments of one recording listed at the end of one metadata file and the start of the next,
+    or on two lines of one file cut into a range a line: the tasks they cross are made one and run
+    again (its listing the ranges of a file joined into one), so the windows are those of one task
+    reading all."""
     root = tmp_path / "corpus"
     (root / "audio").mkdir(parents=True)
     for name in ("a", "b", "c"):
@@ -109,16 +111,23 @@ def test_a_recording_whose_segments_cross_two_tasks_is_packed_as_one(tmp_path, m
     ingest_dataset(spec, str(tmp_path / "whole"))
     monkeypatch.setattr(tasks_module, "TASK_BYTES", 1)
     ran: list[list[str]] = []
+    read: dict[str, list] = {}
     here = in_process(str(tmp_path / "cut"))
 
     def run(tasks: list[str]) -> None:
         ran.append(tasks)
+        read.update({task: [(path, *span) for path, _, *span in tasks_module.files_of(str(tmp_path / "cut"), task, listing.fingerprint)]
+                     for task in tasks})
         here(tasks)
 
     listing = start_dataset(spec, str(tmp_path / "cut"))
     run(pending_tasks(listing, str(tmp_path / "cut")))
     finish_dataset(listing, str(tmp_path / "cut"), run)
-    assert ran == [["toy/00000", "toy/00001", "toy/00002"], ["toy/00003"]]  # 1-3 crossed (b, then c): one task
+    # a task a line; 1-3 crossed (b), 4-5 (c): each run one task
+    assert ran == [[f"toy/0000{i}" for i in range(6)], ["toy/00006", "toy/00007"]]
+    assert read["toy/00001"] == [("lists/1.txt", 14, 28)] and read["toy/00005"] == [("lists/3.txt",)]
+    assert read["toy/00006"] == [("lists/1.txt", 14, None), ("lists/2.txt", 0, 15)]  # two ranges of 1.txt joined
+    assert read["toy/00007"] == [("lists/2.txt", 15, None), ("lists/3.txt",)]
     assert _manifest_and_drops(tmp_path / "cut", "toy") == _manifest_and_drops(tmp_path / "whole", "toy")
     records = _records(tmp_path / "cut", "toy")
     assert [r["key"] for r in records] == ["toy-audio_a-w0000000", "toy-audio_b-w0000000", "toy-audio_c-w0000000"]
@@ -171,13 +180,13 @@ def test_which_engines_run_the_ingest_tasks():
     assert not engine_runs_ingest(EngineOptions("local", 1))
 
 
-def _cut_like_one_task(specs: list[DatasetSpec], tmp_path: Path, monkeypatch, bound: str) -> dict[str, dict]:
-    """Each dataset ingested as one task, then cut with ``tasks.<bound>`` = 1 and planned in this
-    process and in a pool of two: the same manifest and drops as the one task (and the same bytes
-    either way); returns each dataset's completion record of the cut ingest."""
+def _cut_like_one_task(specs: list[DatasetSpec], tmp_path: Path, monkeypatch, bound: str, value: int = 1) -> dict[str, dict]:
+    """Each dataset ingested as one task, then cut with ``tasks.<bound>`` = ``value`` and planned in
+    this process and in a pool of two: the same manifest and drops as the one task (and the same
+    bytes either way); returns each dataset's completion record of the cut ingest."""
     _small_row_groups(monkeypatch)
     whole = {spec.name: ingest_dataset(spec, str(tmp_path / "whole")) for spec in specs}
-    monkeypatch.setattr(tasks_module, bound, 1)
+    monkeypatch.setattr(tasks_module, bound, value)
     written, done = {}, {}
     for processes in (1, 2):
         out = tmp_path / f"cut-{processes}"
@@ -371,3 +380,119 @@ def test_a_worker_on_another_machine_reads_its_task_s_listing_from_the_bucket(s3
         assert {"part-00001.done.json", "part-00002.done.json"} <= pushed and "part-00000.done.json" not in pushed
     finally:
         remote._client.cache_clear()
+
+
+def _spans(out: Path, listing) -> list[tuple]:
+    """Every task's entries as (path, start, end), a whole file as (path,)."""
+    return [(path, *span) for task in listing.tasks for path, _, *span in _listed(out, listing, task)]
+
+
+def _big_common_voice(folder: Path, rows: int) -> str:
+    """Common Voice's layout with an ``en/train.tsv`` of ``rows`` clips (their lengths in
+    clip_durations.tsv, the audio files present and empty: nothing is decoded at ingest), a
+    sentence past the csv module's cell limit, a stray carriage return inside a sentence, CRLF line
+    ends and no newline after the last row; then, with the file's ranges at ``bound`` bytes, the
+    row ending the first range and the row opening the second made malformed (a tab turned into a
+    space: the same bytes long, so the ranges stay)."""
+    root = folder / "cv-corpus"
+    F.write_common_voice(str(root))
+    clips, lines = [], ["\t".join(F.CV_HEADER_NEW)]
+    for i in range(rows):
+        name = f"common_voice_en_{1000 + i}.mp3"
+        clips.append(name)
+        sentence = "x" * 140_000 if i == 700 else ("half\rway" if i == 900 else f"sentence number {i} is read aloud.")
+        lines.append("\t".join([f"client{i % 37}", name, f"s{i}", sentence, "", "2", "0", "", "", "", "", "en", ""]))
+    train = root / "en" / "train.tsv"
+    train.write_bytes("\r\n".join(lines).encode())
+    (root / "en" / "clip_durations.tsv").write_text(
+        "clip\tduration[ms]\n" + "".join(f"{name}\t{1000 + i % 5000}\n" for i, name in enumerate(clips)))
+    for name in clips:
+        (root / "en" / "clips" / name).write_bytes(b"")
+    return str(root)
+
+
+def _break_rows_at(path: Path, boundary: int) -> tuple[int, int]:
+    """The rows ending and starting at ``boundary`` made malformed; returns their line numbers."""
+    data = bytearray(path.read_bytes())
+    before = data.rindex(b"\n", 0, boundary - 1) + 1
+    for start in (before, boundary):
+        data[data.index(b"\t", start)] = ord(" ")
+    path.write_bytes(bytes(data))
+    return data.count(b"\n", 0, before) + 1, data.count(b"\n", 0, boundary) + 1
+
+
+def test_one_large_table_is_cut_into_byte_ranges_that_merge_to_the_rows_of_one_task(tmp_path, monkeypatch):
+    """Common Voice's train.tsv of 2,000 rows cut at line ends into ranges of about 24 KiB: the
+    tasks' manifest and drops are the bytes of one task reading the file (in this process and in a
+    pool of two); the rows on either side of a range boundary are dropped once each, by the task
+    whose range holds them, with their line numbers; the oversized cell costs its line alone; the
+    header is taken from the file's start by every range."""
+    from pipelines.ingest.layouts import ranges
+
+    bound = 24 << 10
+    root = _big_common_voice(tmp_path, 2000)
+    train = Path(root) / "en" / "train.tsv"
+    spans = ranges.cut_points(str(train), train.stat().st_size, bound, keep=1)
+    assert len(spans) > 5 and spans[-1][1] is None and all(end - start >= bound for start, end in spans[:-1])
+    ending, opening = _break_rows_at(train, spans[1][0])
+    spec = DatasetSpec("common_voice", "common_voice", root)
+    monkeypatch.setattr(tasks_module, "TASK_BYTES", bound)
+    listing = start_dataset(spec, str(tmp_path / "listed"))
+    assert [span for span in _spans(tmp_path / "listed", listing) if span[0] == "en/train.tsv"] == [
+        ("en/train.tsv", start, end) for start, end in spans]
+    monkeypatch.setattr(tasks_module, "TASK_BYTES", 4 << 20)
+    done = _cut_like_one_task([spec], tmp_path, monkeypatch, "TASK_BYTES", bound)
+    reasons = _reasons(tmp_path / "cut-2", "common_voice")
+    assert ("row_malformed", f"en/train.tsv:{ending}") in reasons and ("row_malformed", f"en/train.tsv:{opening}") in reasons
+    assert ending < 702 and [r for r in reasons if r[1].startswith("en/train.tsv")] == [
+        ("row_malformed", f"en/train.tsv:{ending}"), ("row_malformed", f"en/train.tsv:{opening}"),
+        ("table_unparsed", "en/train.tsv:702"), ("row_malformed", "en/train.tsv:902"), ("row_malformed", "en/train.tsv:903")]
+    records = _records(tmp_path / "cut-2", "common_voice")
+    last = [r for r in records if r["key"] == "common_voice-common_voice_en_2999"]  # after the final row's missing newline
+    assert last and last[0]["text"] == "sentence number 1999 is read aloud." and last[0]["seconds"] == 2.999
+    assert done["common_voice"]["records"] == 2 + 2000 - 4 and done["common_voice"]["drops"] == 1 + 5  # ta refused; 4 rows + 2 halves
+
+
+def test_a_large_transcript_list_is_cut_into_byte_ranges_with_its_line_numbers(tmp_path, monkeypatch):
+    """MLS's one transcripts.txt a split (a ``lines`` layout) of 2,000 lines, opening with a byte
+    order mark, with CRLF line ends, unparsable lines and no final newline, cut into ranges of about
+    4 KiB: the records and drops (lines named by number, audio no line names told once) are the
+    bytes of one task reading the file."""
+    from pipelines.ingest.layouts import ranges
+
+    root = tmp_path / "mls"
+    F.write_mls(str(root))
+    transcripts = root / "mls_german" / "train" / "transcripts.txt"
+    lines = transcripts.read_text().splitlines()
+    lines += [f"1844_1139_{i:06d}\tzeile {i}" if i % 500 else f"not a transcript {i}" for i in range(2, 2000)]
+    transcripts.write_bytes("\ufeff".encode() + "\r\n".join(lines).encode())
+    for i in range(2, 2000, 3):  # a third of the lines have their audio (empty: probed as unknown)
+        (root / "mls_german" / "train" / "audio" / "1844" / "1139" / f"1844_1139_{i:06d}.flac").write_bytes(b"")
+    spans = ranges.cut_points(str(transcripts), transcripts.stat().st_size, 4096)
+    assert len(spans) > 5 and spans[0][0] == 0
+    spec = DatasetSpec("mls", "mls", str(root))
+    done = _cut_like_one_task([spec], tmp_path, monkeypatch, "TASK_BYTES", 4096)
+    unparsed = [source for reason, source in _reasons(tmp_path / "cut-1", "mls") if reason == "line_unparsed"]
+    assert unparsed == [f"mls_german/train/transcripts.txt:{i + 1}" for i in range(500, 2000, 500)]
+    records = {r["key"]: r for r in _records(tmp_path / "cut-1", "mls")}
+    assert records["mls-german-1844_1139_000000"]["text"] == "das sind die worte des herrn"  # after the BOM
+    assert records["mls-german-1844_1139_001997"]["text"] == "zeile 1997"
+    assert done["mls"]["records"] == len(records)
+
+
+def test_a_quoted_table_or_a_utf16_file_stays_whole(tmp_path, monkeypatch):
+    """Clotho's captions CSV (quoted cells may hold line breaks) larger than a task is one piece,
+    and so is a table in UTF-16 (a newline's byte is part of other characters)."""
+    from fixtures import audio_corpora as A
+    from pipelines.ingest.layouts import ranges
+    from schemas import loader
+
+    root = tmp_path / "clotho"
+    A.write_clotho(str(root))
+    monkeypatch.setattr(tasks_module, "TASK_BYTES", 16)
+    listing = start_dataset(DatasetSpec("clotho", "clotho", str(root)), str(tmp_path / "out"))
+    assert listing.tasks == (tasks_module.IngestTask("clotho", 0),)  # one file, never cut
+    layout = loader.load("common_voice").layout
+    assert ranges.cuttable(layout) and not ranges.cuttable(loader.load("clotho").layout)
+    assert not ranges.cuttable(layout.model_copy(update={"encoding": "utf-16"}))
+    assert not ranges.cuttable(layout.model_copy(update={"escapechar": "\\"}))

@@ -32,6 +32,7 @@ from pipelines.core import outputs
 from pipelines.core.atomic import jsonl_line, read_json
 from pipelines.core.manifest_file import ManifestWriter
 from pipelines.ingest.audio_index import AudioIndex
+from pipelines.ingest.layouts import ranges
 from pipelines.ingest.tasks import IngestTask, TaskList, files_of, write_files
 
 
@@ -50,13 +51,14 @@ def crossing(records: list[dict]) -> list[list[int]]:
 
 def coalesce(listing: TaskList, runs: list[list[int]], out: str) -> tuple[TaskList, list[IngestTask]]:
     """The listing with each run of tasks made one new task (numbered after every existing one, its
-    listing the run's listings laid end to end, streamed), and those new tasks."""
+    listing the run's listings laid end to end, streamed, adjacent ranges of a file made one), and
+    those new tasks."""
     tasks = list(listing.tasks)
     number = max(task.number for task in tasks) + 1
     merged: dict[int, IngestTask] = {}
     for run in runs:
         task = IngestTask(listing.spec.name, number)
-        files = (entry for i in run for entry in files_of(out, tasks[i].id, listing.fingerprint))
+        files = ranges.joined(entry for i in run for entry in files_of(out, tasks[i].id, listing.fingerprint))
         merged[run[0]] = replace(task, files=write_files(out, task.id, listing.fingerprint, files))
         number += 1
     gone = {i for run in runs for i in run[1:]}

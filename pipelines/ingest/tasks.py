@@ -5,8 +5,12 @@ layout pattern matches (``lines``, ``table``, ``json``: ``readers.FILE_SLICES``)
 files reach ``TASK_BYTES`` (their sizes come from the same listing, so listing the tasks on the
 driver costs one walk of the metadata tree and no read), or of the audio files of a folder-per-label
 corpus (``files``: ``readers.AUDIO_SLICES``), closed at ``TASK_FILES`` files (each may have its
-header probed or be VAD-cut, the work many workers are for). A file is never split: one large JSON
-document (GigaSpeech's) or table stays one task. A ``files`` corpus's entries keep the links out of
+header probed or be VAD-cut, the work many workers are for). A metadata file larger than
+``TASK_BYTES`` whose records are lines (``lines``; a ``table`` without quotes or escapes, in an
+encoding such as UTF-8: ``ranges.cuttable``) is cut into line-aligned byte ranges of about that size
+(``ranges.cut_points``: the driver seeks to each nominal offset and reads to the next line end,
+nothing more), each entry of a task's listing then a range of the file. Any other file is never
+split: one large JSON document (GigaSpeech's) or a quoted table stays one piece. A ``files`` corpus's entries keep the links out of
 the root its walk met, where it met them, so the task holding one refuses it (``path_outside_root``)
 exactly where a single reader would. A plugin's reader (``kind: plugin``) cannot declare slices and
 is one task reading everything.
@@ -20,7 +24,7 @@ told by the first task alone.
 
 The listing is a function of the corpus, never of the engine or its worker count. Each task's files
 go to a file of their own (``outputs.ingest_task_files_path``: JSON lines, a header with the
-dataset's fingerprint, then one ``[path, fields]`` a line), written as the walk closes the task, so
+dataset's fingerprint, then one ``[path, fields]`` a line, or ``[path, fields, start, end]`` for a range), written as the walk closes the task, so
 the driver holds one task's files at a time and a worker reads only its own. The tasks themselves
 (their numbers and how many files each reads) are written last, with the fingerprint
 (``outputs.ingest_tasks_path``): a rerun after a crash reuses a complete listing, so the parts it
@@ -38,6 +42,7 @@ from schemas.model import DatasetSchema
 from pipelines.core import outputs
 from pipelines.core.atomic import read_json, write_json
 from pipelines.core.config import DatasetSpec
+from pipelines.ingest.layouts import ranges
 from pipelines.ingest.layouts.files import listing
 from pipelines.ingest.layouts.paths import match_files
 from pipelines.ingest.layouts.readers import AUDIO_SLICES, FILE_SLICES
@@ -89,7 +94,7 @@ def write_files(out: str, task: str, fingerprint: str, entries: Iterable[tuple])
     return count
 
 
-def files_of(out: str, task: str, fingerprint: str) -> Iterator[tuple[str, dict[str, str] | None]]:
+def files_of(out: str, task: str, fingerprint: str) -> Iterator[tuple]:
     """A task's listing, streamed; refused (naming the file) when it was written for other work."""
     path = outputs.ingest_task_files_path(out, task)
     with open(path, encoding="ascii") as handle:
@@ -98,8 +103,7 @@ def files_of(out: str, task: str, fingerprint: str) -> Iterator[tuple[str, dict[
             raise StaleListing(f"{path}: the listing of other work (task {header.get('task')!r}, "
                                f"fingerprint {str(header.get('fingerprint'))[:12]}), not of task {task}")
         for line in handle:
-            path_, fields = json.loads(line)
-            yield path_, fields
+            yield tuple(json.loads(line))  # (path, fields), or (path, fields, start, end): a range
 
 
 class StaleListing(ValueError):
@@ -115,18 +119,26 @@ def sliceable(schema: DatasetSchema) -> bool:
 
 def _pieces(schema: DatasetSchema, root: str) -> tuple[Iterator[tuple[tuple, int]], int]:
     """The entries a task's ``files`` holds, each with its weight, and the weight that closes a task:
-    audio files (one each; a refused link none) up to ``TASK_FILES``, or metadata files by their
-    bytes up to ``TASK_BYTES``."""
+    audio files (one each; a refused link none) up to ``TASK_FILES``, or metadata files (a large one
+    in ranges, where its layout allows) by their bytes up to ``TASK_BYTES``."""
     if schema.layout.kind in AUDIO_SLICES:
         return (((relpath, fields), 0 if fields is None else 1) for relpath, fields in listing(root, schema.layout.files)), TASK_FILES
 
+    cut, keep = ranges.cuttable(schema.layout), ranges.header_lines(schema.layout)
+
     def sized():
         for relpath, fields in match_files(root, schema.layout.files):
+            path = os.path.join(root, relpath)
             try:
-                size = os.path.getsize(os.path.join(root, relpath))
+                size = os.path.getsize(path)
             except OSError:
                 size = 0  # gone since the walk: its reader says so
-            yield (relpath, fields), size
+            spans = ranges.cut_points(path, size, TASK_BYTES, keep) if cut and size > TASK_BYTES else [(0, None)]
+            if len(spans) == 1:
+                yield (relpath, fields), size
+                continue
+            for start, end in spans:
+                yield (relpath, fields, start, end), (size if end is None else end) - start
 
     return sized(), TASK_BYTES
 

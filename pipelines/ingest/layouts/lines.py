@@ -1,4 +1,8 @@
-"""``kind: lines``: text files with one record per line, parsed by a regex with named groups."""
+"""``kind: lines``: text files with one record per line, parsed by a regex with named groups.
+
+A file may be read in byte ranges (``ranges``: an ingest task's piece of one large file); a range's
+lines are numbered after the lines before it, and only the file's first line loses a byte order mark.
+"""
 from __future__ import annotations
 
 import os
@@ -7,7 +11,7 @@ from typing import Iterator
 
 from pipelines.core.record import Drop
 
-from pipelines.ingest.layouts import Row
+from pipelines.ingest.layouts import Row, ranges
 from pipelines.ingest.layouts.paths import match_files
 from pipelines.ingest.refusals import STAGE
 
@@ -18,12 +22,16 @@ def parse_line(regex: re.Pattern[str], raw: str) -> dict[str, str] | None:
 
 
 def read(layout, root: str, files=None) -> Iterator[Row | Drop]:
-    """``files`` (optional): the ``(relative path, fields)`` pairs to read, a slice of ``match_files``'s."""
+    """``files`` (optional): the ``(relative path, fields)`` pairs to read, a slice of ``match_files``'s,
+    or ranges of them (``(relative path, fields, start, end)``, see ``ranges``)."""
     regex = re.compile(layout.line)
     skip = re.compile(layout.skip) if getattr(layout, "skip", None) else None
-    for relpath, file_fields in match_files(root, layout.files) if files is None else files:
-        with open(os.path.join(root, relpath), "rb") as handle:
-            for number, raw_bytes in enumerate(handle, start=1):
+    for item in match_files(root, layout.files) if files is None else files:
+        relpath, file_fields, start, end = ranges.entry(item)
+        path = os.path.join(root, relpath)
+        first = 1 + (ranges.lines_before(path, start) if start else 0)
+        with ranges.open_range(path, start, end) as handle:
+            for number, raw_bytes in enumerate(handle, start=first):
                 source = f"{relpath}:{number}"
                 try:
                     raw = raw_bytes.decode(layout.encoding).rstrip("\r\n")

@@ -27,7 +27,8 @@ def read_rows(layout, root: str, files: list | None = None) -> Iterator[Row | Dr
     """The rows (or drops) of the corpus at ``root``, as the reader of ``layout.kind`` yields them.
 
     ``files``: only these ``(relative path, fields)`` pairs of the files the layout matches, in this
-    order (an ingest task's slice; layouts in ``FILE_SLICES`` and ``AUDIO_SLICES`` only)."""
+    order (an ingest task's slice; layouts in ``FILE_SLICES`` and ``AUDIO_SLICES`` only), or byte
+    ranges of them (``(relative path, fields, start, end)``: ``lines`` and ``table``, see ``ranges``)."""
     if files is None:
         return READERS[layout.kind](layout, root)
     if layout.kind not in FILE_SLICES | AUDIO_SLICES:
