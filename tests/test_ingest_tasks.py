@@ -348,7 +348,8 @@ def test_a_worker_on_another_machine_reads_its_task_s_listing_from_the_bucket(s3
     """An s3:// output: the driver lists the tasks in its folder and pushes each listing; a worker
     with a folder of its own (another node) fetches the tasks file and its task's listing, none
     other, runs its task and pushes the part; a stale copy of an earlier attempt's listing on that
-    worker is replaced by the bucket's."""
+    worker is replaced by the bucket's. Once the driver merged the parts and pushed the manifest, its
+    drops and its completion record, the dataset's parts and listings are gone from the bucket."""
     import boto3
 
     from pipelines.core import remote
@@ -378,6 +379,15 @@ def test_a_worker_on_another_machine_reads_its_task_s_listing_from_the_bucket(s3
         assert stale.read_bytes() == Path(outputs.ingest_task_files_path(str(driver), listing.tasks[2].id)).read_bytes()
         pushed = {item["Key"].rsplit("/", 1)[1] for item in client.list_objects_v2(Bucket="listings")["Contents"]}
         assert {"part-00001.done.json", "part-00002.done.json"} <= pushed and "part-00000.done.json" not in pushed
+        mirror = remote.Mirror(str(driver), uri)  # the driver: the last task, then the merge
+        TaskRunner(str(driver), uri)(listing.tasks[0].id)
+        assert finish_dataset(listing, str(driver), in_process(str(driver)), mirror)["records"] == 3
+        keys = {item["Key"]: item for item in client.list_objects_v2(Bucket="listings")["Contents"]}
+        assert not [key for key in keys if key.startswith("run/_work/ingest/speech_commands/")], sorted(keys)
+        for path in (outputs.manifest_path(str(driver), spec.name), outputs.ingest_drops_path(str(driver), spec.name),
+                     outputs.ingest_done_path(str(driver), spec.name)):  # pushed before the parts went
+            body = client.get_object(Bucket="listings", Key="run/" + Path(path).relative_to(driver).as_posix())["Body"].read()
+            assert body == Path(path).read_bytes(), path
     finally:
         remote._client.cache_clear()
 

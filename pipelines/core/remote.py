@@ -18,6 +18,8 @@ from functools import lru_cache
 S3_PREFIX = "s3://"
 #: shards above this size go up in parts of this size (S3's minimum part is 5 MiB)
 MULTIPART_BYTES = max(5, int(os.environ.get("AUDIOPREP_S3_PART_MB", "8"))) * 1024 * 1024
+#: keys one DeleteObjects request removes at most (S3's limit)
+DELETE_BATCH = 1000
 
 
 class RemoteError(RuntimeError):
@@ -162,6 +164,28 @@ class Mirror:
             raise RemoteError(f"download of {self.uri}{rel} failed: {exc}") from exc
         os.replace(temporary, path)
         return True
+
+    def remove_tree(self, folder: str) -> int:
+        """Delete every object under the relative ``folder`` from the bucket (in batches of at most
+        ``DELETE_BATCH`` keys); returns how many there were (none for a local output)."""
+        if self.uri is None:
+            return 0
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        prefix = self.key(folder.rstrip("/") + "/")
+        removed = 0
+        try:
+            for page in _client().get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+                keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+                for start in range(0, len(keys), DELETE_BATCH):
+                    batch = keys[start : start + DELETE_BATCH]
+                    failed = _client().delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True}).get("Errors")
+                    if failed:
+                        raise RemoteError(f"could not delete {self.uri}{failed[0]['Key'][len(self.key('')):]}: {failed[0].get('Message')}")
+                    removed += len(batch)
+        except (BotoCoreError, ClientError) as exc:
+            raise RemoteError(f"removing {self.uri}{folder} failed: {exc}") from exc
+        return removed
 
     def fetch_tree(self, folder: str) -> None:
         """Download every object under the relative ``folder`` that is not here yet."""

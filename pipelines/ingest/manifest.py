@@ -96,7 +96,10 @@ def pending_tasks(listing: TaskList, out: str, mirror: Mirror | None = None) -> 
 
 def finish_dataset(listing: TaskList, out: str, run_tasks: TaskExecutor, mirror: Mirror | None = None) -> dict:
     """Once every task has its part: the tasks a recording crosses made one and run again
-    (``merge.coalesce``), the parts merged into the manifest, the completion record written."""
+    (``merge.coalesce``), the parts merged into the manifest, the completion record written; for an
+    ``s3://`` output the manifest, its drops and the record pushed, and only then the dataset's
+    ``_work/ingest/NAME/`` folder removed from the bucket as from the work folder (a crash between
+    leaves a finished dataset and its parts, never parts gone before the manifest is there)."""
     mirror = mirror or Mirror(out)
     _fetch_parts(listing, out, mirror)
     if listing.audio_index:
@@ -112,9 +115,14 @@ def finish_dataset(listing: TaskList, out: str, run_tasks: TaskExecutor, mirror:
         run_tasks([task.id for task in again])
         _fetch_parts(listing, out, mirror)
     counts = merge_parts(listing, out)
-    done = {"dataset": listing.spec.name, "fingerprint": listing.fingerprint, **counts}
-    write_json(outputs.ingest_done_path(out, listing.spec.name), done)
-    shutil.rmtree(os.path.dirname(outputs.ingest_tasks_path(out, listing.spec.name)), ignore_errors=True)
+    name = listing.spec.name
+    done = {"dataset": name, "fingerprint": listing.fingerprint, **counts}
+    write_json(outputs.ingest_done_path(out, name), done)
+    for path in (outputs.manifest_path(out, name), outputs.ingest_drops_path(out, name), outputs.ingest_done_path(out, name)):
+        mirror.push(path)  # the completion record last: a rerun finds the dataset done in the bucket
+    folder = os.path.dirname(outputs.ingest_tasks_path(out, name))
+    mirror.remove_tree(os.path.relpath(folder, mirror.local))  # the parts, listings and tasks file, merged
+    shutil.rmtree(folder, ignore_errors=True)
     failpoints.hit("dataset_ingested")
     return done
 
