@@ -139,5 +139,23 @@ def s3_env(endpoint: str) -> dict[str, str]:
     }
 
 
+def client(endpoint: str):
+    """A boto3 S3 client of the test server at ``endpoint`` (its test credentials)."""
+    import boto3
+
+    return boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="testing", aws_secret_access_key="testing",
+                        region_name="us-east-1")
+
+
+def upload_tree(s3_client, root, bucket: str, prefix: str) -> str:
+    """Every file under ``root`` to ``s3://bucket/prefix/`` (its relative path kept); returns that URI."""
+    from pathlib import Path
+
+    for path in sorted(Path(root).rglob("*")):
+        if path.is_file():
+            s3_client.upload_file(str(path), bucket, f"{prefix}/{path.relative_to(root).as_posix()}")
+    return f"s3://{bucket}/{prefix}/"
+
+
 def is_upload_part(method: str, path: str) -> bool:
     return method == "PUT" and "partNumber=" in path and "uploadId=" in path

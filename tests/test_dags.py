@@ -248,14 +248,14 @@ def test_a_corpus_with_a_broken_schema_fails_alone_and_the_others_are_published(
 def test_dag_with_an_s3_output_resumes_from_the_bucket_alone(airflow_home, tmp_path):
     """Tasks hand over through the bucket: a second run with an empty work folder (another worker)
     finds everything there, and neither uploads nor changes a single object."""
-    import boto3
     from s3_server import MotoServer, s3_env
+    from s3_server import client as s3_client
 
     roots = write_demo(str(tmp_path / "demo"))
     server = MotoServer()
     try:
         env = s3_env(server.url)
-        client = boto3.client("s3", endpoint_url=server.url, aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
+        client = s3_client(server.url)
         client.create_bucket(Bucket="runs")
 
         def objects() -> dict[str, tuple[str, object]]:

@@ -125,9 +125,9 @@ def test_a_recording_whose_segments_cross_two_tasks_is_packed_as_one(tmp_path, m
     finish_dataset(listing, str(tmp_path / "cut"), run)
     # a task a line; 1-3 crossed (b), 4-5 (c): each run one task
     assert ran == [[f"toy/0000{i}" for i in range(6)], ["toy/00006", "toy/00007"]]
-    assert read["toy/00001"] == [("lists/1.txt", 14, 28)] and read["toy/00005"] == [("lists/3.txt",)]
-    assert read["toy/00006"] == [("lists/1.txt", 14, None), ("lists/2.txt", 0, 15)]  # two ranges of 1.txt joined
-    assert read["toy/00007"] == [("lists/2.txt", 15, None), ("lists/3.txt",)]
+    assert read["toy/00001"] == [("lists/1.txt", 14, 28, 1)] and read["toy/00005"] == [("lists/3.txt",)]
+    assert read["toy/00006"] == [("lists/1.txt", 14, None, 1), ("lists/2.txt", 0, 15, 0)]  # two ranges of 1.txt joined
+    assert read["toy/00007"] == [("lists/2.txt", 15, None, 1), ("lists/3.txt",)]
     assert _manifest_and_drops(tmp_path / "cut", "toy") == _manifest_and_drops(tmp_path / "whole", "toy")
     records = _records(tmp_path / "cut", "toy")
     assert [r["key"] for r in records] == ["toy-audio_a-w0000000", "toy-audio_b-w0000000", "toy-audio_c-w0000000"]
@@ -442,14 +442,18 @@ def test_one_large_table_is_cut_into_byte_ranges_that_merge_to_the_rows_of_one_t
     bound = 24 << 10
     root = _big_common_voice(tmp_path, 2000)
     train = Path(root) / "en" / "train.tsv"
-    spans = ranges.cut_points(str(train), train.stat().st_size, bound, keep=1)
-    assert len(spans) > 5 and spans[-1][1] is None and all(end - start >= bound for start, end in spans[:-1])
+    spans = ranges.cut_points(str(train), train.stat().st_size, bound, keep=1, universal=True)
+    assert len(spans) > 5 and spans[-1][1] is None and all(end - start >= bound for start, end, _ in spans[:-1])
+    data = train.read_bytes()  # the lines before each range, as the csv module counts them (a lone CR too)
+    assert [before for _, _, before in spans] == [
+        len(data[:start].decode("utf-8", "surrogateescape").replace("\r\n", "\n").replace("\r", "\n").split("\n")) - 1
+        for start, _, _ in spans]
     ending, opening = _break_rows_at(train, spans[1][0])
     spec = DatasetSpec("common_voice", "common_voice", root)
     monkeypatch.setattr(tasks_module, "TASK_BYTES", bound)
     listing = start_dataset(spec, str(tmp_path / "listed"))
     assert [span for span in _spans(tmp_path / "listed", listing) if span[0] == "en/train.tsv"] == [
-        ("en/train.tsv", start, end) for start, end in spans]
+        ("en/train.tsv", start, end, before) for start, end, before in spans]
     monkeypatch.setattr(tasks_module, "TASK_BYTES", 4 << 20)
     done = _cut_like_one_task([spec], tmp_path, monkeypatch, "TASK_BYTES", bound)
     reasons = _reasons(tmp_path / "cut-2", "common_voice")
@@ -480,6 +484,7 @@ def test_a_large_transcript_list_is_cut_into_byte_ranges_with_its_line_numbers(t
         (root / "mls_german" / "train" / "audio" / "1844" / "1139" / f"1844_1139_{i:06d}.flac").write_bytes(b"")
     spans = ranges.cut_points(str(transcripts), transcripts.stat().st_size, 4096)
     assert len(spans) > 5 and spans[0][0] == 0
+    assert [before for _, _, before in spans] == [transcripts.read_bytes()[:start].count(b"\n") for start, _, _ in spans]
     spec = DatasetSpec("mls", "mls", str(root))
     done = _cut_like_one_task([spec], tmp_path, monkeypatch, "TASK_BYTES", 4096)
     unparsed = [source for reason, source in _reasons(tmp_path / "cut-1", "mls") if reason == "line_unparsed"]

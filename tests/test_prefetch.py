@@ -10,18 +10,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-import boto3
 import pytest
 
 from pipelines.core import remote, sources
 from pipelines.demo import write_clotho, write_librispeech
 
-from s3_server import s3_env
+from s3_server import s3_env, upload_tree
+from s3_server import client as s3_client
 
-
-
-def _client(url: str):
-    return boto3.client("s3", endpoint_url=url, aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
 
 
 @pytest.fixture
@@ -33,7 +29,7 @@ def clips(s3, tmp_path, monkeypatch):
     remote._client.cache_clear()
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     (tmp_path / "tmp").mkdir()
-    client = _client(s3.url)
+    client = s3_client(s3.url)
     client.create_bucket(Bucket="clips")
     data = {f"s3://clips/c{i:02d}.wav": os.urandom(1000 * (i + 1)) for i in range(12)}
     for uri, payload in data.items():
@@ -109,12 +105,10 @@ def test_a_run_from_a_bucket_with_latency_and_faults_gives_the_local_shards(s3, 
     write_clotho(str(roots["clotho"]))
     local = _run({k: str(v) for k, v in roots.items()}, tmp_path / "local", {})
     assert local.returncode == 0, local.stderr
-    client = _client(s3.url)
+    client = s3_client(s3.url)
     client.create_bucket(Bucket="corpora")
     for name, root in roots.items():
-        for path in root.rglob("*"):
-            if path.is_file():
-                client.upload_file(str(path), "corpora", f"{name}/{path.relative_to(root).as_posix()}")
+        upload_tree(client, root, "corpora", name)
     audio = [p for p in roots["librispeech"].rglob("*.flac")]
     faulty = {f"/corpora/librispeech/{p.relative_to(roots['librispeech']).as_posix()}" for p in audio[:3]}
     s3.faults[:] = [[lambda m, p, f=f: m == "GET" and p.split("?")[0] == f, action] for f, action in zip(sorted(faulty), ("503", "cut", "500"))]

@@ -14,11 +14,11 @@ import sys
 import time
 from pathlib import Path
 
-import boto3
 import pytest
 
 from conftest import CRASH_ARGS
-from s3_server import MotoServer, s3_env
+from s3_server import MotoServer, s3_env, upload_tree
+from s3_server import client as s3_client
 
 pytestmark = pytest.mark.slow
 
@@ -33,21 +33,11 @@ def s3():
     server.stop()
 
 
-def _client(s3):
-    return boto3.client("s3", endpoint_url=s3.url, aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
-
-
 @pytest.fixture(scope="module")
 def remote_corpora(s3, demo_corpora) -> dict[str, str]:
-    client = _client(s3)
+    client = s3_client(s3.url)
     client.create_bucket(Bucket="corpora")
-    roots = {}
-    for name, root in demo_corpora.items():
-        for path in Path(root).rglob("*"):
-            if path.is_file():
-                client.upload_file(str(path), "corpora", f"{name}/{path.relative_to(root).as_posix()}")
-        roots[name] = f"s3://corpora/{name}/"
-    return roots
+    return {name: upload_tree(client, root, "corpora", name) for name, root in demo_corpora.items()}
 
 
 @pytest.fixture
@@ -120,7 +110,7 @@ def _planned_then_forgotten(s3, corpora: dict[str, str], out: str, tmp_path: Pat
 
 
 def _published_shards(s3, bucket: str, prefix: str) -> dict[str, bytes]:
-    client, shards = _client(s3), {}
+    client, shards = s3_client(s3.url), {}
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Contents", []):
             if item["Key"].endswith(".tar"):
@@ -139,7 +129,7 @@ def _shards(reference: dict[str, bytes]) -> dict[str, bytes]:
 
 def test_a_three_node_cluster_writes_the_shards_of_a_local_run_through_s3_alone(s3, remote_corpora, reference, cluster, tmp_path):
     ray_cluster, homes, _ = cluster
-    _client(s3).create_bucket(Bucket="cluster")
+    s3_client(s3.url).create_bucket(Bucket="cluster")
     _planned_then_forgotten(s3, remote_corpora, "s3://cluster/run/", tmp_path)
     driver = tmp_path / "driver"
     result = subprocess.run(_command(remote_corpora, "s3://cluster/run/", driver, "--engine", "ray", "--ray-address", ray_cluster.address),
@@ -155,7 +145,7 @@ def test_a_three_node_cluster_writes_the_shards_of_a_local_run_through_s3_alone(
 
 def test_killing_a_worker_nodes_raylet_mid_run_loses_nothing(s3, remote_corpora, reference, cluster, tmp_path):
     ray_cluster, homes, nodes = cluster
-    _client(s3).create_bucket(Bucket="killed")
+    s3_client(s3.url).create_bucket(Bucket="killed")
     _planned_then_forgotten(s3, remote_corpora, "s3://killed/run/", tmp_path)
     run = subprocess.Popen(_command(remote_corpora, "s3://killed/run/", tmp_path / "driver", "--engine", "ray",
                                     "--ray-address", ray_cluster.address),

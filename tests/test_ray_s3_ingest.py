@@ -10,7 +10,6 @@ import json
 import os
 from pathlib import Path
 
-import boto3
 import pytest
 
 from fixtures import speech_corpora as F
@@ -20,7 +19,8 @@ from pipelines.ingest import tasks as tasks_module
 from pipelines.ingest.manifest import start_dataset
 from pipelines.plan.planner import make_plan
 from pipelines.runners import engine_session, ingest_executor, run_units
-from s3_server import s3_env
+from s3_server import s3_env, upload_tree
+from s3_server import client as s3_client
 
 pytestmark = pytest.mark.slow
 
@@ -28,27 +28,20 @@ pytestmark = pytest.mark.slow
 WRITERS = {"common_voice": F.write_common_voice, "tedlium3": F.write_tedlium3}
 
 
-def _client(s3):
-    return boto3.client("s3", endpoint_url=s3.url, aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
-
-
 @pytest.fixture(scope="module")
 def remote_corpora(s3, tmp_path_factory) -> dict[str, str]:
-    client = _client(s3)
+    client = s3_client(s3.url)
     client.create_bucket(Bucket="corpora")
     roots = {}
     for name, write in WRITERS.items():
         root = tmp_path_factory.mktemp(name) / name
         write(str(root))
-        for path in root.rglob("*"):
-            if path.is_file():
-                client.upload_file(str(path), "corpora", f"{name}/{path.relative_to(root).as_posix()}")
-        roots[name] = f"s3://corpora/{name}/"
+        roots[name] = upload_tree(client, root, "corpora", name)
     return roots
 
 
 def _objects(s3, prefix: str, suffix: str) -> dict[str, bytes]:
-    client, found = _client(s3), {}
+    client, found = s3_client(s3.url), {}
     for page in client.get_paginator("list_objects_v2").paginate(Bucket="runs", Prefix=prefix):
         for item in page.get("Contents", []):
             if item["Key"].endswith(suffix):
@@ -60,27 +53,35 @@ def test_ingest_tasks_of_s3_corpora_run_on_ray_into_an_s3_output_give_a_local_ru
     for key, value in s3_env(s3.url).items():  # before Ray starts: its workers inherit them
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("AUDIOPREP_CACHE", str(tmp_path / "cache"))
-    _client(s3).create_bucket(Bucket="runs")
+    s3_client(s3.url).create_bucket(Bucket="runs")
     specs = tuple(DatasetSpec(name, name, root) for name, root in sorted(remote_corpora.items()))
 
     monkeypatch.setattr(tasks_module, "TASK_BYTES", 1)  # a task per metadata file
     for spec in specs:
         assert len(start_dataset(spec, str(tmp_path / "listed")).tasks) > 1, spec.name
-    # (a manifest keeps its parts' row groups: its bytes are compared for one cut into tasks)
     here = RunConfig(datasets=specs, out="s3://runs/here/", work_dir=str(tmp_path / "here"), shard_max_samples=2)
     run_units(here, EngineOptions("local", 1), make_plan(here).units)  # the tasks in this process
     assert finalize(here.local_out, here.remote)["balanced"]
     on_ray = RunConfig(datasets=specs, out="s3://runs/ray/", work_dir=str(tmp_path / "ray"), shard_max_samples=2)
     options = EngineOptions("ray", 2)
+    execute, parts = ingest_executor(on_ray, options), {}
+
+    def run_tasks(tasks: list[str]) -> None:
+        """The tasks on Ray; then the parts' completion records the workers pushed, before the merge removes them."""
+        execute(tasks)
+        parts.update({key: json.loads(data) for key, data in _objects(s3, "ray/_work/ingest/", ".done.json").items()
+                      if "/part-" in key})
+
     with engine_session(on_ray, options):
-        run_units(on_ray, options, make_plan(on_ray, run_tasks=ingest_executor(on_ray, options)).units)
+        run_units(on_ray, options, make_plan(on_ray, run_tasks=run_tasks).units)
     assert finalize(on_ray.local_out, on_ray.remote)["balanced"]
 
-    # the parts' completion records, pushed by the workers: several tasks per corpus, none run here
-    parts = {key: json.loads(data) for key, data in _objects(s3, "ray/_work/ingest/", ".done.json").items() if "/part-" in key}
+    # several tasks per corpus, none run here; their parts gone from the bucket once merged
     for name in WRITERS:
         assert sum(key.startswith(f"{name}/") for key in parts) > 1, sorted(parts)
     assert os.getpid() not in {record["worker"]["pid"] for record in parts.values()}
+    left = _objects(s3, "ray/_work/ingest/", "")
+    assert left and not [key for key in left if "/" in key], sorted(left)  # each dataset's record, none of its task folder
 
     manifests = _objects(s3, "here/manifests/", ".parquet")
     assert sorted(manifests) == ["common_voice.parquet", "tedlium3.parquet"]

@@ -7,12 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import boto3
 import pytest
 
 from pipelines.demo import write_clotho, write_cochlscene, write_librispeech
 
-from s3_server import MotoServer, is_upload_part, s3_env
+from s3_server import MotoServer, is_upload_part, s3_env, upload_tree
+from s3_server import client as s3_client
 
 ARGS = ("--shard-max-samples", "400", "--workers", "2")
 pytestmark = pytest.mark.slow
@@ -40,7 +40,7 @@ def _run(corpora, out: str, env: dict, work_dir: Path | None = None, engine: str
 
 
 def _objects(endpoint: str, bucket: str, prefix: str) -> dict[str, bytes]:
-    client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
+    client = s3_client(endpoint)
     objects = {}
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Contents", []):
@@ -65,7 +65,7 @@ def reference(corpora, tmp_path_factory):
 
 
 def _bucket(s3, name: str) -> None:
-    boto3.client("s3", endpoint_url=s3.url, aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1").create_bucket(Bucket=name)
+    s3_client(s3.url).create_bucket(Bucket=name)
 
 
 def test_output_on_s3_equals_local_output_and_verifies(s3, corpora, reference, tmp_path):
@@ -114,7 +114,7 @@ def test_a_permanent_failure_stops_clearly_and_publishes_nothing_partial(s3, cor
     for key, data in objects.items():
         if key.endswith(".tar"):
             assert data == reference[key]  # whatever is visible is complete
-    client = boto3.client("s3", endpoint_url=s3.url, aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
+    client = s3_client(s3.url)
     assert client.list_multipart_uploads(Bucket="broken").get("Uploads", []) == []  # aborted, not left behind
     again = _run(corpora, "s3://broken/run/", s3_env(s3.url), tmp_path / "work")
     assert again.returncode == 0, again.stderr
@@ -133,7 +133,7 @@ def test_resume_from_the_bucket_alone_after_sigkill(s3, corpora, reference, tmp_
 def test_a_different_object_under_a_shard_name_is_never_overwritten(s3, corpora, reference, tmp_path):
     _bucket(s3, "taken")
     shard = next(k for k in reference if k.startswith("train/") and k.endswith(".tar"))
-    client = boto3.client("s3", endpoint_url=s3.url, aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
+    client = s3_client(s3.url)
     client.put_object(Bucket="taken", Key=f"run/{shard}", Body=b"someone else's data")
     result = _run(corpora, "s3://taken/run/", s3_env(s3.url), tmp_path / "work")
     assert result.returncode == 1 and "refusing to overwrite" in result.stderr
@@ -141,14 +141,9 @@ def test_a_different_object_under_a_shard_name_is_never_overwritten(s3, corpora,
 
 
 def test_corpora_read_from_s3_roots_give_the_same_shards(s3, corpora, reference, tmp_path):
-    client = boto3.client("s3", endpoint_url=s3.url, aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
+    client = s3_client(s3.url)
     client.create_bucket(Bucket="corpora")
-    remote = {}
-    for name, root in corpora.items():
-        for path in Path(root).rglob("*"):
-            if path.is_file():
-                client.upload_file(str(path), "corpora", f"{name}/{path.relative_to(root).as_posix()}")
-        remote[name] = f"s3://corpora/{name}/"
+    remote = {name: upload_tree(client, root, "corpora", name) for name, root in corpora.items()}
     out = tmp_path / "out"
     env = {**s3_env(s3.url), "AUDIOPREP_CACHE": str(tmp_path / "cache")}
     result = _run(remote, str(out), env)

@@ -9,7 +9,8 @@ header probed or be VAD-cut, the work many workers are for). A metadata file lar
 ``TASK_BYTES`` whose records are lines (``lines``; a ``table`` without quotes or escapes, in an
 encoding such as UTF-8: ``ranges.cuttable``) is cut into line-aligned byte ranges of about that size
 (``ranges.cut_points``: the driver seeks to each nominal offset and reads to the next line end,
-nothing more), each entry of a task's listing then a range of the file. Any other file is never
+then counts the line breaks before each range in one read of the file, so that no task reads what
+comes before its range), each entry of a task's listing then a range of the file. Any other file is never
 split: one large JSON document (GigaSpeech's) or a quoted table stays one piece. A ``files`` corpus's entries keep the links out of
 the root its walk met, where it met them, so the task holding one refuses it (``path_outside_root``)
 exactly where a single reader would. A plugin's reader (``kind: plugin``) cannot declare slices and
@@ -125,6 +126,7 @@ def _pieces(schema: DatasetSchema, root: str) -> tuple[Iterator[tuple[tuple, int
         return (((relpath, fields), 0 if fields is None else 1) for relpath, fields in listing(root, schema.layout.files)), TASK_FILES
 
     cut, keep = ranges.cuttable(schema.layout), ranges.header_lines(schema.layout)
+    universal = schema.layout.kind == "table"  # the csv module counts a lone carriage return as a line end
 
     def sized():
         for relpath, fields in match_files(root, schema.layout.files):
@@ -133,12 +135,12 @@ def _pieces(schema: DatasetSchema, root: str) -> tuple[Iterator[tuple[tuple, int
                 size = os.path.getsize(path)
             except OSError:
                 size = 0  # gone since the walk: its reader says so
-            spans = ranges.cut_points(path, size, TASK_BYTES, keep) if cut and size > TASK_BYTES else [(0, None)]
+            spans = ranges.cut_points(path, size, TASK_BYTES, keep, universal) if cut and size > TASK_BYTES else [(0, None)]
             if len(spans) == 1:
                 yield (relpath, fields), size
                 continue
-            for start, end in spans:
-                yield (relpath, fields, start, end), (size if end is None else end) - start
+            for start, end, before in spans:
+                yield (relpath, fields, start, end, before), (size if end is None else end) - start
 
     return sized(), TASK_BYTES
 

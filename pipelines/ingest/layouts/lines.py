@@ -23,13 +23,13 @@ def parse_line(regex: re.Pattern[str], raw: str) -> dict[str, str] | None:
 
 def read(layout, root: str, files=None) -> Iterator[Row | Drop]:
     """``files`` (optional): the ``(relative path, fields)`` pairs to read, a slice of ``match_files``'s,
-    or ranges of them (``(relative path, fields, start, end)``, see ``ranges``)."""
+    or ranges of them (``(relative path, fields, start, end, lines before)``, see ``ranges``)."""
     regex = re.compile(layout.line)
     skip = re.compile(layout.skip) if getattr(layout, "skip", None) else None
     for item in match_files(root, layout.files) if files is None else files:
-        relpath, file_fields, start, end = ranges.entry(item)
+        relpath, file_fields, start, end, before = ranges.entry(item)
         path = os.path.join(root, relpath)
-        first = 1 + (ranges.lines_before(path, start) if start else 0)
+        first = 1 + before
         with ranges.open_range(path, start, end) as handle:
             for number, raw_bytes in enumerate(handle, start=first):
                 source = f"{relpath}:{number}"

@@ -9,11 +9,13 @@ newline, nothing else of the file. A table's header rows stay in the first range
 at the file's start belongs to the first range. A table with a ``quotechar`` (a quoted cell may hold
 line breaks) is never cut: its file stays one piece.
 
-A range is an entry ``(relative path, fields, start, end)`` of a task's listing (``end`` None: to the
-end of the file); a whole file is ``(relative path, fields)`` (``entry`` reads both). Its reader
-numbers its lines from the lines before ``start`` (``lines_before``: a count of line breaks, no
-parse), so the rows of the ranges laid end to end are the rows of the whole file, with the same
-line numbers. Adjacent ranges of one file in one listing are read as one (``joined``).
+A range is an entry ``(relative path, fields, start, end, lines)`` of a task's listing (``end`` None:
+to the end of the file; ``lines``: the lines before ``start``); a whole file is ``(relative path,
+fields)`` (``entry`` reads both). The driver counts the lines while it cuts (one read of the file,
+counting line breaks, no parse), so a range's reader numbers its lines from ``lines`` without
+reading what comes before it, and the rows of the ranges laid end to end are the rows of the whole
+file, with the same line numbers. Adjacent ranges of one file in one listing are read as one
+(``joined``).
 """
 from __future__ import annotations
 
@@ -52,30 +54,30 @@ def header_lines(layout) -> int:
     return layout.header_rows if layout.kind == "table" and layout.header else 0
 
 
-def entry(item: Iterable) -> tuple[str, dict, int, int | None]:
-    """A listing entry as ``(relative path, fields, start, end)``: a whole file is ``0, None``."""
+def entry(item: Iterable) -> tuple[str, dict, int, int | None, int]:
+    """A listing entry as ``(relative path, fields, start, end, lines before start)``: a whole file
+    is ``0, None, 0``."""
     relpath, fields, *span = item
-    return (relpath, fields, span[0], span[1]) if span else (relpath, fields, 0, None)
+    return (relpath, fields, *span) if span else (relpath, fields, 0, None, 0)
 
 
-def cut_points(path: str, size: int, bound: int, keep: int = 0) -> list[tuple[int, int | None]]:
+def cut_points(path: str, size: int, bound: int, keep: int = 0, universal: bool = False) -> list[tuple[int, int | None, int]]:
     """The file's line-aligned ranges of at least ``bound`` bytes (the last may be shorter), the
-    first holding its first ``keep`` lines; one ``(0, None)`` when it cannot be cut."""
-    spans: list[tuple[int, int | None]] = []
-    start = 0
+    first holding its first ``keep`` lines, each with the lines before it (``line_counts``); one
+    ``(0, None, 0)`` when it cannot be cut."""
+    starts = [0]
     with open(path, "rb") as handle:
         floor = _after_lines(handle, keep)
         if floor is None:
-            return [(0, None)]
+            return [(0, None, 0)]
         while True:
-            nominal = max(start + bound, floor)
+            nominal = max(starts[-1] + bound, floor)
             boundary = None if nominal >= size else _line_end(handle, nominal)
             if boundary is None or boundary >= size:
                 break
-            spans.append((start, boundary))
-            start = boundary
-    spans.append((start, None))
-    return spans
+            starts.append(boundary)
+    ends: list[int | None] = [*starts[1:], None]
+    return list(zip(starts, ends, line_counts(path, starts, universal)))
 
 
 def _line_end(handle: BinaryIO, position: int) -> int | None:
@@ -102,19 +104,21 @@ def _after_lines(handle: BinaryIO, lines: int) -> int | None:
     return position
 
 
-def lines_before(path: str, start: int, universal: bool = False) -> int:
-    """Lines the file holds before ``start`` (a line end): its ``\\n`` bytes, and with ``universal``
-    its lone ``\\r`` too (the lines Python's universal newlines, and so the csv module, count)."""
-    count, last = 0, b""
+def line_counts(path: str, offsets: list[int], universal: bool = False) -> list[int]:
+    """The lines the file holds before each of ``offsets`` (line ends, ascending), in one read of
+    the file up to the last: its ``\\n`` bytes, and with ``universal`` its lone ``\\r`` too (the
+    lines Python's universal newlines, and so the csv module, count)."""
+    counts, count, last, position = [], 0, b"", 0
     with open(path, "rb") as handle:
-        remaining = start
-        while remaining > 0 and (chunk := handle.read(min(_CHUNK * 16, remaining))):
-            remaining -= len(chunk)
-            count += chunk.count(b"\n")
-            if universal:
-                count += chunk.count(b"\r") - chunk.count(b"\r\n") - (last == b"\r" and chunk[:1] == b"\n")
-            last = chunk[-1:]
-    return count
+        for offset in offsets:
+            while position < offset and (chunk := handle.read(min(_CHUNK * 16, offset - position))):
+                position += len(chunk)
+                count += chunk.count(b"\n")
+                if universal:
+                    count += chunk.count(b"\r") - chunk.count(b"\r\n") - (last == b"\r" and chunk[:1] == b"\n")
+                last = chunk[-1:]
+            counts.append(count)
+    return counts
 
 
 class _Window(io.RawIOBase):
@@ -155,7 +159,7 @@ def joined(entries: Iterable) -> Iterator[tuple]:
     for item in entries:
         current = entry(item)
         if held is not None and held[0] == current[0] and held[3] is not None and held[3] == current[2]:
-            held = (held[0], held[1], held[2], current[3])
+            held = (held[0], held[1], held[2], current[3], held[4])
             continue
         if held is not None:
             yield _written(held)

@@ -28,7 +28,7 @@ def read_rows(layout, root: str, files: list | None = None) -> Iterator[Row | Dr
 
     ``files``: only these ``(relative path, fields)`` pairs of the files the layout matches, in this
     order (an ingest task's slice; layouts in ``FILE_SLICES`` and ``AUDIO_SLICES`` only), or byte
-    ranges of them (``(relative path, fields, start, end)``: ``lines`` and ``table``, see ``ranges``)."""
+    ranges of them (``(relative path, fields, start, end, lines before)``: ``lines`` and ``table``, see ``ranges``)."""
     if files is None:
         return READERS[layout.kind](layout, root)
     if layout.kind not in FILE_SLICES | AUDIO_SLICES:

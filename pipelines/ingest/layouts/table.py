@@ -54,9 +54,9 @@ def _columns(layout, reader) -> list[str] | None:
 
 def read(layout, root: str, files=None) -> Iterator[Row | Drop]:
     """``files`` (optional): the ``(relative path, fields)`` pairs to read, a slice of ``match_files``'s,
-    or ranges of them (``(relative path, fields, start, end)``, see ``ranges``)."""
+    or ranges of them (``(relative path, fields, start, end, lines before)``, see ``ranges``)."""
     for item in match_files(root, layout.files) if files is None else files:
-        relpath, file_fields, start, end = ranges.entry(item)
+        relpath, file_fields, start, end, before = ranges.entry(item)
         path = os.path.join(root, relpath)
         handle, reader = _reader(layout, path, 0, end if start == 0 else None)
         with handle:
@@ -71,7 +71,6 @@ def read(layout, root: str, files=None) -> Iterator[Row | Drop]:
             if start == 0:
                 yield from _rows(layout, reader, columns, file_fields, relpath, 0)
                 continue
-        before = ranges.lines_before(path, start, universal=True)
         handle, reader = _reader(layout, path, start, end)
         with handle:
             yield from _rows(layout, reader, columns, file_fields, relpath, before)
