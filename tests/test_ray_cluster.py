@@ -99,10 +99,11 @@ def _env(s3, cache: Path) -> dict[str, str]:
     return {**os.environ, **s3_env(s3.url), **LOOPBACK, "AUDIOPREP_CACHE": str(cache), "AUDIOPREP_FAILPOINT": ""}
 
 
-def _planned_then_forgotten(s3, corpora: dict[str, str], out: str, tmp_path: Path) -> None:
-    """Ingest and plan into the bucket, then delete the folder the planning used."""
+def _planned_then_forgotten(s3, corpora: dict[str, str], out: str, tmp_path: Path, *engine: str) -> None:
+    """Ingest and plan into the bucket (the ingest tasks on ``engine``: by default in the driver's
+    processes), then delete the folder the planning used."""
     work = tmp_path / "planning"
-    planned = subprocess.run(_command(corpora, out, work, "--plan"), capture_output=True, text=True, timeout=600,
+    planned = subprocess.run(_command(corpora, out, work, "--plan", *engine), capture_output=True, text=True, timeout=600,
                              env=_env(s3, tmp_path / "planning-cache"))
     assert planned.returncode == 0, planned.stderr[-3000:]
     shutil.rmtree(work)
@@ -118,6 +119,11 @@ def _published_shards(s3, bucket: str, prefix: str) -> dict[str, bytes]:
     return shards
 
 
+def _ingested_in(home: Path) -> set[str]:
+    """The datasets of which a node ran ingest tasks, their parts written in its own folder."""
+    return {p.parent.name for p in home.rglob("_work/ingest/*/part-*.done.json")}
+
+
 def _done_in(home: Path) -> set[str]:
     """The units whose completion records a node wrote in its own folder."""
     return {p.stem for p in home.rglob("_work/done/*.json")}
@@ -130,9 +136,12 @@ def _shards(reference: dict[str, bytes]) -> dict[str, bytes]:
 def test_a_three_node_cluster_writes_the_shards_of_a_local_run_through_s3_alone(s3, remote_corpora, reference, cluster, tmp_path):
     ray_cluster, homes, _ = cluster
     s3_client(s3.url).create_bucket(Bucket="cluster")
-    _planned_then_forgotten(s3, remote_corpora, "s3://cluster/run/", tmp_path)
+    on_cluster = ("--engine", "ray", "--ray-address", ray_cluster.address)
+    # the ingest tasks run on the worker nodes (the head has no CPU), their parts through the bucket
+    _planned_then_forgotten(s3, remote_corpora, "s3://cluster/run/", tmp_path, *on_cluster)
+    assert set().union(*(_ingested_in(home) for home in homes)) == set(remote_corpora)
     driver = tmp_path / "driver"
-    result = subprocess.run(_command(remote_corpora, "s3://cluster/run/", driver, "--engine", "ray", "--ray-address", ray_cluster.address),
+    result = subprocess.run(_command(remote_corpora, "s3://cluster/run/", driver, *on_cluster),
                             capture_output=True, text=True, timeout=900, env=_env(s3, tmp_path / "driver-cache"))
     assert result.returncode == 0, result.stderr[-3000:]
     assert _published_shards(s3, "cluster", "run/") == _shards(reference)
