@@ -105,6 +105,21 @@ tasks: [{{task: asr}}]
 """
 
 
+def caption_schema_text(name: str, record: str, description: str = "toy clips written by a test") -> str:
+    """A small sound-captioning schema (no language; train and test splits) of a ``clips.csv`` table
+    and a record mapping (a YAML flow mapping)."""
+    return f"""
+name: {name}
+description: {description}
+license: CC0
+language: null
+splits: {{train: train, test: eval}}
+layout: {{kind: table, files: clips.csv}}
+record: {record}
+tasks: [{{task: caption_audiocaps}}]
+"""
+
+
 @pytest.fixture(scope="session")
 def local_run(demo_corpora, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("run") / "out"

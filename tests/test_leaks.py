@@ -12,34 +12,21 @@ import pytest
 from fixtures.speech_corpora import write_audio
 from pipelines.core.origins import has_identity, overlap, parse_origin
 
-from conftest import run_pipeline
+from conftest import caption_schema_text, run_pipeline
 
-SCHEMA = """
-name: {name}
-description: toy clips cut from YouTube videos
-license: CC0
-language: null
-splits: {{train: train, test: eval}}
-layout: {{kind: table, files: clips.csv}}
-record:
-  key: "{{clip}}"
-  audio: "{{clip}}.wav"
-  split: "{{split}}"
-  captions: ["{{caption}}"]
-  origin: {origin}
-tasks: [{{task: caption_audiocaps}}]
-"""
+RECORD = '{{key: "{{clip}}", audio: "{{clip}}.wav", split: "{{split}}", captions: ["{{caption}}"]{origin}}}'
 
 
-def write_corpus(root: Path, name: str, rows: list[tuple[str, str, str]], origin: str) -> str:
-    """A corpus of (clip, split, video fields) rows; returns its NAME:SCHEMA=... run name."""
+def write_corpus(root: Path, name: str, rows: list[tuple[str, str, str]], origin: str | None) -> str:
+    """A corpus of (clip, split, video fields) rows, its records' origin declared as ``origin`` (None:
+    not declared); returns its NAME:SCHEMA=... run name."""
     root.mkdir(parents=True)
     (root / "clips.csv").write_text("clip,split,caption,video,start,other\n" + "".join(
         f"{clip},{split},a dog barks near {clip},{video},{start},{other}\n" for clip, split, (video, start, other) in rows))
     for clip, _, _ in rows:
         write_audio(str(root / f"{clip}.wav"), 1.0, 16000, "wav")
     schema = root.parent / f"{name}.yaml"
-    schema.write_text(SCHEMA.format(name=name, origin=origin))
+    schema.write_text(caption_schema_text(name, RECORD.format(origin="" if origin is None else f", origin: {origin}"), "toy clips cut from YouTube videos"))
     return f"{name}:{schema}"
 
 
@@ -103,10 +90,8 @@ def test_verify_finds_evaluation_leaks_in_an_output_already_built(tmp_path):
     from pipelines.finalize.verify import verify
 
     evaluation = write_corpus(tmp_path / "capsA", "capsa", [("e1", "test", ("vidA", "30", ""))], '"youtube:{video}@{start}+10"')
-    training = write_corpus(tmp_path / "capsB", "capsb", [("k1", "train", ("vidA", "35", "")), ("k2", "train", ("vidC", "0", ""))],
-                            '"youtube:{video}@{start}+10"')
-    schema = tmp_path / "capsb.yaml"
-    schema.write_text(schema.read_text().replace("  origin:", "  # origin:"))  # not declared when the output was built
+    # the training corpus's origins not declared when the output was built
+    training = write_corpus(tmp_path / "capsB", "capsb", [("k1", "train", ("vidA", "35", "")), ("k2", "train", ("vidC", "0", ""))], None)
     out = tmp_path / "out"
     summary = run_pipeline({evaluation: str(tmp_path / "capsA"), training: str(tmp_path / "capsB")}, out)
     assert summary["written"] == 3 and summary["eval_leaks"] == {}

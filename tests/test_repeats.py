@@ -15,22 +15,9 @@ from pipelines.core import audio
 from pipelines.finalize.collect import finalize
 from pipelines.plan import duplicates
 
-from conftest import audioprep, run_pipeline
+from conftest import audioprep, caption_schema_text, run_pipeline
 
-SCHEMA = """
-name: {name}
-description: toy clips, some of whose audio files another corpus ships too
-license: CC0
-language: null
-splits: {{train: train, test: eval}}
-layout: {{kind: table, files: clips.csv}}
-record:
-  key: "{{clip}}"
-  audio: "{{file}}.wav"
-  split: "{{split}}"
-  captions: ["a dog barks near {{clip}}"]
-tasks: [{{task: caption_audiocaps}}]
-"""
+RECORD = '{key: "{clip}", audio: "{file}.wav", split: "{split}", captions: ["a dog barks near {clip}"]}'
 
 
 def write_corpus(root: Path, name: str, rows: list[tuple[str, str, str]]) -> str:
@@ -39,7 +26,7 @@ def write_corpus(root: Path, name: str, rows: list[tuple[str, str, str]]) -> str
     (root / "clips.csv").write_text("clip,split,file\n" + "".join(f"{c},{s},{f}\n" for c, s, f in rows))
     for _, _, file in rows:
         write_audio(str(root / f"{file}.wav"), 1.0, 16000, "wav")
-    (root.parent / f"{name}.yaml").write_text(SCHEMA.format(name=name))
+    (root.parent / f"{name}.yaml").write_text(caption_schema_text(name, RECORD, "toy clips, some of whose audio files another corpus ships too"))
     return f"{name}:{root.parent / f'{name}.yaml'}"
 
 
