@@ -4,8 +4,8 @@ The tasks are contiguous slices of the reader's sorted listing, so their parts l
 the dataset's records and drops in the reader's order: the manifest takes each part's rows, written
 again in row groups of the fixed size every manifest has (``manifest_file``), so its bytes are those
 of one task reading all; the drops file takes each part's lines. A dataset of one task has its part
-renamed, nothing rewritten. Whatever engine ran the tasks, on however many workers, the listing and so the bytes are
-the same.
+renamed, nothing rewritten. Whatever engine ran the tasks, on however many workers, the listing and
+so the bytes are the same.
 
 Window packing gathers the consecutive segments of a recording. A recording whose segments cross
 from one task into the next (the last segment of one, the first of the next: the parts' ``edges``)
@@ -21,10 +21,9 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import replace
+from typing import Iterator
 
 import pyarrow.parquet as pq
-
-from typing import Iterator
 
 from schemas import loader
 

@@ -30,8 +30,8 @@ from pipelines.core.manifest_file import ManifestWriter
 from pipelines.core.record import Drop, Record, columns_table
 from pipelines.core.remote import Mirror, is_remote
 from pipelines.core.sources import local_view
-from pipelines.ingest.batch import BATCH_ROWS as INGEST_BATCH_ROWS
 from pipelines.ingest.audio_index import AudioIndex
+from pipelines.ingest.batch import BATCH_ROWS as INGEST_BATCH_ROWS
 from pipelines.ingest.batch import Mapped
 from pipelines.ingest.corpus import ingest_batches
 from pipelines.ingest.tasks import IngestTask, StaleListing, TaskList, files_of
