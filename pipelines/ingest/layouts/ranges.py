@@ -40,12 +40,15 @@ def newline_safe(encoding: str) -> bool:
     return "\n".encode(name) == b"\n" and "\r".encode(name) == b"\r" and "a".encode(name) == b"a"
 
 
+def unquoted(layout) -> bool:
+    """Whether a ``table`` layout's record is one line: no ``quotechar`` (a quoted cell may hold line
+    breaks) and no ``escapechar`` (it may escape one)."""
+    return layout.quotechar is None and layout.escapechar is None
+
+
 def cuttable(layout) -> bool:
     """Whether a metadata file of ``layout`` can be read in byte ranges (see the module's docstring)."""
-    if layout.kind == "table":
-        one_line = layout.quotechar is None and layout.escapechar is None
-    else:
-        one_line = layout.kind == "lines"
+    one_line = unquoted(layout) if layout.kind == "table" else layout.kind == "lines"
     return one_line and newline_safe(layout.encoding)
 
 

@@ -85,7 +85,7 @@ def _unparsed(relpath: str, line: int, exc: csv.Error, rest: bool) -> Drop:
 def _rows(layout, reader, columns: list[str], file_fields: dict, relpath: str, before: int) -> Iterator[Row | Drop]:
     """The rows ``reader`` gives after the header, numbered after ``before`` lines (a range's)."""
     width, strip, comment, undecoded = len(columns), layout.strip, layout.comment, _UNDECODED.search
-    one_line = layout.quotechar is None and layout.escapechar is None  # a record is a line
+    one_line = ranges.unquoted(layout)  # a record is a line
     while True:
         try:
             for cells in reader:
