@@ -1,15 +1,20 @@
 """One engine start per run (pipelines/runners ``engine_session``): `audioprep run --engine ray` runs its
-ingest tasks and its units on one Ray instance, started once, and writes the shards of a local run.
+ingest tasks and its units on one Ray instance, started once, in one worker process (the same actor),
+and writes the shards of a local run; the instance listens on 127.0.0.1 only.
 
 What is counted is Ray's own: every start of a local instance makes a session folder under
 ``$RAY_TMPDIR/ray`` (Ray's environment variable for its temporary root).
 """
 from __future__ import annotations
 
+import ipaddress
+import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
+import psutil
 import pytest
 
 from conftest import published, run_in_own_session
@@ -48,3 +53,61 @@ def test_a_ray_run_starts_ray_once_for_its_ingest_tasks_and_its_units(demo_corpo
     assert again.returncode == 0, again.stderr[-3000:]
     assert len(_sessions(ray_tmpdir)) == 1, _sessions(ray_tmpdir)
     assert published(out) == reference
+
+
+class _Pid:
+    """A processor for the Ray adapter: writes the pid of the process it runs in, under the item's name."""
+
+    def __init__(self, folder: str):
+        self.folder = folder
+
+    def __call__(self, item: str):
+        Path(self.folder, item).write_text(str(os.getpid()))
+        return _Nothing()
+
+
+class _Nothing:
+    def to_dict(self) -> dict:
+        return {}
+
+
+def _listening(pids: set[int]) -> set[str]:
+    """The addresses sockets of these processes listen on."""
+    return {c.laddr.ip for c in psutil.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN and c.pid in pids}
+
+
+def _loopback(address: str) -> bool:
+    """127.0.0.0/8 or ::1, also as an IPv6 socket's IPv4-mapped address (::ffff:127.0.0.1); never a wildcard."""
+    ip = ipaddress.ip_address(address)
+    return (getattr(ip, "ipv4_mapped", None) or ip).is_loopback
+
+
+def test_runs_of_one_ray_session_share_one_worker_process_and_listen_on_loopback_only(ray_tmpdir, tmp_path, monkeypatch):
+    """Two runs of the adapter in one session (a run's ingest tasks, then its units) are served by the
+    same actor, so one worker process pays the imports; every process of the local instance (its
+    servers, the actor) listens on 127.0.0.1 and the node's address is 127.0.0.1, not the machine's."""
+    import ray
+
+    from pipelines.runners import ray as adapter
+
+    monkeypatch.setenv("RAY_TMPDIR", str(ray_tmpdir))
+    monkeypatch.setenv("RAY_DEDUP_LOGS", os.environ.get("RAY_DEDUP_LOGS", "0"))
+    addresses: set[str] = set()
+
+    def finished(item: str) -> None:  # while Ray runs: what its processes (ours and their children) listen on
+        addresses.update(_listening({p.pid for p in psutil.Process().children(recursive=True)} | {os.getpid()}))
+
+    # the processor's classes travel by value: Ray's worker process cannot import this test module
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    try:
+        with adapter.session(2):
+            adapter.run(_Pid, ["a", "b", "c"], 2, {"out": str(tmp_path), "finished": finished})
+            adapter.run(_Pid, ["d", "e"], 2, {"out": str(tmp_path), "finished": finished})
+            nodes = {node["NodeManagerAddress"] for node in ray.nodes()}
+    finally:
+        ray.cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    assert not ray.is_initialized()
+    pids = {(tmp_path / item).read_text() for item in "abcde"}
+    assert len(pids) == 1 and pids != {str(os.getpid())}, pids
+    assert nodes == {"127.0.0.1"}
+    assert addresses and all(_loopback(address) for address in addresses), addresses

@@ -162,11 +162,13 @@ def make_audio_stage(
                 clip = audio.load(local, record.offset, record.duration, record.channel, max_seconds, min_seconds)
         except audio.AudioError as exc:
             return _drop("audio", sample, exc.reason, exc.detail.replace(local, path) if local != path else exc.detail)
-        # all-zero audio is kept (a corpus may mean silence: a "no speech" label) but flagged: counted
-        # per dataset in the statistics and marked in the sample's JSON, so a broken recorder shows up
-        flags = sample.flags + (("silent",) if not clip.samples.any() else ())
         speech = record.language is not None
         measured = quality.measure(clip.samples, speech=speech, text=record.text)
+        # all-zero audio is kept (a corpus may mean silence: a "no speech" label) but flagged: counted
+        # per dataset in the statistics and marked in the sample's JSON, so a broken recorder shows up
+        # (a clip whose rounded peak is not 0 has a sample above 0.00005 of full scale: only the others are read)
+        silent = not measured.get("peak") and not clip.samples.any()
+        flags = sample.flags + (("silent",) if silent else ())
         if with_dnsmos and speech:
             measured.update(dnsmos.measure(clip.samples))
         return replace(sample, flac=audio.encode_flac(clip), frames=len(clip.samples), flags=flags, quality=measured,
