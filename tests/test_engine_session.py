@@ -62,7 +62,10 @@ class _Pid:
         self.folder = folder
 
     def __call__(self, item: str):
-        Path(self.folder, item).write_text(str(os.getpid()))
+        import pyarrow as pa
+
+        pa.array([item])  # a conversion, as an ingest task's: pyarrow must not import pandas for it
+        Path(self.folder, item).write_text(f"{os.getpid()} {'pandas' in sys.modules}")
         return _Nothing()
 
 
@@ -84,7 +87,8 @@ def _loopback(address: str) -> bool:
 
 def test_runs_of_one_ray_session_share_one_worker_process_and_listen_on_loopback_only(ray_tmpdir, tmp_path, monkeypatch):
     """Two runs of the adapter in one session (a run's ingest tasks, then its units) are served by the
-    same actor, so one worker process pays the imports; every process of the local instance (its
+    same actor, so one worker process pays the imports (and pyarrow's question needs no pandas in
+    it: ``process.pyarrow_without_pandas``); every process of the local instance (its
     servers, the actor) listens on 127.0.0.1 and the node's address is 127.0.0.1, not the machine's."""
     import ray
 
@@ -107,7 +111,7 @@ def test_runs_of_one_ray_session_share_one_worker_process_and_listen_on_loopback
     finally:
         ray.cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
     assert not ray.is_initialized()
-    pids = {(tmp_path / item).read_text() for item in "abcde"}
-    assert len(pids) == 1 and pids != {str(os.getpid())}, pids
+    seen = {(tmp_path / item).read_text() for item in "abcde"}  # "PID PANDAS-IMPORTED" of each item's process
+    assert len(seen) == 1 and seen != {f"{os.getpid()} False"} and seen.pop().endswith(" False"), seen
     assert nodes == {"127.0.0.1"}
     assert addresses and all(_loopback(address) for address in addresses), addresses

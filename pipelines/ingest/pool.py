@@ -6,13 +6,12 @@ process alone), which reports how many metadata items each dataset has read.
 """
 from __future__ import annotations
 
-import importlib.abc
 import os
-import sys
 from typing import Callable
 
 from pipelines.core import outputs
 from pipelines.core.config import RunConfig
+from pipelines.core.process import pyarrow_without_pandas
 from pipelines.core.remote import Mirror
 from pipelines.ingest.manifest import TaskExecutor, finish_dataset, in_process, pending_tasks, start_dataset
 from pipelines.ingest.part import TaskRunner
@@ -43,25 +42,6 @@ def _progress_of(path: str) -> int | None:
             return int(handle.read())
     except (OSError, ValueError):
         return None
-
-
-class _WithoutPandas(importlib.abc.MetaPathFinder):
-    """``import pandas`` (or a submodule) fails as if pandas were not installed."""
-
-    def find_spec(self, name, path=None, target=None):
-        if name == "pandas" or name.startswith("pandas."):
-            raise ModuleNotFoundError(f"No module named {name!r} (not imported by an audioprep ingest process)", name=name)
-        return None
-
-
-def _ingest_process_setup() -> None:
-    """Run first in each ingest process. pyarrow imports pandas, when it is installed (an extra
-    such as ``export``'s Hugging Face datasets installs it), on its first conversion of a Python
-    list, to ask whether the list is a pandas object: CPU time and resident memory in every process
-    (bench/README.md), for nothing, as ingest never uses pandas. These processes only ingest and
-    exit, so pandas stays refused in them for good (pyarrow remembers the answer; never in the
-    run's own process, where an engine may need pandas)."""
-    sys.meta_path.insert(0, _WithoutPandas())
 
 
 _RUNNERS: dict[str, TaskRunner] = {}  # one per output folder in a pool's process
@@ -121,7 +101,7 @@ def _run_in_pool(out: str, tasks: list[str], processes: int, totals: _Totals | N
                 totals(task, count)
 
     with ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context(method),
-                             initializer=_ingest_process_setup) as pool:
+                             initializer=pyarrow_without_pandas) as pool:  # no pandas imported only for pyarrow
         futures = {task: pool.submit(_run_in_process, out, task, totals is not None) for task in tasks}
         running = set(futures.values())
         while running and totals is not None:

@@ -22,6 +22,7 @@ import threading
 from contextlib import contextmanager, nullcontext
 from typing import Callable, ContextManager, Iterator
 
+from pipelines.core.process import pyarrow_without_pandas
 from pipelines.core.remote import default_workdir
 
 #: restarts of a dead worker process (its node's actor), and retries of the units it was running
@@ -43,6 +44,7 @@ class _NodeWorker:
     def __init__(self, driver_node: str):
         import ray
 
+        pyarrow_without_pandas()  # this process runs ingest tasks and units only
         self.remote_node = ray.get_runtime_context().get_node_id() != driver_node
         self.local = threading.local()
 
