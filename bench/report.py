@@ -100,6 +100,20 @@ def _derived(r: dict) -> list[str]:
             growth = d.get("peak_rss_growth")
             cells.append("-" if growth is None else f"{growth:+.1%}")
             lines.append(f"| {engine} | " + " | ".join(cells) + " |")
+    codec = r["codec_bound"]
+    if r.get("derived") and codec.get("measures_cpu_s"):
+        sizes = sorted({k for d in r["derived"].values() for k in d["efficiency_work"] if k != "steady"}, key=lambda k: int(k[:-1]))
+        lines += ["", "## Against the work bound", "",
+                  f"The codec loop also measured, apart, the quality metrics and the PCM hash the audio stage computes "
+                  f"for every clip: {fmt(codec['measures_cpu_s'])} CPU s beside the loop's {fmt(codec['cpu_s'])} "
+                  f"({codec['measures_cpu_s'] / codec['cpu_s']:.1%}). Against the two together (the work every engine "
+                  "must do for a clip), a run's remaining CPU is the pipeline's own: start-up, ingest, tags, language "
+                  "check, tar and JSON, the engine.", "",
+                  "| engine | " + " | ".join(f"efficiency {k}" for k in sizes) + " | efficiency steady |",
+                  "|---|" + "---:|" * (len(sizes) + 1)]
+        for engine, d in r["derived"].items():
+            cells = [fmt(d["efficiency_work"].get(k)) for k in [*sizes, "steady"]]
+            lines.append(f"| {engine} | " + " | ".join(cells) + " |")
     return lines
 
 

@@ -86,6 +86,7 @@ class Bench:
             "workers": 1,
             "wall_s": loop["wall_s"],
             "cpu_s": loop["cpu_s"],
+            "measures_cpu_s": loop["measures_cpu_s"],
             "audio_s": loop["seconds"],
             "bytes": loop["bytes"],
             "peak_rss_mb": run.peak_rss_mb,
