@@ -1,34 +1,36 @@
-"""Ray adapter: one actor per node runs the processor ``make`` gives (a ``UnitProcessor``, an ingest
-``TaskRunner``) in threads; the driver hands out the item ids (units, ingest tasks).
+"""Ray adapter: one actor per CPU (a worker process running one item at a time) runs the processor
+``make`` gives (a ``UnitProcessor``, an ingest ``TaskRunner``); the driver hands out the item ids
+(units, ingest tasks) as actors become free.
 
-Local by default (``ray.init()`` with ``workers`` CPUs, one actor with ``workers`` threads), every
-process of it on 127.0.0.1 (``LOOPBACK``: nothing listens on another address of the machine);
-``--ray-address`` joins a cluster: one actor on every node that offers CPUs, with a thread per CPU.
-Each ``run`` starts Ray and shuts it down, unless a ``session`` is open: then the first ``run``
-starts it and the session's end shuts it down, so a run's ingest tasks and its units share one
-start, and the same actors (one worker process per node, its imports paid once). Ray initialized
-by someone else is used as a cluster and never shut down here.
-A unit's CPU is the codecs' (soundfile, soxr, FLAC), which release the interpreter lock, so a node's
-units run side by side in one process, as Beam's threads do, and nothing but unit ids and small
-results passes through Ray (bench/README.md, "Ray's workers are threads"). With ``s3://`` output, an
-actor on another node than the driver works in its own node's folder (``remote.default_workdir``):
-nothing passes between the nodes except through the bucket.
+Local by default (``ray.init()`` with ``workers`` CPUs, ``workers`` actors), every process of it on
+127.0.0.1 (``LOOPBACK``: nothing listens on another address of the machine); ``--ray-address``
+joins a cluster: an actor per CPU of every node that offers CPUs. Each ``run`` starts Ray and shuts
+it down, unless a ``session`` is open: then the first ``run`` starts it and the session's end shuts
+it down, so a run's ingest tasks and its units share one start and the same actors (each worker
+process imports the pipeline once). Ray initialized by someone else is used as a cluster and never
+shut down here.
+Processes, not threads: a unit's CPU is mostly the codecs', which release the interpreter lock, but
+two units in threads of one process still cost 4-5% more CPU and ~10% more wall time than in two
+processes on the 2-core development machine (the lock's hand-overs between the units' Python parts;
+bench/README.md, "Ray's workers are processes again"), more than a worker process's start-up costs
+on a corpus of hours. Nothing but item ids and small results passes through Ray. With ``s3://``
+output, an actor on another node than the driver works in its own node's folder
+(``remote.default_workdir``): nothing passes between the nodes except through the bucket.
 """
 from __future__ import annotations
 
 import itertools
 import os
-import threading
 from contextlib import contextmanager, nullcontext
 from typing import Callable, ContextManager, Iterator
 
 from pipelines.core.process import pyarrow_without_pandas
 from pipelines.core.remote import default_workdir
 
-#: restarts of a dead worker process (its node's actor), and retries of the units it was running
+#: restarts of a dead worker process (an actor), and retries of the item it was running
 WORKER_RESTARTS = 3
 #: the share of a CPU an actor reserves: it needs a node offering CPUs, and one whose node dies
-#: restarts beside another node's actor (whose threads then share that node's cores)
+#: restarts beside another node's actors (which then share that node's cores)
 ACTOR_CPUS = 0.01
 #: the address of a local instance's node: its servers listen there only (``_loopback_only``)
 LOOPBACK = "127.0.0.1"
@@ -37,29 +39,28 @@ LOOPBACK = "127.0.0.1"
 CLUSTER_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 
-class _NodeWorker:
-    """One per node: a processor per thread (a processor's state, e.g. a unit's stages, is not shared),
-    made anew when a thread first serves another ``run`` (a job: its number, ``make`` and folders)."""
+class _Worker:
+    """One per CPU, an item at a time: the processor of the ``run`` it serves (a job: its number, ``make``
+    and folders), made anew when an item of another ``run`` comes."""
 
     def __init__(self, driver_node: str):
         import ray
 
         pyarrow_without_pandas()  # this process runs ingest tasks and units only
         self.remote_node = ray.get_runtime_context().get_node_id() != driver_node
-        self.local = threading.local()
+        self.job, self.processor = None, None
 
     def run(self, item: str, job: tuple) -> dict:
         number, make, out, remote = job
-        local = self.local
-        if getattr(local, "job", None) != number:
-            local.processor = None  # the last job's, dropped before the next is made
-            local.processor = make(default_workdir(remote) if remote and self.remote_node else out)
-            local.job = number
-        return {"item": item, **local.processor(item).to_dict()}
+        if self.job != number:
+            self.processor = None  # the last job's, dropped before the next is made
+            self.processor = make(default_workdir(remote) if remote and self.remote_node else out)
+            self.job = number
+        return {"item": item, **self.processor(item).to_dict()}
 
 
-def _node_threads(ray, workers: int, local: bool) -> dict[str, int]:
-    """Node id -> threads: ``workers`` on a local instance, each node's CPUs on a cluster."""
+def _node_cpus(ray, workers: int, local: bool) -> dict[str, int]:
+    """Node id -> actors to start there: ``workers`` on a local instance, each node's CPUs on a cluster."""
     if local:
         return {ray.get_runtime_context().get_node_id(): workers}
     return {
@@ -70,8 +71,8 @@ def _node_threads(ray, workers: int, local: bool) -> dict[str, int]:
 
 
 #: the Ray connection this process made (``_start``) while it lasts: ``local`` (an instance of its
-#: own, whose threads ``workers`` sizes) or a cluster; ``held`` while ``session`` keeps it open, and
-#: then ``actors``, node id -> (actor, its threads), for every ``run`` of the session
+#: own, ``workers`` CPUs) or a cluster; ``held`` while ``session`` keeps it open, and then ``actors``,
+#: node id -> its actors, for every ``run`` of the session
 _OURS: dict = {}
 _JOBS = itertools.count(1)
 
@@ -136,30 +137,28 @@ def _stop() -> None:
     ray.shutdown()
 
 
-def _actors(ray, nodes: dict[str, int], kept: dict) -> dict:
-    """An actor per node of ``nodes`` with at least its threads: the session's (``kept``) where it has
-    one, else a new one (kept for the session's next runs)."""
+def _actors(ray, nodes: dict[str, int], kept: dict) -> list:
+    """``nodes``' count of actors on each: the session's (``kept``) where it has them, else new ones
+    (kept for the session's next runs)."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    worker = ray.remote(_NodeWorker)
+    worker = ray.remote(_Worker)
     driver_node = ray.get_runtime_context().get_node_id()
-    actors = {}
-    for node, threads in nodes.items():
-        actor, concurrency = kept.get(node, (None, 0))
-        if concurrency < threads:
-            if actor is not None:
-                ray.kill(actor)
-            actor = worker.options(
-                num_cpus=ACTOR_CPUS, max_concurrency=threads,
-                scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=True),
+    actors = []
+    for node, count in nodes.items():
+        ours = kept.setdefault(node, [])
+        ours.extend(
+            worker.options(
+                num_cpus=ACTOR_CPUS, scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=True),
                 # a dead worker process (OOM killer, a lost node) is restarted, on another node if its own
-                # is gone, and the units it was running are run again from scratch (a unit rewrites its
+                # is gone, and the item it was running is run again from scratch (a unit rewrites its
                 # partial shard; finished units are skipped): bounded, so a unit that kills every worker
                 # it reaches fails the run instead of looping forever
                 max_restarts=WORKER_RESTARTS, max_task_retries=WORKER_RESTARTS,
             ).remote(driver_node)
-            kept[node] = (actor, threads)
-        actors[actor] = threads
+            for _ in range(count - len(ours))
+        )
+        actors += ours[:count]
     return actors
 
 
@@ -174,8 +173,8 @@ def run(make, items: list[str], workers: int, options: dict, label: str = "") ->
         _OURS.get("actors", {}).clear()
         _start(address, _OURS.get("cpus") or workers)
     try:
-        # threads: ``workers`` on an instance of our own; on a cluster (or Ray someone else started), each node's CPUs
-        nodes = _node_threads(ray, workers, local=_OURS.get("local", False))
+        # actors: ``workers`` on an instance of our own; on a cluster (or Ray someone else started), each node's CPUs
+        nodes = _node_cpus(ray, workers, local=_OURS.get("local", False))
         if not nodes:
             raise RuntimeError(f"the Ray cluster at {address} has no node with a CPU to run units on")
         actors = _actors(ray, nodes, _OURS["actors"] if _OURS.get("held") else {})
@@ -186,15 +185,14 @@ def run(make, items: list[str], workers: int, options: dict, label: str = "") ->
             _stop()
 
 
-def _hand_out(ray, actors: dict, job: tuple, todo: list[str], finished) -> None:
-    """Keep each actor's threads busy with the next item until every item is done; ``finished`` is
-    told each item done (e.g. to fetch a unit's completion record made on another node)."""
+def _hand_out(ray, actors: list, job: tuple, todo: list[str], finished) -> None:
+    """Keep each actor busy with the next item until every item is done; ``finished`` is told each
+    item done (e.g. to fetch a unit's completion record made on another node)."""
     todo.reverse()
     running: dict = {}
-    for actor, threads in actors.items():
-        for _ in range(threads):
-            if todo:
-                running[actor.run.remote(todo.pop(), job)] = actor
+    for actor in actors:
+        if todo:
+            running[actor.run.remote(todo.pop(), job)] = actor
     while running:
         ready, _ = ray.wait(list(running), num_returns=1)
         actor = running.pop(ready[0])
