@@ -8,7 +8,8 @@ of finished units as they finish (``watch_progress``). The adapters run any proc
 ``run(make, items, workers, options)`` calls ``make(folder)`` once per worker thread or process (the
 run's work folder, or on another Ray node its own), then the processor with each item. ``beam``
 builds an Apache Beam pipeline (FnApiRunner locally; any runner through standard pipeline options),
-``ray`` one actor per Ray node running items in threads (a local instance or a cluster address),
+``ray`` an actor per CPU of every Ray node, a worker process running one item at a time (a local
+instance or a cluster address),
 ``local`` a plain loop in this process (debugging). They share every line of data logic.
 ``engine_session`` keeps an engine started once for all the calls inside it (Ray: a run's ingest
 tasks and its units).
