@@ -81,8 +81,8 @@ _JOBS = itertools.count(1)
 def session(cpus: int, quiet: Callable[[], ContextManager] = nullcontext) -> Iterator[None]:
     """Keep the Ray connection the first ``run`` inside makes (a local instance of ``cpus`` CPUs, or
     the cluster ``ray_address`` names) and its actors for every ``run`` until the end, then shut it
-    down: one Ray start and one worker process per node per run of the pipeline (ingest tasks and
-    units). Ray is started only when a ``run`` needs it, and one initialized by someone else is used
+    down: one Ray start and one set of worker processes (an actor per CPU) per run of the pipeline,
+    for its ingest tasks and its units alike. Ray is started only when a ``run`` needs it, and one initialized by someone else is used
     and left running. ``quiet``: what the shutdown runs in (e.g. Ray's notices sent to the engine log)."""
     _OURS.update(held=True, cpus=cpus, actors={})
     try:
